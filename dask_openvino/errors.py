@@ -1,0 +1,70 @@
+"""Exceptions raised by dask-openvino.
+
+The tree::
+
+    DaskOpenVINOError
+    ├── ModelLoadError        (also OSError)      the IR cannot be read or compiled
+    ├── ModelChangedError     (also RuntimeError) the model's bytes differ from what the client saw
+    ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
+    ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
+    ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
+    └── MissingDependencyError (also ImportError) an optional package is not installed
+
+Each error also inherits the builtin exception it refines, so ``except ValueError``
+keeps working for code that predates this package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConversionError",
+    "DaskOpenVINOError",
+    "InferenceError",
+    "InputSchemaError",
+    "MissingDependencyError",
+    "ModelChangedError",
+    "ModelLoadError",
+]
+
+
+class DaskOpenVINOError(Exception):
+    """Base class of every error raised by dask-openvino."""
+
+
+class ModelLoadError(DaskOpenVINOError, OSError):
+    """The model's ``.xml`` or ``.bin`` is missing, unreadable, corrupt or not runnable.
+
+    The message names the file and what was wrong with it.
+    """
+
+
+class ModelChangedError(DaskOpenVINOError, RuntimeError):
+    """The model's content differs from the fingerprint recorded when the graph was built.
+
+    Raised on a worker instead of silently mixing predictions from two model versions.
+    """
+
+
+class InputSchemaError(DaskOpenVINOError, ValueError):
+    """An input column is missing, has the wrong type, or holds rows of the wrong shape.
+
+    The message names the column and the model input, and what was expected and given.
+    """
+
+
+class InferenceError(DaskOpenVINOError, RuntimeError):
+    """OpenVINO raised an error while running a batch."""
+
+
+class ConversionError(DaskOpenVINOError, RuntimeError):
+    """A framework model could not be converted to OpenVINO IR.
+
+    The message carries the converter's own message.
+    """
+
+
+class MissingDependencyError(DaskOpenVINOError, ImportError):
+    """An optional package needed by the requested feature is not installed.
+
+    The message names the package and the extra that installs it.
+    """

@@ -1,0 +1,419 @@
+"""Model source and fingerprint: where a model lives and which bytes it is.
+
+A :class:`ModelSpec` is what travels in the Dask task graph: a small, frozen,
+picklable description (file locations, content fingerprint, device, compile
+configuration). Weights never travel; every worker reads them itself, checks
+the fingerprint and compiles once (see :mod:`dask_openvino.cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+import fsspec
+import numpy as np
+import openvino as ov
+
+from dask_openvino.errors import ModelChangedError, ModelLoadError
+
+__all__ = ["ModelDescription", "ModelSpec", "PortInfo", "resolve_model"]
+
+ConfigItems = tuple[tuple[str, str], ...]
+"""A compile configuration frozen into sorted ``(key, value)`` string pairs."""
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """One input or output of a model, as read from its IR.
+
+    Attributes
+    ----------
+    name : str
+        The tensor name users pass and see (the port's first name).
+    element_type : str
+        OpenVINO element type, e.g. ``"f32"``, ``"i64"``, ``"u8"``.
+    shape : tuple of (int or None), or None
+        The partial shape: ``None`` for a dynamic dimension, or ``None`` as a
+        whole when even the rank is dynamic.
+    """
+
+    name: str
+    element_type: str
+    shape: tuple[int | None, ...] | None
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The numpy dtype matching :attr:`element_type`."""
+        return np.dtype(ov.Type(self.element_type).to_dtype())
+
+    @property
+    def batch_size(self) -> int | None:
+        """The static batch (first) dimension, or ``None`` when it is dynamic."""
+        if not self.shape:
+            return None
+        return self.shape[0]
+
+    @property
+    def row_shape(self) -> tuple[int, ...] | None:
+        """The shape of one row (all dims after the batch dim) when fully static."""
+        if self.shape is None or any(d is None for d in self.shape[1:]):
+            return None
+        return tuple(d for d in self.shape[1:] if d is not None)
+
+    @property
+    def row_size(self) -> int | None:
+        """Number of values per row when :attr:`row_shape` is static."""
+        row_shape = self.row_shape
+        return None if row_shape is None else int(np.prod(row_shape, dtype=np.int64))
+
+    def __str__(self) -> str:
+        shape = "[...]" if self.shape is None else "[" + ",".join("?" if d is None else str(d) for d in self.shape) + "]"
+        return f"{self.name}: {self.element_type}{shape}"
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """The inputs and outputs of a model, read from its IR without compiling it.
+
+    Examples
+    --------
+    >>> spec = ModelSpec.from_path("model.xml")  # doctest: +SKIP
+    >>> print(spec.describe())  # doctest: +SKIP
+    inputs:
+      x: f32[?,3]
+    outputs:
+      y: f32[?,1]
+    """
+
+    inputs: tuple[PortInfo, ...]
+    outputs: tuple[PortInfo, ...]
+
+    def input(self, name: str) -> PortInfo:
+        """Return the input port called ``name``.
+
+        Raises
+        ------
+        KeyError
+            If the model has no such input; the message lists the inputs it has.
+        """
+        for port in self.inputs:
+            if port.name == name:
+                return port
+        raise KeyError(f"model has no input {name!r}; its inputs are {[p.name for p in self.inputs]}")
+
+    def __str__(self) -> str:
+        lines = ["inputs:", *(f"  {p}" for p in self.inputs), "outputs:", *(f"  {p}" for p in self.outputs)]
+        return "\n".join(lines)
+
+
+def _freeze_config(config: Mapping[str, Any] | None) -> ConfigItems:
+    """Normalise an OpenVINO property mapping to hashable, sorted string pairs."""
+    if not config:
+        return ()
+    items = []
+    for key, value in config.items():
+        if isinstance(value, bool):
+            text = "YES" if value else "NO"
+        elif hasattr(value, "name") and not isinstance(value, str):
+            text = str(value.name)  # OpenVINO enums, e.g. hints.PerformanceMode.THROUGHPUT
+        else:
+            text = str(value)
+        items.append((str(key), text))
+    return tuple(sorted(items))
+
+
+def port_info(port: ov.Output) -> PortInfo:
+    """Describe one port of an ``openvino.Model``.
+
+    Parameters
+    ----------
+    port : openvino.Output
+        An element of ``model.inputs`` or ``model.outputs``.
+
+    Returns
+    -------
+    PortInfo
+    """
+    names = port.get_names()
+    name = port.get_any_name() if names else port.get_node().get_friendly_name()
+    partial = port.get_partial_shape()
+    shape: tuple[int | None, ...] | None
+    if partial.rank.is_dynamic:
+        shape = None
+    else:
+        shape = tuple(d.get_length() if d.is_static else None for d in partial)
+    return PortInfo(name=name, element_type=port.get_element_type().get_type_name(), shape=shape)
+
+
+def describe_model(model: ov.Model) -> ModelDescription:
+    """Describe the ports of an in-memory ``openvino.Model``.
+
+    Parameters
+    ----------
+    model : openvino.Model
+
+    Returns
+    -------
+    ModelDescription
+    """
+    return ModelDescription(
+        inputs=tuple(port_info(p) for p in model.inputs),
+        outputs=tuple(port_info(p) for p in model.outputs),
+    )
+
+
+def _read_bytes(path: str, storage_options: Mapping[str, Any]) -> bytes:
+    try:
+        with fsspec.open(path, "rb", **storage_options) as f:
+            return f.read()  # type: ignore[no-any-return]
+    except FileNotFoundError as err:
+        raise ModelLoadError(f"model file not found: {path}") from err
+    except OSError as err:
+        raise ModelLoadError(f"cannot read model file {path}: {err}") from err
+
+
+def _digest(xml: bytes, weights: bytes) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(len(xml).to_bytes(8, "little"))
+    h.update(xml)
+    h.update(weights)
+    return h.hexdigest()
+
+
+_local_fingerprints: dict[tuple[str, str, int, int, int, int], str] = {}
+_local_fingerprints_lock = threading.Lock()
+
+
+def _fingerprint(xml: str, weights: str, storage_options: Mapping[str, Any]) -> str:
+    """Content fingerprint of an IR, memoised for unchanged local files.
+
+    Hashing a large ``.bin`` on every ``predict`` call would cost seconds, so local
+    files are keyed by path, size and modification time and hashed again only when
+    one of those changes.
+    """
+    protocol = fsspec.utils.get_protocol(xml)
+    if protocol in ("file", "local") and not storage_options:
+        try:
+            sx, sw = os.stat(xml), os.stat(weights)
+        except FileNotFoundError as err:
+            raise ModelLoadError(f"model file not found: {err.filename}") from err
+        key = (xml, weights, sx.st_size, sx.st_mtime_ns, sw.st_size, sw.st_mtime_ns)
+        with _local_fingerprints_lock:
+            known = _local_fingerprints.get(key)
+        if known is not None:
+            return known
+        digest = _digest(_read_bytes(xml, {}), _read_bytes(weights, {}))
+        with _local_fingerprints_lock:
+            _local_fingerprints[key] = digest
+        return digest
+    return _digest(_read_bytes(xml, storage_options), _read_bytes(weights, storage_options))
+
+
+@lru_cache(maxsize=1)
+def core() -> ov.Core:
+    """Return the process-wide ``openvino.Core``, created on first use."""
+    return ov.Core()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A picklable description of an OpenVINO IR model: location, content and compile options.
+
+    This is what ``.ov.predict`` puts in the task graph. Each worker process reads
+    the files, checks that their content still matches :attr:`fingerprint`, and
+    compiles the model once into its per-process cache.
+
+    Parameters
+    ----------
+    xml : str
+        Path or fsspec URI of the IR ``.xml`` file.
+    weights : str
+        Path or fsspec URI of the IR ``.bin`` file.
+    fingerprint : str
+        Hex digest of the ``.xml`` and ``.bin`` content seen on the client.
+    device : str, default "CPU"
+        OpenVINO device to compile for.
+    config : tuple of (str, str) pairs
+        OpenVINO compile properties that override the derived defaults
+        (see :func:`dask_openvino.engine.default_compile_config`).
+    storage_options : tuple of (str, object) pairs
+        Options passed to ``fsspec.open`` for remote URIs.
+
+    Examples
+    --------
+    >>> spec = ModelSpec.from_path("model.xml", config={"PERFORMANCE_HINT": "LATENCY"})  # doctest: +SKIP
+    >>> spec.describe().inputs  # doctest: +SKIP
+    """
+
+    xml: str
+    weights: str
+    fingerprint: str
+    device: str = "CPU"
+    config: ConfigItems = ()
+    storage_options: tuple[tuple[str, Any], ...] = field(default=(), compare=True)
+
+    @classmethod
+    def from_path(
+        cls,
+        model: str | os.PathLike[str],
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "CPU",
+        config: Mapping[str, Any] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> ModelSpec:
+        """Describe the IR at ``model`` and fingerprint its content.
+
+        Parameters
+        ----------
+        model : str or os.PathLike
+            Path or fsspec URI of the ``.xml`` file.
+        weights : str or os.PathLike, optional
+            Path or URI of the ``.bin`` file; by default the ``.bin`` beside the ``.xml``.
+        device : str, default "CPU"
+            OpenVINO device name.
+        config : mapping, optional
+            OpenVINO compile properties, e.g. ``{"PERFORMANCE_HINT": "LATENCY"}``.
+        storage_options : mapping, optional
+            fsspec options for remote URIs.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        ModelLoadError
+            If a file does not exist or is not an ``.xml`` IR.
+        """
+        xml = os.fspath(model)
+        if fsspec.utils.get_protocol(xml) in ("file", "local"):
+            xml = os.path.abspath(xml)
+        if not xml.endswith(".xml"):
+            raise ModelLoadError(f"expected an OpenVINO IR .xml file, got {xml!r}")
+        bin_path = os.fspath(weights) if weights is not None else xml[: -len(".xml")] + ".bin"
+        if weights is not None and fsspec.utils.get_protocol(bin_path) in ("file", "local"):
+            bin_path = os.path.abspath(bin_path)
+        options = dict(storage_options or {})
+        return cls(
+            xml=xml,
+            weights=bin_path,
+            fingerprint=_fingerprint(xml, bin_path, options),
+            device=device,
+            config=_freeze_config(config),
+            storage_options=tuple(sorted(options.items())),
+        )
+
+    def with_options(self, *, device: str | None = None, config: Mapping[str, Any] | None = None) -> ModelSpec:
+        """Return a copy with another device and/or extra compile properties.
+
+        ``config`` is merged over the existing configuration.
+        """
+        merged = dict(self.config)
+        merged.update(_freeze_config(config))
+        return replace(self, device=device or self.device, config=tuple(sorted(merged.items())))
+
+    @property
+    def config_dict(self) -> dict[str, str]:
+        """The compile configuration as a plain dict."""
+        return dict(self.config)
+
+    def read_model(self) -> ov.Model:
+        """Read the IR, checking its content against :attr:`fingerprint`.
+
+        Returns
+        -------
+        openvino.Model
+
+        Raises
+        ------
+        ModelLoadError
+            If a file is missing or OpenVINO cannot parse it.
+        ModelChangedError
+            If the files' content changed since this spec was made.
+        """
+        options = dict(self.storage_options)
+        xml = _read_bytes(self.xml, options)
+        weights = _read_bytes(self.weights, options)
+        found = _digest(xml, weights)
+        if found != self.fingerprint:
+            raise ModelChangedError(
+                f"model {self.xml} changed since the job was built: its content fingerprint is "
+                f"{found}, the job expects {self.fingerprint}. Rebuild the job to use the new model."
+            )
+        try:
+            return core().read_model(xml, ov.Tensor(np.frombuffer(weights, dtype=np.uint8)))
+        except RuntimeError as err:
+            raise ModelLoadError(
+                f"OpenVINO cannot read the IR {self.xml} with weights {self.weights} "
+                f"({len(weights)} bytes): {_first_line(err)}"
+            ) from err
+
+    def describe(self) -> ModelDescription:
+        """Return the model's input and output ports, read from the IR without compiling.
+
+        Returns
+        -------
+        ModelDescription
+
+        Examples
+        --------
+        >>> for port in ModelSpec.from_path("model.xml").describe().outputs:  # doctest: +SKIP
+        ...     print(port.name, port.shape)
+        """
+        return _describe(self.xml, self.weights, self.fingerprint, self.storage_options)
+
+
+@lru_cache(maxsize=64)
+def _describe(
+    xml: str, weights: str, fingerprint: str, storage_options: tuple[tuple[str, Any], ...]
+) -> ModelDescription:
+    spec = ModelSpec(xml=xml, weights=weights, fingerprint=fingerprint, storage_options=storage_options)
+    return describe_model(spec.read_model())
+
+
+def _first_line(err: BaseException) -> str:
+    """OpenVINO messages start with C++ source locations; keep the meaningful lines."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")]
+    return " ".join(lines) or str(err)
+
+
+def resolve_model(
+    model: ModelSpec | str | os.PathLike[str],
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> ModelSpec:
+    """Turn what users pass as ``model`` into a :class:`ModelSpec`.
+
+    Parameters
+    ----------
+    model : ModelSpec, str or os.PathLike
+        A spec, or the path / URI of an ``.xml`` IR.
+    weights : str or os.PathLike, optional
+        The ``.bin`` path when it does not sit beside the ``.xml``.
+    device : str, optional
+        Overrides the spec's device.
+    config : mapping, optional
+        Compile properties merged over the spec's.
+
+    Returns
+    -------
+    ModelSpec
+    """
+    if isinstance(model, ModelSpec):
+        if weights is not None:
+            raise TypeError("weights= cannot be combined with a ModelSpec; it already names its weights")
+        if device is None and not config:
+            return model
+        return model.with_options(device=device, config=config)
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a path, URI or ModelSpec, got {type(model).__name__}")
+    return ModelSpec.from_path(model, weights=weights, device=device or "CPU", config=config)
