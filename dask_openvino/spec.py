@@ -24,6 +24,11 @@ from dask_openvino.errors import ModelChangedError, ModelLoadError
 
 __all__ = ["ModelDescription", "ModelSpec", "PortInfo", "resolve_model"]
 
+_NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+    name: np.dtype(getattr(ov.Type, name).to_dtype())
+    for name in ("f64", "f32", "f16", "i64", "i32", "i16", "i8", "u64", "u32", "u16", "u8", "boolean")
+}
+
 ConfigItems = tuple[tuple[str, str], ...]
 """A compile configuration frozen into sorted ``(key, value)`` string pairs."""
 
@@ -50,7 +55,10 @@ class PortInfo:
     @property
     def dtype(self) -> np.dtype[Any]:
         """The numpy dtype matching :attr:`element_type`."""
-        return np.dtype(ov.Type(self.element_type).to_dtype())
+        try:
+            return _NUMPY_DTYPES[self.element_type]
+        except KeyError:
+            raise TypeError(f"port {self.name!r} has element type {self.element_type}, which has no numpy dtype") from None
 
     @property
     def batch_size(self) -> int | None:

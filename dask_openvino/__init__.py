@@ -1,0 +1,45 @@
+"""dask-openvino: fast, distributed batch inference over DataFrames with OpenVINO on CPUs.
+
+Importing the package registers the ``.ov`` accessor on Dask and pandas DataFrames::
+
+    import dask.dataframe as dd
+    import dask_openvino
+
+    ddf = dd.read_parquet("features/")
+    ddf.ov.predict("model.xml", inputs=["f0", "f1", "f2"]).to_parquet("scored/")
+"""
+
+from __future__ import annotations
+
+from dask_openvino import accessor as _accessor  # noqa: F401  (registers the .ov accessors)
+from dask_openvino.cache import CacheInfo, cache_info, clear_cache, get_engine
+from dask_openvino.errors import (
+    ConversionError,
+    DaskOpenVINOError,
+    InferenceError,
+    InputSchemaError,
+    MissingDependencyError,
+    ModelChangedError,
+    ModelLoadError,
+)
+from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CacheInfo",
+    "ConversionError",
+    "DaskOpenVINOError",
+    "InferenceError",
+    "InputSchemaError",
+    "MissingDependencyError",
+    "ModelChangedError",
+    "ModelDescription",
+    "ModelLoadError",
+    "ModelSpec",
+    "PortInfo",
+    "__version__",
+    "cache_info",
+    "clear_cache",
+    "get_engine",
+]

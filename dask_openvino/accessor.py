@@ -1,0 +1,185 @@
+"""The ``.ov`` accessor on Dask and pandas DataFrames.
+
+``import dask_openvino`` registers it. On a Dask DataFrame, :meth:`predict` is lazy:
+it checks the arguments against ``meta`` and the model's ports, then maps
+:func:`~dask_openvino.plan.predict_partition` over the partitions with the
+plan (model location and fingerprint, never weights) as its argument. On a pandas
+DataFrame it runs at once in this process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dask.dataframe as dd
+import pandas as pd
+from dask.dataframe.extensions import register_dataframe_accessor
+
+from dask_openvino.plan import InputsArg, OutputNamesArg, PredictionPlan, build_plan, predict_partition
+from dask_openvino.spec import ModelSpec, resolve_model
+
+__all__ = ["OpenVINODataFrameAccessor", "PandasOpenVINOAccessor"]
+
+ModelArg = ModelSpec | str | os.PathLike[str]
+
+
+def _plan(
+    frame_meta: pd.DataFrame,
+    model: ModelArg,
+    *,
+    inputs: InputsArg,
+    batch_size: int | None,
+    output_names: OutputNamesArg,
+    keep_input: bool,
+    config: Mapping[str, Any] | None,
+    device: str | None,
+    weights: str | os.PathLike[str] | None,
+) -> PredictionPlan:
+    spec = resolve_model(model, weights=weights, device=device, config=config)
+    return build_plan(
+        spec, frame_meta, inputs=inputs, batch_size=batch_size, output_names=output_names, keep_input=keep_input
+    )
+
+
+@register_dataframe_accessor("ov")
+class OpenVINODataFrameAccessor:
+    """OpenVINO inference on a Dask DataFrame, available as ``ddf.ov``.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import dask_openvino  # registers .ov
+    >>> ddf = dd.read_parquet("features/")  # doctest: +SKIP
+    >>> out = ddf.ov.predict("model.xml", inputs=["f0", "f1", "f2"], batch_size=64)  # doctest: +SKIP
+    >>> out.to_parquet("scored/")  # doctest: +SKIP
+    """
+
+    def __init__(self, frame: dd.DataFrame) -> None:
+        self._frame = frame
+
+    def predict(
+        self,
+        model: ModelArg,
+        *,
+        inputs: InputsArg = None,
+        batch_size: int | None = None,
+        output_names: OutputNamesArg = None,
+        keep_input: bool = True,
+        config: Mapping[str, Any] | None = None,
+        device: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> dd.DataFrame:
+        """Score every row with an OpenVINO model, lazily.
+
+        Parameters
+        ----------
+        model : str, os.PathLike or ModelSpec
+            Path or fsspec URI of an IR ``.xml`` (its ``.bin`` beside it, or ``weights=``),
+            or a :class:`~dask_openvino.ModelSpec`.
+        inputs : None, str, list of str, or dict, optional
+            How columns feed the model's inputs:
+
+            - ``None``: the model's input names are column names;
+            - a list of columns in model-input order (Analytics Zoo ``feature_cols``):
+              for a single-input model several scalar columns are stacked into ``[N, C]``;
+              for a model with ``k`` inputs, ``k`` columns feed them in order;
+            - ``{input name: column or list of columns}``.
+
+            Tensor-valued columns are pyarrow list or fixed-size list columns
+            (``pd.ArrowDtype(pa.list_(pa.float32()))``), reshaped to the input's
+            static row shape. Object columns of numpy arrays work on pandas
+            DataFrames, but Dask turns object columns into strings.
+        batch_size : int, optional
+            Rows per inference. Default: the model's static batch dimension, else
+            :func:`~dask_openvino.engine.default_batch_size`. A model with another
+            static batch is reshaped to this one.
+        output_names : str, list of str, or dict, optional
+            Result column names: a list in output order or ``{output name: column}``.
+            By default a single output is called ``prediction`` and several outputs
+            keep their tensor names.
+        keep_input : bool, default True
+            Keep the input columns in the result; ``False`` returns only outputs.
+        config : dict, optional
+            OpenVINO compile properties overriding the derived defaults
+            (:func:`~dask_openvino.engine.default_compile_config`).
+        device : str, optional
+            OpenVINO device; default ``"CPU"`` (or the ModelSpec's device).
+        weights : str or os.PathLike, optional
+            The ``.bin`` file when it does not sit beside the ``.xml``.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            Same partitions, index and row order, plus one column per model output:
+            numeric for one value per row, else a pyarrow fixed-size list of the
+            row's values flattened row-major (the output port's ``row_shape`` in
+            ``ModelSpec.describe()`` gives the shape back).
+
+        Raises
+        ------
+        InputSchemaError
+            When the graph is built, if a column is missing or cannot feed its input.
+        ModelLoadError
+            If the model files are missing or unreadable.
+        """
+        frame_meta = self._frame._meta
+        plan = _plan(
+            frame_meta,
+            model,
+            inputs=inputs,
+            batch_size=batch_size,
+            output_names=output_names,
+            keep_input=keep_input,
+            config=config,
+            device=device,
+            weights=weights,
+        )
+        return self._frame.map_partitions(predict_partition, plan, meta=plan.meta(frame_meta), token="ov-predict")
+
+
+@pd.api.extensions.register_dataframe_accessor("ov")
+class PandasOpenVINOAccessor:
+    """OpenVINO inference on a pandas DataFrame, available as ``df.ov``; runs at once.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import dask_openvino  # registers .ov
+    >>> df = pd.DataFrame({"f0": [0.1], "f1": [0.2], "f2": [0.3]})
+    >>> df.ov.predict("model.xml", inputs=["f0", "f1", "f2"])  # doctest: +SKIP
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def predict(
+        self,
+        model: ModelArg,
+        *,
+        inputs: InputsArg = None,
+        batch_size: int | None = None,
+        output_names: OutputNamesArg = None,
+        keep_input: bool = True,
+        config: Mapping[str, Any] | None = None,
+        device: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> pd.DataFrame:
+        """Score every row with an OpenVINO model, in this process.
+
+        Takes the same arguments as the Dask accessor's
+        :meth:`OpenVINODataFrameAccessor.predict` and returns a pandas DataFrame.
+        """
+        plan = _plan(
+            self._frame,
+            model,
+            inputs=inputs,
+            batch_size=batch_size,
+            output_names=output_names,
+            keep_input=keep_input,
+            config=config,
+            device=device,
+            weights=weights,
+        )
+        return predict_partition(self._frame, plan)

@@ -1,0 +1,395 @@
+"""Column <-> tensor conversion, vectorized.
+
+DataFrame columns become model input arrays of the port's element type, and model
+outputs become columns. Numeric columns and pyarrow list columns are converted
+without Python loops (list columns are flattened through their Arrow buffers); only
+object columns that hold numpy arrays are stacked row by row, as pandas users have
+them. Casts that would lose information raise :class:`~dask_openvino.errors.InputSchemaError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dask_openvino.errors import InputSchemaError
+from dask_openvino.spec import PortInfo
+
+__all__ = [
+    "array_to_series",
+    "check_column_dtype",
+    "column_to_array",
+    "output_dtype",
+    "stack_columns",
+    "to_port_dtype",
+]
+
+_ARROW_ROUTE = (
+    "store tensors as a pyarrow list column, e.g. "
+    "pd.Series(list_of_arrays, dtype=pd.ArrowDtype(pa.list_(pa.float32()))): Dask turns "
+    "object columns into strings when data enters it"
+)
+
+
+def _is_list_type(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+    )
+
+
+def _innermost_type(arrow_type: pa.DataType) -> pa.DataType:
+    while _is_list_type(arrow_type):
+        arrow_type = arrow_type.value_type
+    return arrow_type
+
+
+def _is_numeric_arrow(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type))
+
+
+def check_column_dtype(dtype: Any, *, column: str, port: PortInfo) -> None:
+    """Check, from ``meta`` alone, that a column's dtype can feed ``port``.
+
+    Parameters
+    ----------
+    dtype : dtype
+        The column's pandas dtype.
+    column : str
+        The column's name, for the message.
+    port : PortInfo
+        The model input it feeds.
+
+    Raises
+    ------
+    InputSchemaError
+        If the column holds text, dates or another non-numeric type, or a
+        fixed-size list whose size differs from the port's row size.
+    """
+    if isinstance(dtype, pd.ArrowDtype):
+        arrow_type = dtype.pyarrow_dtype
+        if _is_list_type(arrow_type):
+            inner = _innermost_type(arrow_type)
+            if not _is_numeric_arrow(inner):
+                raise InputSchemaError(
+                    f"column {column!r} holds lists of {inner}, but model input {port} needs numbers"
+                )
+            size = _fixed_list_size(arrow_type)
+            if size is not None and port.row_size is not None and size != port.row_size:
+                raise InputSchemaError(
+                    f"column {column!r} holds fixed-size lists of {size} values, but model input {port} "
+                    f"needs {port.row_size} values per row (row shape {list(port.row_shape or ())})"
+                )
+            return
+        if _is_numeric_arrow(arrow_type):
+            return
+    elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) or dtype == np.dtype(object):
+        return
+    hint = f"; {_ARROW_ROUTE}" if pd.api.types.is_string_dtype(dtype) else ""
+    raise InputSchemaError(f"column {column!r} has dtype {dtype}, but model input {port} needs numbers{hint}")
+
+
+def _fixed_list_size(arrow_type: pa.DataType) -> int | None:
+    """Values per row of a (nested) fixed-size list type, or None if any level is variable."""
+    size = 1
+    while _is_list_type(arrow_type):
+        if not pa.types.is_fixed_size_list(arrow_type):
+            return None
+        size *= arrow_type.list_size
+        arrow_type = arrow_type.value_type
+    return size
+
+
+def to_port_dtype(array: np.ndarray, port: PortInfo, *, source: str) -> np.ndarray:
+    """Cast ``array`` to the element type of ``port``, refusing lossy casts.
+
+    Float to float casts are allowed (values beyond the target's range raise);
+    NaN and infinity pass through to float ports. Casts to integer ports require
+    finite, whole values within the target's range; booleans accept only 0 and 1.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The values to cast.
+    port : PortInfo
+        The model input they feed.
+    source : str
+        What the values came from (a column name, "input 0"), for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A C-contiguous array of ``port.dtype`` (``array`` itself when nothing changes).
+
+    Raises
+    ------
+    InputSchemaError
+        If the cast would lose information.
+    """
+    target = port.dtype
+    if array.dtype == target:
+        return np.ascontiguousarray(array)
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise InputSchemaError(f"{source} has dtype {array.dtype}, but model input {port} needs {target}")
+    if target.kind == "f":
+        if kind == "f" and array.dtype.itemsize > target.itemsize and array.size:
+            limit = np.finfo(target).max
+            finite = array[np.isfinite(array)]
+            if finite.size and np.abs(finite).max() > limit:
+                raise InputSchemaError(
+                    f"{source} holds values beyond the range of {target} (|x| > {limit:.3g}) for model input {port}"
+                )
+        return np.ascontiguousarray(array, dtype=target)
+    if target.kind in "iu":
+        if kind == "f":
+            if not np.isfinite(array).all():
+                raise InputSchemaError(
+                    f"{source} holds NaN or infinity, but model input {port} needs integers ({target})"
+                )
+            if not np.array_equal(array, np.trunc(array)):
+                raise InputSchemaError(
+                    f"{source} holds fractional values, but model input {port} needs integers ({target}); "
+                    "round them first if that is intended"
+                )
+        if array.size and kind != "b":
+            info = np.iinfo(target)
+            low, high = array.min(), array.max()
+            if low < info.min or high > info.max:
+                raise InputSchemaError(
+                    f"{source} holds values in [{low}, {high}], outside the range [{info.min}, {info.max}] "
+                    f"of {target} needed by model input {port}"
+                )
+        return np.ascontiguousarray(array, dtype=target)
+    if target.kind == "b":
+        if kind != "b" and array.size and not np.isin(array, (0, 1)).all():
+            raise InputSchemaError(f"{source} holds values other than 0 and 1, but model input {port} needs booleans")
+        return np.ascontiguousarray(array, dtype=target)
+    raise InputSchemaError(f"model input {port} has element type {port.element_type}, which dask-openvino cannot feed")
+
+
+def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: str) -> np.ndarray:
+    """Reshape flat per-row values to ``[n_rows, *row_shape]`` of ``port``."""
+    if port.shape is None:
+        return values.reshape(n_rows, -1) if values.ndim == 1 else values
+    row_shape = port.row_shape
+    per_row = values.size // n_rows if n_rows else 0
+    if row_shape is None:
+        # Some non-batch dims are dynamic: keep the data's own row shape when ranks agree.
+        row_rank = len(port.shape) - 1
+        data_row_shape = values.shape[1:]
+        if len(data_row_shape) == row_rank:
+            return values
+        if row_rank == 1:
+            return values.reshape(n_rows, per_row)
+        static = [d for d in port.shape[1:] if d is not None]
+        free = per_row // int(np.prod(static)) if static and per_row % int(np.prod(static)) == 0 else None
+        if free is None or sum(d is None for d in port.shape[1:]) != 1:
+            raise InputSchemaError(
+                f"column {column!r} gives rows of shape {list(data_row_shape)}, which cannot be fitted to model "
+                f"input {port}; give rows already shaped like the input"
+            )
+        return values.reshape(n_rows, *[free if d is None else d for d in port.shape[1:]])
+    expected = int(np.prod(row_shape, dtype=np.int64))
+    if per_row != expected or values.size != n_rows * expected:
+        raise InputSchemaError(
+            f"column {column!r} gives {per_row} values per row (row shape {list(values.shape[1:])}), but model "
+            f"input {port} needs {expected} values per row (row shape {list(row_shape)})"
+        )
+    return values.reshape(n_rows, *row_shape)
+
+
+def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInfo) -> np.ndarray:
+    """Flatten a (nested) list column into ``[n_rows, d1, d2, ...]`` without per-row loops."""
+    array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    n_rows = len(array)
+    if array.null_count:
+        first = int(np.flatnonzero(~np.asarray(array.is_valid()))[0])
+        raise InputSchemaError(
+            f"column {column!r} has {array.null_count} null rows (first at position {first}); model input "
+            f"{port} needs a value in every row"
+        )
+    dims: list[int] = []
+    values: pa.Array = array
+    rows_at_level = n_rows
+    while _is_list_type(values.type):
+        if pa.types.is_fixed_size_list(values.type):
+            width = values.type.list_size
+            flat = values.flatten()
+        else:
+            offsets = np.asarray(values.offsets)
+            lengths = np.diff(offsets)
+            width = int(lengths[0]) if lengths.size else 0
+            if lengths.size and (lengths != width).any():
+                bad = int(np.flatnonzero(lengths != width)[0])
+                raise InputSchemaError(
+                    f"column {column!r} is ragged: its lists hold between {lengths.min()} and {lengths.max()} "
+                    f"values (first differing element at flat position {bad}), but model input {port} needs "
+                    f"{port.row_size if port.row_size is not None else 'equal-length'} values per row"
+                )
+            flat = values.flatten()
+        if flat.null_count:
+            raise InputSchemaError(f"column {column!r} holds null values inside its lists; model input {port}")
+        dims.append(width)
+        rows_at_level *= width
+        values = flat
+    numbers = values.to_numpy(zero_copy_only=False)
+    return numbers.reshape(n_rows, *dims)
+
+
+def column_to_array(series: pd.Series, *, port: PortInfo, column: str) -> np.ndarray:
+    """Convert one column into a model input array.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        A numeric column (one value per row), a pyarrow list / fixed-size list
+        column (one tensor per row, possibly nested), or an object column of
+        numpy arrays.
+    port : PortInfo
+        The model input it feeds; rows are reshaped to its static row shape.
+    column : str
+        The column's name, for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[len(series), *row_shape]`` of ``port.dtype``.
+
+    Raises
+    ------
+    InputSchemaError
+        If the column is not numeric, has nulls, is ragged, or its rows do not
+        fit the port's shape.
+
+    Examples
+    --------
+    >>> import pandas as pd, pyarrow as pa
+    >>> s = pd.Series([[1.0, 2.0], [3.0, 4.0]], dtype=pd.ArrowDtype(pa.list_(pa.float32())))
+    >>> column_to_array(s, port=PortInfo("x", "f32", (None, 2)), column="x").shape
+    (2, 2)
+    """
+    dtype = series.dtype
+    check_column_dtype(dtype, column=column, port=port)
+    n_rows = len(series)
+    if isinstance(dtype, pd.ArrowDtype) and _is_list_type(dtype.pyarrow_dtype):
+        values = _flatten_arrow_lists(pa.chunked_array(series.array.__arrow_array__()), column=column, port=port)
+    elif dtype == np.dtype(object):
+        values = _stack_objects(series, column=column, port=port)
+    else:
+        if series.hasnans and port.dtype.kind != "f":
+            raise InputSchemaError(
+                f"column {column!r} has {int(series.isna().sum())} missing values, but model input {port} needs "
+                f"{port.dtype} values in every row"
+            )
+        values = series.to_numpy(dtype=np.float64 if series.hasnans else None, na_value=np.nan)
+        values = values.reshape(n_rows, 1) if port.shape is None or len(port.shape) > 1 else values
+    values = to_port_dtype(values, port, source=f"column {column!r}")
+    return _reshape_rows(values, n_rows, port, column=column)
+
+
+def _stack_objects(series: pd.Series, *, column: str, port: PortInfo) -> np.ndarray:
+    rows = series.to_numpy()
+    if any(isinstance(row, str) for row in rows[:1]):
+        raise InputSchemaError(f"column {column!r} holds text, but model input {port} needs numbers; {_ARROW_ROUTE}")
+    try:
+        arrays = [np.asarray(row) for row in rows]
+    except (TypeError, ValueError) as err:
+        raise InputSchemaError(f"column {column!r} holds values that are not arrays: {err}") from err
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise InputSchemaError(
+            f"column {column!r} is ragged: its rows have shapes {sorted(shapes)[:4]}, but model input {port} "
+            "needs rows of one shape"
+        )
+    if arrays and arrays[0].dtype.kind not in "biuf":
+        raise InputSchemaError(
+            f"column {column!r} holds arrays of {arrays[0].dtype}, but model input {port} needs numbers"
+        )
+    return np.stack(arrays) if arrays else np.empty((0,), dtype=port.dtype)
+
+
+def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo) -> np.ndarray:
+    """Stack scalar columns side by side into one ``[N, C]`` input (Analytics Zoo ``feature_cols``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The partition.
+    columns : tuple of str
+        Scalar numeric columns, in the order of the input's features.
+    port : PortInfo
+        The model input; its row size must equal ``len(columns)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[len(frame), *row_shape]`` of ``port.dtype``.
+
+    Raises
+    ------
+    InputSchemaError
+        If a column is not scalar numeric or a cast would lose information.
+    """
+    n_rows = len(frame)
+    out = np.empty((n_rows, len(columns)), dtype=port.dtype)
+    scalar_port = PortInfo(port.name, port.element_type, (None, 1))
+    for j, column in enumerate(columns):
+        out[:, j] = column_to_array(frame[column], port=scalar_port, column=column)[:, 0]
+    return _reshape_rows(out, n_rows, port, column="+".join(columns))
+
+
+def output_dtype(port: PortInfo) -> Any:
+    """The column dtype of a model output: numeric for one value per row, else a pyarrow list.
+
+    A static row shape gives a fixed-size list of the flattened (row-major) row;
+    a dynamic one gives a variable-size list. ``port.row_shape`` gives the shape back.
+
+    Parameters
+    ----------
+    port : PortInfo
+
+    Returns
+    -------
+    numpy.dtype or pandas.ArrowDtype
+    """
+    if port.row_size == 1:
+        return port.dtype
+    value_type = pa.from_numpy_dtype(port.dtype)
+    if port.row_size is None:
+        return pd.ArrowDtype(pa.list_(value_type))
+    return pd.ArrowDtype(pa.list_(value_type, port.row_size))
+
+
+def array_to_series(array: np.ndarray, index: pd.Index, name: str, dtype: Any) -> pd.Series:
+    """Turn one model output into a column of exactly ``dtype`` (see :func:`output_dtype`).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``[N, ...]`` output values.
+    index : pandas.Index
+        The partition's index (length N).
+    name : str
+        The column name.
+    dtype : numpy.dtype or pandas.ArrowDtype
+        The declared column dtype.
+
+    Returns
+    -------
+    pandas.Series
+    """
+    n_rows = len(index)
+    if not isinstance(dtype, pd.ArrowDtype):
+        return pd.Series(array.reshape(n_rows), index=index, name=name, dtype=dtype, copy=False)
+    arrow_type = dtype.pyarrow_dtype
+    flat = pa.array(np.ascontiguousarray(array).reshape(-1), type=arrow_type.value_type)
+    if pa.types.is_fixed_size_list(arrow_type):
+        lists = pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)
+    else:
+        width = len(flat) // n_rows if n_rows else 0
+        offsets = pa.array(np.arange(n_rows + 1, dtype=np.int32) * width)
+        lists = pa.ListArray.from_arrays(offsets, flat)
+    return pd.Series(pd.arrays.ArrowExtensionArray(lists), index=index, name=name, copy=False)

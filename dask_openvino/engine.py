@@ -1,0 +1,366 @@
+"""The engine: batched, asynchronous inference with one compiled model.
+
+An :class:`Engine` wraps one ``openvino.CompiledModel`` shared by every thread of a
+process. Each :meth:`Engine.run` call borrows its own infer requests from a pool
+(one ``CompiledModel`` called from several threads at once can hang), cuts the
+rows into batches, keeps several batches in flight so every OpenVINO stream is
+busy, and writes each result straight into preallocated output arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import fsspec
+import numpy as np
+import openvino as ov
+
+from dask_openvino.columns import to_port_dtype
+from dask_openvino.errors import InferenceError, InputSchemaError, ModelLoadError
+from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo, _first_line, core, describe_model
+
+__all__ = [
+    "MAX_DEFAULT_BATCH_SIZE",
+    "BatchReshape",
+    "Engine",
+    "ModelTransform",
+    "TransformChain",
+    "compile_engine",
+    "default_batch_size",
+    "default_compile_config",
+]
+
+MAX_DEFAULT_BATCH_SIZE = 1024
+"""Upper bound of the default batch size for models with a dynamic batch dimension."""
+
+_DEFAULT_BATCH_BYTES = 256 * 1024
+"""Input bytes per batch that the default batch size aims for."""
+
+
+class ModelTransform(Protocol):
+    """Edits a model before it is compiled (reshape, baked preprocessing, ...).
+
+    Implementations are hashable and picklable (frozen dataclasses): they travel
+    in the task graph and are part of the per-process cache key.
+    """
+
+    def apply(self, model: ov.Model) -> ov.Model:
+        """Return the edited model (it may edit ``model`` in place and return it)."""
+
+
+@dataclass(frozen=True)
+class TransformChain:
+    """Several :class:`ModelTransform` applied in order."""
+
+    steps: tuple[ModelTransform, ...]
+
+    def apply(self, model: ov.Model) -> ov.Model:
+        """Apply every step in order."""
+        for step in self.steps:
+            model = step.apply(model)
+        return model
+
+
+@dataclass(frozen=True)
+class BatchReshape:
+    """Set the batch (first) dimension of every input to ``batch_size``.
+
+    Used when a model exported with a static batch (often 1) should run with
+    another batch size.
+    """
+
+    batch_size: int
+
+    def apply(self, model: ov.Model) -> ov.Model:
+        """Reshape every input's first dimension, keeping the others."""
+        shapes = {}
+        for port in model.inputs:
+            shape = port.get_partial_shape()
+            if shape.rank.is_dynamic or len(shape) == 0:
+                raise InputSchemaError(f"cannot set the batch size of input {port.get_any_name()} with shape {shape}")
+            shape[0] = ov.Dimension(self.batch_size)
+            shapes[port] = shape
+        model.reshape(shapes)
+        return model
+
+
+def _worker_threads() -> int | None:
+    """Threads of the ``distributed`` worker running this code, or None outside one."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        worker = get_worker()
+    except ValueError:
+        return None
+    return int(worker.state.nthreads)
+
+
+def default_compile_config(device: str) -> dict[str, str]:
+    """Compile properties derived from where the model is compiled.
+
+    On a ``distributed`` worker, OpenVINO gets as many threads as the worker has
+    (Dask threads block while OpenVINO runs, so this does not oversubscribe) and
+    CPU pinning is turned off: several worker processes on one host otherwise pin
+    their threads to the same cores (measured 1.8x slower with two workers on two
+    cores). Elsewhere OpenVINO uses every core. The THROUGHPUT hint lets OpenVINO
+    choose the number of streams. Properties in ``ModelSpec.config`` override these.
+
+    Parameters
+    ----------
+    device : str
+        The OpenVINO device; only "CPU" gets derived properties.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    if device != "CPU":
+        return {"PERFORMANCE_HINT": "THROUGHPUT"}
+    config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    threads = _worker_threads()
+    if threads is not None:
+        config["INFERENCE_NUM_THREADS"] = str(min(threads, os.cpu_count() or threads))
+        config["ENABLE_CPU_PINNING"] = "NO"
+    return config
+
+
+def default_batch_size(ports: tuple[PortInfo, ...]) -> int:
+    """The batch size used when a user gives none.
+
+    A static batch dimension wins. Otherwise batches aim at about 256 KiB of input
+    (so a 64-feature float table runs 1024 rows a batch and a 224x224 image one),
+    between 1 and :data:`MAX_DEFAULT_BATCH_SIZE` rows.
+
+    Parameters
+    ----------
+    ports : tuple of PortInfo
+        The model's inputs.
+
+    Returns
+    -------
+    int
+    """
+    static = {p.batch_size for p in ports if p.batch_size is not None}
+    if static:
+        return static.pop() if len(static) == 1 else min(static)
+    row_bytes = sum((p.row_size or 128) * p.dtype.itemsize for p in ports)
+    return max(1, min(MAX_DEFAULT_BATCH_SIZE, _DEFAULT_BATCH_BYTES // max(row_bytes, 1)))
+
+
+class Engine:
+    """Run a compiled model over whole arrays, batched and asynchronously; thread-safe.
+
+    Parameters
+    ----------
+    compiled : openvino.CompiledModel
+        The compiled model; the engine owns it.
+    description : ModelDescription
+        Its ports (after any transform).
+    weights_bytes : int, default 0
+        Size of the model's weights, used by the cache's byte bound.
+
+    Examples
+    --------
+    >>> from dask_openvino.cache import get_engine
+    >>> engine = get_engine(ModelSpec.from_path("model.xml"))  # doctest: +SKIP
+    >>> outputs = engine.run({"x": features})  # doctest: +SKIP
+    """
+
+    def __init__(self, compiled: ov.CompiledModel, description: ModelDescription, *, weights_bytes: int = 0) -> None:
+        self.compiled = compiled
+        self.description = description
+        self.weights_bytes = weights_bytes
+        self.requests_per_call = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._idle_requests: list[ov.InferRequest] = []
+        self._lock = threading.Lock()
+        self._input_index = {port.name: i for i, port in enumerate(description.inputs)}
+
+    def _borrow_requests(self, count: int) -> list[ov.InferRequest]:
+        with self._lock:
+            taken = self._idle_requests[-count:]
+            del self._idle_requests[len(self._idle_requests) - len(taken) :]
+        taken.extend(self.compiled.create_infer_request() for _ in range(count - len(taken)))
+        return taken
+
+    def _return_requests(self, requests: list[ov.InferRequest]) -> None:
+        with self._lock:
+            self._idle_requests.extend(requests)
+
+    @property
+    def request_count(self) -> int:
+        """Infer requests created so far and now idle (for diagnostics)."""
+        with self._lock:
+            return len(self._idle_requests)
+
+    def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
+        names = set(feeds)
+        expected = set(self._input_index)
+        if names != expected:
+            raise InputSchemaError(
+                f"model inputs are {sorted(expected)}, got arrays for {sorted(names)}"
+                + (f"; missing {sorted(expected - names)}" if expected - names else "")
+                + (f"; unknown {sorted(names - expected)}" if names - expected else "")
+            )
+        arrays: list[np.ndarray] = []
+        n_rows: int | None = None
+        for port in self.description.inputs:
+            array = np.asarray(feeds[port.name])
+            if port.shape is not None:
+                if array.ndim != len(port.shape):
+                    raise InputSchemaError(
+                        f"input {port.name!r} expects rank {len(port.shape)} ({port}), got an array of shape "
+                        f"{list(array.shape)}"
+                    )
+                for axis, (want, got) in enumerate(zip(port.shape[1:], array.shape[1:], strict=True), start=1):
+                    if want is not None and want != got:
+                        raise InputSchemaError(
+                            f"input {port.name!r} expects dimension {axis} = {want} ({port}), got an array of shape "
+                            f"{list(array.shape)}"
+                        )
+            if n_rows is None:
+                n_rows = len(array)
+            elif len(array) != n_rows:
+                raise InputSchemaError(
+                    f"all inputs need the same number of rows: input {port.name!r} has {len(array)}, "
+                    f"{self.description.inputs[0].name!r} has {n_rows}"
+                )
+            arrays.append(to_port_dtype(array, port, source=f"input {port.name!r}"))
+        return arrays, n_rows or 0
+
+    def run(self, feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """Run the model over all rows of ``feeds``.
+
+        Parameters
+        ----------
+        feeds : mapping of str to numpy.ndarray
+            One array per model input, keyed by input name, all with the same
+            number of rows (first dimension), any number of rows.
+        batch_size : int, optional
+            Rows per inference. Defaults to :func:`default_batch_size`. With a
+            static batch dimension, the last short batch is padded and the
+            padding's results are dropped.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            One array per model output, keyed by output name, with one row per input row.
+
+        Raises
+        ------
+        InputSchemaError
+            If the arrays do not match the model's inputs.
+        InferenceError
+            If OpenVINO fails on a batch; the message names the rows.
+        """
+        arrays, n_rows = self._check_feeds(feeds)
+        ports = self.description.inputs
+        static_batch = ports[0].batch_size if ports else None
+        batch = static_batch or batch_size or default_batch_size(ports)
+        n_batches = -(-n_rows // batch)
+        outputs: list[np.ndarray | None] = [None] * len(self.description.outputs)
+        if n_batches == 0:
+            return {p.name: np.empty((0, *(p.row_shape or ())), dtype=p.dtype) for p in self.description.outputs}
+        requests = self._borrow_requests(min(self.requests_per_call, n_batches))
+        in_flight: list[tuple[int, int] | None] = [None] * len(requests)
+        try:
+            for number in range(n_batches):
+                slot = number % len(requests)
+                request = requests[slot]
+                if in_flight[slot] is not None:
+                    self._collect(request, in_flight[slot], outputs, n_rows)
+                start = number * batch
+                stop = min(start + batch, n_rows)
+                batch_inputs = {
+                    i: self._batch_view(array, start, stop, static_batch) for i, array in enumerate(arrays)
+                }
+                request.start_async(batch_inputs, share_inputs=True)
+                in_flight[slot] = (start, stop)
+            for slot, request in enumerate(requests):
+                if in_flight[slot] is not None:
+                    self._collect(request, in_flight[slot], outputs, n_rows)
+                    in_flight[slot] = None
+        finally:
+            for slot, request in enumerate(requests):
+                if in_flight[slot] is not None:
+                    request.wait()
+            self._return_requests(requests)
+        return {port.name: out for port, out in zip(self.description.outputs, outputs, strict=True)}  # type: ignore[misc]
+
+    @staticmethod
+    def _batch_view(array: np.ndarray, start: int, stop: int, static_batch: int | None) -> np.ndarray:
+        view = array[start:stop]
+        if static_batch is None or stop - start == static_batch:
+            return view
+        padded = np.zeros((static_batch, *array.shape[1:]), dtype=array.dtype)
+        padded[: stop - start] = view
+        return padded
+
+    def _collect(
+        self, request: ov.InferRequest, rows: tuple[int, int] | None, outputs: list[np.ndarray | None], n_rows: int
+    ) -> None:
+        assert rows is not None
+        start, stop = rows
+        try:
+            request.wait()
+        except RuntimeError as err:
+            raise InferenceError(f"OpenVINO failed on rows {start}..{stop - 1} of the batch: {_first_line(err)}") from err
+        for i, port in enumerate(self.description.outputs):
+            result = request.get_output_tensor(i).data
+            if outputs[i] is None:
+                outputs[i] = np.empty((n_rows, *result.shape[1:]), dtype=result.dtype)
+            target = outputs[i]
+            assert target is not None
+            if result.shape[1:] != target.shape[1:]:
+                raise InferenceError(
+                    f"output {port.name!r} changed shape between batches ({list(target.shape[1:])} then "
+                    f"{list(result.shape[1:])} per row); give inputs a fixed shape"
+                )
+            target[start:stop] = result[: stop - start]
+
+
+def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> Engine:
+    """Read, transform and compile the model described by ``spec``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model; its fingerprint is checked against the files.
+    transform : ModelTransform, optional
+        Edits applied to the model before compiling.
+
+    Returns
+    -------
+    Engine
+
+    Raises
+    ------
+    ModelLoadError
+        If the model cannot be read or compiled for ``spec.device``.
+    ModelChangedError
+        If the files changed since ``spec`` was made.
+    """
+    model = spec.read_model()
+    if transform is not None:
+        model = transform.apply(model)
+    config: dict[str, Any] = default_compile_config(spec.device)
+    config.update(spec.config_dict)
+    try:
+        compiled = core().compile_model(model, spec.device, config)
+    except RuntimeError as err:
+        raise ModelLoadError(f"OpenVINO cannot compile {spec.xml} for {spec.device}: {_first_line(err)}") from err
+    weights_bytes = _weights_size(spec)
+    return Engine(compiled, describe_model(compiled), weights_bytes=weights_bytes)
+
+
+def _weights_size(spec: ModelSpec) -> int:
+    try:
+        fs, path = fsspec.core.url_to_fs(spec.weights, **dict(spec.storage_options))
+        return int(fs.size(path) or 0)
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,336 @@
+"""The prediction plan: which columns feed which model input, and what comes out.
+
+:func:`build_plan` checks the user's ``inputs=`` / ``output_names=`` against the
+model's ports and the frame's ``meta`` when the graph is built, so schema errors
+surface before any task runs. The resulting :class:`PredictionPlan` is small and
+picklable; :func:`predict_partition` is the pure, module-level function that
+``map_partitions`` runs on each pandas partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+
+from dask_openvino.cache import get_engine
+from dask_openvino.columns import array_to_series, check_column_dtype, column_to_array, output_dtype, stack_columns
+from dask_openvino.engine import BatchReshape, ModelTransform
+from dask_openvino.errors import InputSchemaError
+from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
+
+__all__ = [
+    "InputBinding",
+    "InputsArg",
+    "OutputBinding",
+    "OutputNamesArg",
+    "PredictionPlan",
+    "build_plan",
+    "feeds_from_frame",
+    "predict_partition",
+]
+
+InputsArg = Union[None, str, Sequence[str], Mapping[str, Union[str, Sequence[str]]]]
+"""What ``inputs=`` accepts: None, a column, a list of columns, or ``{input: column(s)}``."""
+
+OutputNamesArg = Union[None, str, Sequence[str], Mapping[str, str]]
+"""What ``output_names=`` accepts: a name, a list in output order, or ``{output: column}``."""
+
+SINGLE_OUTPUT_COLUMN = "prediction"
+"""Column name of a single-output model's result (as in Analytics Zoo)."""
+
+
+@dataclass(frozen=True)
+class InputBinding:
+    """The columns that feed one model input.
+
+    Attributes
+    ----------
+    port : PortInfo
+        The model input.
+    columns : tuple of str
+        One column (scalar, list or object of arrays), or several scalar columns
+        stacked side by side.
+    """
+
+    port: PortInfo
+    columns: tuple[str, ...]
+
+    def to_array(self, frame: pd.DataFrame) -> np.ndarray:
+        """Convert this input's columns of ``frame`` into one ``[N, ...]`` array."""
+        if len(self.columns) == 1:
+            return column_to_array(frame[self.columns[0]], port=self.port, column=self.columns[0])
+        return stack_columns(frame, self.columns, self.port)
+
+
+@dataclass(frozen=True)
+class OutputBinding:
+    """One model output and the column it becomes.
+
+    Attributes
+    ----------
+    port : PortInfo
+        The model output.
+    column : str
+        The result column's name.
+    dtype : numpy.dtype or pandas.ArrowDtype
+        The result column's dtype (see :func:`dask_openvino.columns.output_dtype`).
+    """
+
+    port: PortInfo
+    column: str
+    dtype: Any
+
+
+@dataclass(frozen=True)
+class PredictionPlan:
+    """Everything a partition needs to be scored; travels in the task graph.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The model (location and fingerprint, never weights).
+    inputs : tuple of InputBinding
+    outputs : tuple of OutputBinding
+    batch_size : int or None
+        Rows per inference; None for the engine's default.
+    keep_input : bool
+        Whether result frames keep the input columns.
+    transform : ModelTransform or None
+        Edits applied to the model before compiling (e.g. a batch reshape).
+    """
+
+    spec: ModelSpec
+    inputs: tuple[InputBinding, ...]
+    outputs: tuple[OutputBinding, ...]
+    batch_size: int | None
+    keep_input: bool
+    transform: ModelTransform | None = None
+
+    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Convert a partition's columns into model input arrays."""
+        return {binding.port.name: binding.to_array(frame) for binding in self.inputs}
+
+    def assemble(self, frame: pd.DataFrame, results: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """Build the result frame from a partition and the model outputs for its rows."""
+        columns = {
+            out.column: array_to_series(results[out.port.name], frame.index, out.column, out.dtype)
+            for out in self.outputs
+        }
+        if self.keep_input:
+            return frame.assign(**columns)
+        return pd.DataFrame(columns, index=frame.index)
+
+    def empty_results(self) -> dict[str, np.ndarray]:
+        """Zero-row outputs, for empty partitions and ``meta``."""
+        return {out.port.name: np.empty((0, *(out.port.row_shape or ())), dtype=out.port.dtype) for out in self.outputs}
+
+    def meta(self, frame_meta: pd.DataFrame) -> pd.DataFrame:
+        """The empty result frame, built from the ports without running the model."""
+        return self.assemble(frame_meta.iloc[:0], self.empty_results())
+
+
+def _as_columns(value: str | Sequence[str], *, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise InputSchemaError(f"{what} must be a column name or a non-empty list of column names, got {value!r}")
+
+
+def _bind_inputs(description: ModelDescription, inputs: InputsArg) -> dict[str, tuple[str, ...]]:
+    ports = description.inputs
+    names = [p.name for p in ports]
+    if inputs is None:
+        return {name: (name,) for name in names}
+    if isinstance(inputs, Mapping):
+        unknown = sorted(set(inputs) - set(names))
+        missing = [n for n in names if n not in inputs]
+        if unknown or missing:
+            raise InputSchemaError(
+                f"inputs= keys must be the model's input names {names}"
+                + (f"; unknown: {unknown}" if unknown else "")
+                + (f"; missing: {missing}" if missing else "")
+            )
+        return {name: _as_columns(inputs[name], what=f"inputs[{name!r}]") for name in names}
+    columns = _as_columns(inputs, what="inputs=")
+    if len(ports) == 1:
+        return {names[0]: columns}
+    if len(columns) == len(ports):
+        return {name: (column,) for name, column in zip(names, columns, strict=True)}
+    raise InputSchemaError(
+        f"the model has {len(ports)} inputs {names}; inputs= lists {len(columns)} columns {list(columns)}. "
+        "Give one column per input in this order, or a dict {input name: column(s)}"
+    )
+
+
+def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.DataFrame) -> None:
+    missing = [c for c in columns if c not in frame_meta.columns]
+    if missing:
+        available = list(map(str, frame_meta.columns))
+        shown = available if len(available) <= 20 else [*available[:20], "..."]
+        raise InputSchemaError(
+            f"column {missing[0]!r} (for model input {port}) is not in the DataFrame; its columns are {shown}"
+        )
+    for column in columns:
+        check_column_dtype(frame_meta.dtypes[column], column=column, port=port)
+    if len(columns) > 1:
+        listy = [c for c in columns if isinstance(frame_meta.dtypes[c], pd.ArrowDtype) and frame_meta.dtypes[c].kind == "O"]
+        objecty = [c for c in columns if frame_meta.dtypes[c] == np.dtype(object)]
+        if listy or objecty:
+            raise InputSchemaError(
+                f"columns {list(columns)} are stacked into model input {port}, so each must hold one number per "
+                f"row; {(listy or objecty)[0]!r} holds tensors"
+            )
+        if port.row_size is not None and port.row_size != len(columns):
+            raise InputSchemaError(
+                f"model input {port} needs {port.row_size} values per row (row shape {list(port.row_shape or ())}), "
+                f"but inputs= stacks {len(columns)} columns {list(columns)}"
+            )
+
+
+def _bind_outputs(description: ModelDescription, output_names: OutputNamesArg) -> tuple[OutputBinding, ...]:
+    ports = description.outputs
+    names = [p.name for p in ports]
+    if output_names is None:
+        columns = [SINGLE_OUTPUT_COLUMN] if len(ports) == 1 else names
+    elif isinstance(output_names, Mapping):
+        unknown = sorted(set(output_names) - set(names))
+        if unknown:
+            raise InputSchemaError(f"output_names= names unknown outputs {unknown}; the model's outputs are {names}")
+        default = [SINGLE_OUTPUT_COLUMN] if len(ports) == 1 else names
+        columns = [output_names.get(n, d) for n, d in zip(names, default, strict=True)]
+    else:
+        columns = list(_as_columns(output_names, what="output_names="))
+        if len(columns) != len(ports):
+            raise InputSchemaError(
+                f"output_names= gives {len(columns)} names for the model's {len(ports)} outputs {names}"
+            )
+    if len(set(columns)) != len(columns):
+        raise InputSchemaError(f"output column names must be unique, got {columns}")
+    return tuple(
+        OutputBinding(port=p, column=c, dtype=output_dtype(p)) for p, c in zip(ports, columns, strict=True)
+    )
+
+
+def build_plan(
+    spec: ModelSpec,
+    frame_meta: pd.DataFrame,
+    *,
+    inputs: InputsArg = None,
+    batch_size: int | None = None,
+    output_names: OutputNamesArg = None,
+    keep_input: bool = True,
+) -> PredictionPlan:
+    """Check the arguments of ``.ov.predict`` against the model and ``meta``, and plan the job.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    frame_meta : pandas.DataFrame
+        The input frame's ``meta`` (or the frame itself).
+    inputs, batch_size, output_names, keep_input
+        As in :meth:`dask_openvino.accessor.OpenVINODataFrameAccessor.predict`.
+
+    Returns
+    -------
+    PredictionPlan
+
+    Raises
+    ------
+    InputSchemaError
+        If a column is missing or cannot feed its input, or the output names clash.
+    """
+    description = spec.describe()
+    transform: ModelTransform | None = None
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InputSchemaError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = int(batch_size)
+        static = {p.batch_size for p in description.inputs}
+        if static != {None} and static != {batch_size}:
+            transform = BatchReshape(batch_size)
+            description = _reshaped(description, batch_size)
+    bound = _bind_inputs(description, inputs)
+    bindings = []
+    for port in description.inputs:
+        _check_binding(port, bound[port.name], frame_meta)
+        bindings.append(InputBinding(port=port, columns=bound[port.name]))
+    outputs = _bind_outputs(description, output_names)
+    if keep_input:
+        clashes = [out.column for out in outputs if out.column in frame_meta.columns]
+        if clashes:
+            raise InputSchemaError(
+                f"output column {clashes[0]!r} already exists in the input; pass output_names= or keep_input=False"
+            )
+    return PredictionPlan(
+        spec=spec,
+        inputs=tuple(bindings),
+        outputs=outputs,
+        batch_size=batch_size,
+        keep_input=keep_input,
+        transform=transform,
+    )
+
+
+def _reshaped(description: ModelDescription, batch_size: int) -> ModelDescription:
+    def with_batch(port: PortInfo) -> PortInfo:
+        if not port.shape:
+            return port
+        return PortInfo(port.name, port.element_type, (batch_size, *port.shape[1:]))
+
+    return ModelDescription(
+        inputs=tuple(with_batch(p) for p in description.inputs),
+        outputs=tuple(with_batch(p) for p in description.outputs),
+    )
+
+
+def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame:
+    """Score one pandas partition; the function ``map_partitions`` runs.
+
+    Empty partitions return a correctly typed empty frame without touching the model.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The partition.
+    plan : PredictionPlan
+        The plan built on the client.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The partition (if ``plan.keep_input``) plus one column per output, same index and order.
+    """
+    if len(frame) == 0:
+        return plan.assemble(frame, plan.empty_results())
+    feeds = plan.feeds(frame)
+    results = get_engine(plan.spec, plan.transform).run(feeds, batch_size=plan.batch_size)
+    return plan.assemble(frame, results)
+
+
+def feeds_from_frame(frame: pd.DataFrame, spec: ModelSpec, inputs: InputsArg = None) -> dict[str, np.ndarray]:
+    """Map a pandas DataFrame's columns to model input arrays, exactly as ``.ov.predict`` does.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    spec : ModelSpec
+    inputs : None, str, list of str, or dict
+        As ``inputs=`` of ``.ov.predict``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One array per model input.
+
+    Examples
+    --------
+    >>> feeds = feeds_from_frame(df, ModelSpec.from_path("model.xml"), inputs=["f0", "f1"])  # doctest: +SKIP
+    """
+    plan = build_plan(spec, frame, inputs=inputs, keep_input=False)
+    return plan.feeds(frame)
