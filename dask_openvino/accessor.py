@@ -43,7 +43,7 @@ def _plan(
     )
 
 
-@register_dataframe_accessor("ov")
+@register_dataframe_accessor("ov")  # type: ignore[no-untyped-call]
 class OpenVINODataFrameAccessor:
     """OpenVINO inference on a Dask DataFrame, available as ``ddf.ov``.
 
@@ -136,7 +136,10 @@ class OpenVINODataFrameAccessor:
             device=device,
             weights=weights,
         )
-        return self._frame.map_partitions(predict_partition, plan, meta=plan.meta(frame_meta), token="ov-predict")
+        scored: dd.DataFrame = self._frame.map_partitions(  # type: ignore[no-untyped-call]
+            predict_partition, plan, meta=plan.meta(frame_meta), token="ov-predict"
+        )
+        return scored
 
 
 @pd.api.extensions.register_dataframe_accessor("ov")

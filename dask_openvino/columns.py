@@ -213,7 +213,6 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
         )
     dims: list[int] = []
     values: pa.Array = array
-    rows_at_level = n_rows
     while _is_list_type(values.type):
         if pa.types.is_fixed_size_list(values.type):
             width = values.type.list_size
@@ -233,9 +232,8 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
         if flat.null_count:
             raise InputSchemaError(f"column {column!r} holds null values inside its lists; model input {port}")
         dims.append(width)
-        rows_at_level *= width
         values = flat
-    numbers = values.to_numpy(zero_copy_only=False)
+    numbers: np.ndarray = values.to_numpy(zero_copy_only=False)
     return numbers.reshape(n_rows, *dims)
 
 
@@ -342,7 +340,7 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
 
 
 def output_dtype(port: PortInfo) -> Any:
-    """The column dtype of a model output: numeric for one value per row, else a pyarrow list.
+    """Return the column dtype of a model output: numeric for one value per row, else a pyarrow list.
 
     A static row shape gives a fixed-size list of the flattened (row-major) row;
     a dynamic one gives a variable-size list. ``port.row_shape`` gives the shape back.
@@ -350,6 +348,7 @@ def output_dtype(port: PortInfo) -> Any:
     Parameters
     ----------
     port : PortInfo
+        The model output.
 
     Returns
     -------
@@ -383,7 +382,8 @@ def array_to_series(array: np.ndarray, index: pd.Index, name: str, dtype: Any) -
     """
     n_rows = len(index)
     if not isinstance(dtype, pd.ArrowDtype):
-        return pd.Series(array.reshape(n_rows), index=index, name=name, dtype=dtype, copy=False)
+        numeric: pd.Series = pd.Series(array.reshape(n_rows), index=index, name=name, dtype=dtype, copy=False)
+        return numeric
     arrow_type = dtype.pyarrow_dtype
     flat = pa.array(np.ascontiguousarray(array).reshape(-1), type=arrow_type.value_type)
     if pa.types.is_fixed_size_list(arrow_type):

@@ -131,7 +131,7 @@ def default_compile_config(device: str) -> dict[str, str]:
 
 
 def default_batch_size(ports: tuple[PortInfo, ...]) -> int:
-    """The batch size used when a user gives none.
+    """Return the batch size used when a user gives none.
 
     A static batch dimension wins. Otherwise batches aim at about 256 KiB of input
     (so a 64-feature float table runs 1024 rows a batch and a 224x224 image one),
@@ -276,9 +276,7 @@ class Engine:
                     self._collect(request, in_flight[slot], outputs, n_rows)
                 start = number * batch
                 stop = min(start + batch, n_rows)
-                batch_inputs = {
-                    i: self._batch_view(array, start, stop, static_batch) for i, array in enumerate(arrays)
-                }
+                batch_inputs = {i: self._batch_view(array, start, stop, static_batch) for i, array in enumerate(arrays)}
                 request.start_async(batch_inputs, share_inputs=True)
                 in_flight[slot] = (start, stop)
             for slot, request in enumerate(requests):
@@ -309,7 +307,9 @@ class Engine:
         try:
             request.wait()
         except RuntimeError as err:
-            raise InferenceError(f"OpenVINO failed on rows {start}..{stop - 1} of the batch: {_first_line(err)}") from err
+            raise InferenceError(
+                f"OpenVINO failed on rows {start}..{stop - 1} of the batch: {_first_line(err)}"
+            ) from err
         for i, port in enumerate(self.description.outputs):
             result = request.get_output_tensor(i).data
             if outputs[i] is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,10 +33,10 @@ __all__ = [
     "predict_partition",
 ]
 
-InputsArg = Union[None, str, Sequence[str], Mapping[str, Union[str, Sequence[str]]]]
+InputsArg = None | str | Sequence[str] | Mapping[str, str | Sequence[str]]
 """What ``inputs=`` accepts: None, a column, a list of columns, or ``{input: column(s)}``."""
 
-OutputNamesArg = Union[None, str, Sequence[str], Mapping[str, str]]
+OutputNamesArg = None | str | Sequence[str] | Mapping[str, str]
 """What ``output_names=`` accepts: a name, a list in output order, or ``{output: column}``."""
 
 SINGLE_OUTPUT_COLUMN = "prediction"
@@ -129,7 +129,7 @@ class PredictionPlan:
         return {out.port.name: np.empty((0, *(out.port.row_shape or ())), dtype=out.port.dtype) for out in self.outputs}
 
     def meta(self, frame_meta: pd.DataFrame) -> pd.DataFrame:
-        """The empty result frame, built from the ports without running the model."""
+        """Return the empty result frame, built from the ports without running the model."""
         return self.assemble(frame_meta.iloc[:0], self.empty_results())
 
 
@@ -178,7 +178,9 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
     for column in columns:
         check_column_dtype(frame_meta.dtypes[column], column=column, port=port)
     if len(columns) > 1:
-        listy = [c for c in columns if isinstance(frame_meta.dtypes[c], pd.ArrowDtype) and frame_meta.dtypes[c].kind == "O"]
+        listy = [
+            c for c in columns if isinstance(frame_meta.dtypes[c], pd.ArrowDtype) and frame_meta.dtypes[c].kind == "O"
+        ]
         objecty = [c for c in columns if frame_meta.dtypes[c] == np.dtype(object)]
         if listy or objecty:
             raise InputSchemaError(
@@ -211,9 +213,7 @@ def _bind_outputs(description: ModelDescription, output_names: OutputNamesArg) -
             )
     if len(set(columns)) != len(columns):
         raise InputSchemaError(f"output column names must be unique, got {columns}")
-    return tuple(
-        OutputBinding(port=p, column=c, dtype=output_dtype(p)) for p, c in zip(ports, columns, strict=True)
-    )
+    return tuple(OutputBinding(port=p, column=c, dtype=output_dtype(p)) for p, c in zip(ports, columns, strict=True))
 
 
 def build_plan(
@@ -319,7 +319,9 @@ def feeds_from_frame(frame: pd.DataFrame, spec: ModelSpec, inputs: InputsArg = N
     Parameters
     ----------
     frame : pandas.DataFrame
+        The rows to convert.
     spec : ModelSpec
+        The model whose inputs they feed.
     inputs : None, str, list of str, or dict
         As ``inputs=`` of ``.ov.predict``.
 

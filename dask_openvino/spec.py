@@ -58,7 +58,9 @@ class PortInfo:
         try:
             return _NUMPY_DTYPES[self.element_type]
         except KeyError:
-            raise TypeError(f"port {self.name!r} has element type {self.element_type}, which has no numpy dtype") from None
+            raise TypeError(
+                f"port {self.name!r} has element type {self.element_type}, which has no numpy dtype"
+            ) from None
 
     @property
     def batch_size(self) -> int | None:
@@ -81,7 +83,9 @@ class PortInfo:
         return None if row_shape is None else int(np.prod(row_shape, dtype=np.int64))
 
     def __str__(self) -> str:
-        shape = "[...]" if self.shape is None else "[" + ",".join("?" if d is None else str(d) for d in self.shape) + "]"
+        shape = (
+            "[...]" if self.shape is None else "[" + ",".join("?" if d is None else str(d) for d in self.shape) + "]"
+        )
         return f"{self.name}: {self.element_type}{shape}"
 
 
@@ -151,11 +155,7 @@ def port_info(port: ov.Output) -> PortInfo:
     names = port.get_names()
     name = port.get_any_name() if names else port.get_node().get_friendly_name()
     partial = port.get_partial_shape()
-    shape: tuple[int | None, ...] | None
-    if partial.rank.is_dynamic:
-        shape = None
-    else:
-        shape = tuple(d.get_length() if d.is_static else None for d in partial)
+    shape = None if partial.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in partial)
     return PortInfo(name=name, element_type=port.get_element_type().get_type_name(), shape=shape)
 
 
@@ -165,6 +165,7 @@ def describe_model(model: ov.Model) -> ModelDescription:
     Parameters
     ----------
     model : openvino.Model
+        The model (or compiled model) to describe.
 
     Returns
     -------

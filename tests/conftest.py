@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import dask_openvino
+import model_factory
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def linear_xml(model_dir: Path) -> Path:
+    return model_factory.linear(model_dir / "linear.xml")
+
+
+@pytest.fixture(scope="session")
+def score_xml(model_dir: Path) -> Path:
+    return model_factory.score(model_dir / "score.xml")
+
+
+@pytest.fixture(scope="session")
+def static8_xml(model_dir: Path) -> Path:
+    return model_factory.linear(model_dir / "linear_b8.xml", batch=8)
+
+
+@pytest.fixture(scope="session")
+def multi_io_xml(model_dir: Path) -> Path:
+    return model_factory.multi_io(model_dir / "multi_io.xml")
+
+
+@pytest.fixture(scope="session")
+def int_xml(model_dir: Path) -> Path:
+    return model_factory.int_input(model_dir / "int_input.xml")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    dask_openvino.clear_cache()
+    yield
+    dask_openvino.clear_cache()

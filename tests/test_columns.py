@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from dask_openvino import InputSchemaError
+from dask_openvino.columns import array_to_series, column_to_array, output_dtype, to_port_dtype
+from dask_openvino.spec import PortInfo
+
+F32_ROW3 = PortInfo("x", "f32", (None, 3))
+I32_SCALAR = PortInfo("ids", "i32", (None, 1))
+
+
+def test_fixed_size_list_is_flattened_without_copy_of_rows() -> None:
+    values = np.arange(12, dtype=np.float32).reshape(4, 3)
+    series = pd.Series(
+        pd.arrays.ArrowExtensionArray(pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), 3))
+    )
+    np.testing.assert_array_equal(column_to_array(series, port=F32_ROW3, column="x"), values)
+
+
+def test_nested_lists_reshape_to_port() -> None:
+    port = PortInfo("image", "f32", (None, 2, 4))
+    rows = [np.arange(8).reshape(2, 4).tolist(), (np.arange(8) + 8).reshape(2, 4).tolist()]
+    series = pd.Series(rows, dtype=pd.ArrowDtype(pa.list_(pa.list_(pa.int64()))))
+    result = column_to_array(series, port=port, column="img")
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, np.arange(16).reshape(2, 2, 4))
+
+
+def test_flat_list_reshaped_to_static_row_shape() -> None:
+    port = PortInfo("image", "f32", (None, 2, 4))
+    series = pd.Series([list(range(8))] * 3, dtype=pd.ArrowDtype(pa.list_(pa.float64())))
+    assert column_to_array(series, port=port, column="img").shape == (3, 2, 4)
+
+
+def test_chunked_list_column() -> None:
+    chunked = pa.chunked_array([pa.array([[1.0, 2.0, 3.0]]), pa.array([[4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])])
+    series = pd.Series(pd.arrays.ArrowExtensionArray(chunked))
+    np.testing.assert_array_equal(
+        column_to_array(series, port=F32_ROW3, column="x"), np.arange(1, 10, dtype=np.float32).reshape(3, 3)
+    )
+
+
+@pytest.mark.parametrize(
+    ("series", "port", "message"),
+    [
+        (pd.Series([[1.0, 2.0, 3.0], [1.0, 2.0]], dtype=pd.ArrowDtype(pa.list_(pa.float32()))), F32_ROW3, r"ragged"),
+        (
+            pd.Series([[1.0, 2.0], [1.0, 2.0]], dtype=pd.ArrowDtype(pa.list_(pa.float32()))),
+            F32_ROW3,
+            r"needs 3 values per row",
+        ),
+        (pd.Series([[1.0, 2.0, 3.0], None], dtype=pd.ArrowDtype(pa.list_(pa.float32()))), F32_ROW3, r"1 null rows"),
+        (pd.Series([[1.0, None, 3.0]], dtype=pd.ArrowDtype(pa.list_(pa.float32()))), F32_ROW3, r"null values inside"),
+        (pd.Series(["a", "b"]), I32_SCALAR, r"needs numbers"),
+        (pd.Series([1.5, 2.0]), I32_SCALAR, r"fractional values"),
+        (pd.Series([1.0, np.nan]), I32_SCALAR, r"missing values"),
+        (pd.Series([1, 2**40]), I32_SCALAR, r"outside the range"),
+        (pd.Series([1, None], dtype="Int64"), I32_SCALAR, r"missing values"),
+        (pd.Series([np.ones(3), np.ones(4)], dtype=object), F32_ROW3, r"ragged"),
+        (pd.Series(pd.to_datetime(["2024-01-01"])), I32_SCALAR, r"needs numbers"),
+    ],
+    ids=[
+        "ragged",
+        "wrong-row-size",
+        "null-row",
+        "null-inside",
+        "text",
+        "fraction-into-int",
+        "nan-into-int",
+        "int-overflow",
+        "nullable-int-missing",
+        "ragged-objects",
+        "datetime",
+    ],
+)
+def test_bad_columns_raise_schema_errors(series: pd.Series, port: PortInfo, message: str) -> None:
+    with pytest.raises(InputSchemaError, match=message) as info:
+        column_to_array(series, port=port, column="the_column")
+    assert "the_column" in str(info.value)
+
+
+def test_nan_and_inf_pass_through_float_ports() -> None:
+    port = PortInfo("x", "f32", (None, 1))
+    result = column_to_array(pd.Series([np.nan, np.inf, -np.inf, 1.0]), port=port, column="x")
+    assert np.isnan(result[0, 0]) and np.isposinf(result[1, 0]) and np.isneginf(result[2, 0])
+
+
+def test_nullable_float_missing_becomes_nan_for_float_port() -> None:
+    port = PortInfo("x", "f32", (None, 1))
+    result = column_to_array(pd.Series([1.0, None], dtype="Float64"), port=port, column="x")
+    assert result[0, 0] == 1.0 and np.isnan(result[1, 0])
+
+
+def test_float64_beyond_float32_range_raises() -> None:
+    with pytest.raises(InputSchemaError, match="beyond the range"):
+        to_port_dtype(np.array([1e300]), PortInfo("x", "f32", (None,)), source="column 'x'")
+
+
+def test_whole_floats_and_bools_cast_to_int() -> None:
+    np.testing.assert_array_equal(to_port_dtype(np.array([1.0, -2.0]), I32_SCALAR, source="x"), [1, -2])
+    np.testing.assert_array_equal(to_port_dtype(np.array([True, False]), I32_SCALAR, source="x"), [1, 0])
+
+
+def test_output_dtypes() -> None:
+    assert output_dtype(PortInfo("y", "f32", (None,))) == np.float32
+    assert output_dtype(PortInfo("y", "i64", (None, 1))) == np.int64
+    assert output_dtype(PortInfo("y", "f32", (None, 2, 5))) == pd.ArrowDtype(pa.list_(pa.float32(), 10))
+    assert output_dtype(PortInfo("y", "f32", (None, None))) == pd.ArrowDtype(pa.list_(pa.float32()))
+
+
+def test_array_to_series_roundtrip() -> None:
+    index = pd.Index([5, 3, 9])
+    values = np.arange(6, dtype=np.float32).reshape(3, 2)
+    fixed = array_to_series(values, index, "y", output_dtype(PortInfo("y", "f32", (None, 2))))
+    assert fixed.tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    variable = array_to_series(values, index, "y", output_dtype(PortInfo("y", "f32", (None, None))))
+    assert variable.dtype == pd.ArrowDtype(pa.list_(pa.float32()))
+    assert variable.tolist() == fixed.tolist()
+    pd.testing.assert_index_equal(variable.index, index)
+
+
+def test_integer_port_end_to_end(int_xml: Path) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [4.0, 5.0, 6.0]})
+    result = dd.from_pandas(frame, npartitions=2).ov.predict(int_xml, inputs=["a", "b"]).compute()
+    assert result["prediction"].dtype == pd.ArrowDtype(pa.list_(pa.int32(), 2))
+    assert result["prediction"].tolist() == [[2, 8], [4, 10], [6, 12]]
+    bad = dd.from_pandas(frame.assign(b=[4.0, np.nan, 6.0]), npartitions=2).ov.predict(int_xml, inputs=["a", "b"])
+    with pytest.raises(InputSchemaError, match=r"column 'b' has 1 missing values"):
+        bad.compute()
+
+
+def test_unicode_and_long_column_names(score_xml: Path) -> None:
+    long_name = "feature_" + "x" * 300
+    frame = pd.DataFrame({"größe 📏": [1.0, 2.0], long_name: [0.0, 1.0], "温度": [3.0, 4.0]})
+    result = dd.from_pandas(frame, npartitions=2).ov.predict(score_xml, inputs=list(frame.columns)).compute()
+    np.testing.assert_allclose(result["prediction"].to_numpy(), [10.0, 16.0], rtol=1e-2)
+    with pytest.raises(InputSchemaError, match="größe"):
+        frame.ov.predict(score_xml, inputs=["größe", long_name, "温度"])
+
+
+def test_string_column_from_dask_gets_arrow_hint(score_xml: Path) -> None:
+    frame = pd.DataFrame({"x": pd.Series([np.ones(3, np.float32)] * 4, dtype=object)})
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(InputSchemaError, match=r"pyarrow list column"):
+        ddf.ov.predict(score_xml)
+    # The same object column works on a pandas DataFrame.
+    assert frame.ov.predict(score_xml)["prediction"].tolist() == pytest.approx([6.0] * 4, rel=1e-2)
