@@ -9,6 +9,7 @@ busy, and writes each result straight into preallocated output arrays.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Mapping
@@ -284,11 +285,74 @@ class Engine:
                     self._collect(request, in_flight[slot], outputs, n_rows)
                     in_flight[slot] = None
         finally:
+            # On an error, drain the other requests before they go back to the pool;
+            # their own failures would only repeat the one being raised.
             for slot, request in enumerate(requests):
                 if in_flight[slot] is not None:
-                    request.wait()
+                    with contextlib.suppress(RuntimeError):
+                        request.wait()
             self._return_requests(requests)
         return {port.name: out for port, out in zip(self.description.outputs, outputs, strict=True)}  # type: ignore[misc]
+
+    def run_capturing_failures(
+        self, feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+        """Run like :meth:`run`, but isolate the rows whose inference fails instead of raising.
+
+        When a batch fails, it is bisected (each half run on its own, recursively)
+        until the failing rows are single rows; every other row is scored. Costs
+        nothing extra when no batch fails.
+
+        Parameters
+        ----------
+        feeds : mapping of str to numpy.ndarray
+            As in :meth:`run`.
+        batch_size : int, optional
+            As in :meth:`run`.
+
+        Returns
+        -------
+        outputs : dict of str to numpy.ndarray
+            As in :meth:`run`; the rows of failed inputs hold zeros.
+        failures : dict of int to str
+            Row position -> OpenVINO's reason, for each row that could not be scored.
+
+        Raises
+        ------
+        InputSchemaError
+            If the arrays do not match the model's inputs (a whole-job problem, not a row's).
+        """
+        try:
+            return self.run(feeds, batch_size=batch_size), {}
+        except InferenceError:
+            pass
+        arrays, n_rows = self._check_feeds(feeds)
+        names = [port.name for port in self.description.inputs]
+        batch = self.description.inputs[0].batch_size or batch_size or default_batch_size(self.description.inputs)
+        outputs: dict[str, np.ndarray] = {}
+        failures: dict[int, str] = {}
+
+        def attempt(start: int, stop: int) -> None:
+            try:
+                results = self.run({n: a[start:stop] for n, a in zip(names, arrays, strict=True)}, batch_size=batch)
+            except InferenceError as err:
+                if stop - start == 1:
+                    failures[start] = _first_line(err.__cause__ or err)
+                    return
+                middle = (start + stop) // 2
+                attempt(start, middle)
+                attempt(middle, stop)
+                return
+            for name, result in results.items():
+                if name not in outputs:
+                    outputs[name] = np.zeros((n_rows, *result.shape[1:]), dtype=result.dtype)
+                outputs[name][start:stop] = result
+
+        for start in range(0, n_rows, batch):
+            attempt(start, min(start + batch, n_rows))
+        for port in self.description.outputs:
+            outputs.setdefault(port.name, np.zeros((n_rows, *(port.row_shape or ())), dtype=port.dtype))
+        return outputs, failures
 
     @staticmethod
     def _batch_view(array: np.ndarray, start: int, stop: int, static_batch: int | None) -> np.ndarray:

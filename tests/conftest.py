@@ -44,3 +44,8 @@ def _fresh_cache() -> Iterator[None]:
     dask_openvino.clear_cache()
     yield
     dask_openvino.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def one_hot_xml(model_dir: Path) -> Path:
+    return model_factory.one_hot(model_dir / "one_hot.xml")
