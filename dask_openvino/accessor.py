@@ -17,7 +17,16 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.dataframe.extensions import register_dataframe_accessor
 
-from dask_openvino.plan import InputsArg, OutputNamesArg, PredictionPlan, build_plan, predict_partition
+from dask_openvino.plan import (
+    ErrorsArg,
+    InputsArg,
+    OutputNamesArg,
+    PostprocessArg,
+    PredictionPlan,
+    PreprocessArg,
+    build_plan,
+    predict_partition,
+)
 from dask_openvino.spec import ModelSpec, resolve_model
 
 __all__ = ["OpenVINODataFrameAccessor", "PandasOpenVINOAccessor"]
@@ -36,10 +45,21 @@ def _plan(
     config: Mapping[str, Any] | None,
     device: str | None,
     weights: str | os.PathLike[str] | None,
+    preprocess: PreprocessArg,
+    postprocess: PostprocessArg,
+    errors: ErrorsArg,
 ) -> PredictionPlan:
     spec = resolve_model(model, weights=weights, device=device, config=config)
     return build_plan(
-        spec, frame_meta, inputs=inputs, batch_size=batch_size, output_names=output_names, keep_input=keep_input
+        spec,
+        frame_meta,
+        inputs=inputs,
+        batch_size=batch_size,
+        output_names=output_names,
+        keep_input=keep_input,
+        preprocess=preprocess,
+        postprocess=postprocess,
+        errors=errors,
     )
 
 
@@ -70,6 +90,9 @@ class OpenVINODataFrameAccessor:
         config: Mapping[str, Any] | None = None,
         device: str | None = None,
         weights: str | os.PathLike[str] | None = None,
+        preprocess: PreprocessArg = None,
+        postprocess: PostprocessArg = None,
+        errors: ErrorsArg = "raise",
     ) -> dd.DataFrame:
         """Score every row with an OpenVINO model, lazily.
 
@@ -108,6 +131,24 @@ class OpenVINODataFrameAccessor:
             OpenVINO device; default ``"CPU"`` (or the ModelSpec's device).
         weights : str or os.PathLike, optional
             The ``.bin`` file when it does not sit beside the ``.xml``.
+        preprocess : pipeline or dict, optional
+            Turns one column into model input(s) on the workers: an image pipeline
+            (:class:`~dask_openvino.preprocessing.ChainedPreprocessing`, on a column of
+            encoded bytes or paths) or a tokenizer (:class:`~dask_openvino.text.TextTokenize`,
+            :class:`~dask_openvino.text.SentenceEmbedding`, on a text column). The column
+            is the one ``inputs=`` maps to the preprocessed input, e.g.
+            ``inputs={"image": "jpeg"}``; with several model inputs, name the input:
+            ``preprocess={"image": pipeline}``.
+        postprocess : postprocessor or dict, optional
+            Turns an output into other columns (:mod:`dask_openvino.postprocessing`:
+            ``Softmax``, ``ArgMax``, ``TopK``, ``Threshold``, ``Expand``); a dict
+            ``{output name: postprocessor}`` for models with several outputs.
+        errors : {"raise", "null"}, default "raise"
+            What a row that cannot be preprocessed (undecodable image, unreadable
+            path, missing text) does: ``"raise"`` fails the partition with an
+            :class:`~dask_openvino.errors.InputSchemaError` naming the row and the
+            reason; ``"null"`` gives that row null outputs and the reason in an extra
+            ``prediction_error`` column (null for scored rows). No row is dropped.
 
         Returns
         -------
@@ -115,7 +156,8 @@ class OpenVINODataFrameAccessor:
             Same partitions, index and row order, plus one column per model output:
             numeric for one value per row, else a pyarrow fixed-size list of the
             row's values flattened row-major (the output port's ``row_shape`` in
-            ``ModelSpec.describe()`` gives the shape back).
+            ``ModelSpec.describe()`` gives the shape back). A postprocessed output
+            gives its postprocessor's columns instead.
 
         Raises
         ------
@@ -135,6 +177,9 @@ class OpenVINODataFrameAccessor:
             config=config,
             device=device,
             weights=weights,
+            preprocess=preprocess,
+            postprocess=postprocess,
+            errors=errors,
         )
         scored: dd.DataFrame = self._frame.map_partitions(  # type: ignore[no-untyped-call]
             predict_partition, plan, meta=plan.meta(frame_meta), token="ov-predict"
@@ -168,6 +213,9 @@ class PandasOpenVINOAccessor:
         config: Mapping[str, Any] | None = None,
         device: str | None = None,
         weights: str | os.PathLike[str] | None = None,
+        preprocess: PreprocessArg = None,
+        postprocess: PostprocessArg = None,
+        errors: ErrorsArg = "raise",
     ) -> pd.DataFrame:
         """Score every row with an OpenVINO model, in this process.
 
@@ -184,5 +232,8 @@ class PandasOpenVINOAccessor:
             config=config,
             device=device,
             weights=weights,
+            preprocess=preprocess,
+            postprocess=postprocess,
+            errors=errors,
         )
         return predict_partition(self._frame, plan)

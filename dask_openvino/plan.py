@@ -5,29 +5,42 @@ model's ports and the frame's ``meta`` when the graph is built, so schema errors
 surface before any task runs. The resulting :class:`PredictionPlan` is small and
 picklable; :func:`predict_partition` is the pure, module-level function that
 ``map_partitions`` runs on each pandas partition.
+
+With ``preprocess=``, one input column goes through a preprocessor
+(:mod:`dask_openvino.preprocessing`, :mod:`dask_openvino.text`) whose per-row
+failures either raise or, with ``errors="null"``, give null outputs and a message
+in :data:`ERROR_COLUMN`; with ``postprocess=``, outputs become the columns of
+:mod:`dask_openvino.postprocessing`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dask_openvino.cache import get_engine
 from dask_openvino.columns import array_to_series, check_column_dtype, column_to_array, output_dtype, stack_columns
-from dask_openvino.engine import BatchReshape, ModelTransform
+from dask_openvino.engine import BatchReshape, ModelTransform, TransformChain
 from dask_openvino.errors import InputSchemaError
+from dask_openvino.postprocessing import Postprocessor, fill_failed_rows
+from dask_openvino.preprocessing import BoundPreprocessor, Prepared, Preprocessor, run_prepared
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
 
 __all__ = [
+    "ERROR_COLUMN",
+    "ErrorsArg",
     "InputBinding",
     "InputsArg",
     "OutputBinding",
     "OutputNamesArg",
+    "PostprocessArg",
     "PredictionPlan",
+    "PreprocessArg",
     "build_plan",
     "feeds_from_frame",
     "predict_partition",
@@ -39,8 +52,22 @@ InputsArg = None | str | Sequence[str] | Mapping[str, str | Sequence[str]]
 OutputNamesArg = None | str | Sequence[str] | Mapping[str, str]
 """What ``output_names=`` accepts: a name, a list in output order, or ``{output: column}``."""
 
+PreprocessArg = None | Preprocessor | Mapping[str, Preprocessor]
+"""What ``preprocess=`` accepts: a pipeline, or ``{model input: pipeline}``."""
+
+PostprocessArg = None | Postprocessor | Mapping[str, Postprocessor]
+"""What ``postprocess=`` accepts: one postprocessor, or ``{model output: postprocessor}``."""
+
+ErrorsArg = Literal["raise", "null"]
+"""What ``errors=`` accepts."""
+
 SINGLE_OUTPUT_COLUMN = "prediction"
 """Column name of a single-output model's result (as in Analytics Zoo)."""
+
+ERROR_COLUMN = "prediction_error"
+"""With ``errors="null"``: why a row has no prediction (null for rows that were scored)."""
+
+_ERROR_DTYPE = pd.ArrowDtype(pa.string())
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,14 @@ class PredictionPlan:
         Whether result frames keep the input columns.
     transform : ModelTransform or None
         Edits applied to the model before compiling (e.g. a batch reshape).
+    preprocess : BoundPreprocessor or None
+        Turns :attr:`preprocess_column` into the inputs it feeds (the others come from :attr:`inputs`).
+    preprocess_column : str or None
+        The column it reads.
+    postprocess : tuple of (output name, Postprocessor) pairs
+        Outputs turned into other columns.
+    errors : {"raise", "null"}
+        What a row that fails preprocessing does.
     """
 
     spec: ModelSpec
@@ -109,17 +144,44 @@ class PredictionPlan:
     batch_size: int | None
     keep_input: bool
     transform: ModelTransform | None = None
+    preprocess: BoundPreprocessor | None = None
+    preprocess_column: str | None = None
+    postprocess: tuple[tuple[str, Postprocessor], ...] = ()
+    errors: ErrorsArg = "raise"
 
     def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Convert a partition's columns into model input arrays."""
         return {binding.port.name: binding.to_array(frame) for binding in self.inputs}
 
-    def assemble(self, frame: pd.DataFrame, results: Mapping[str, np.ndarray]) -> pd.DataFrame:
-        """Build the result frame from a partition and the model outputs for its rows."""
-        columns = {
-            out.column: array_to_series(results[out.port.name], frame.index, out.column, out.dtype)
-            for out in self.outputs
-        }
+    def assemble(
+        self, frame: pd.DataFrame, results: Mapping[str, np.ndarray], prepared: Prepared | None = None
+    ) -> pd.DataFrame:
+        """Build the result frame from a partition and the model outputs for its rows.
+
+        With ``prepared``, ``results`` hold only the rows that were preprocessed;
+        the others get nulls and, with ``errors="null"``, their reason.
+        """
+        ok = prepared.ok if prepared is not None else np.ones(len(frame), dtype=bool)
+        scored = pd.RangeIndex(int(ok.sum()))
+        postprocess = dict(self.postprocess)
+        columns: dict[str, pd.Series] = {}
+        for out in self.outputs:
+            post = postprocess.get(out.port.name)
+            if post is None:
+                series = array_to_series(results[out.port.name], scored, out.column, out.dtype)
+                made = {out.column: series.astype(_nullable(out.dtype)) if self.errors == "null" else series}
+            else:
+                dtypes = post.columns(out.port, out.column)
+                made = {
+                    name: series.astype(dtypes[name])
+                    for name, series in post.apply(results[out.port.name], out.port, out.column).items()
+                }
+            for name, series in made.items():
+                columns[name] = fill_failed_rows(series.rename(name), ok, frame.index)
+        if self.errors == "null":
+            failures = prepared.failures if prepared is not None else {}
+            reasons = [failures.get(i) for i in range(len(frame))]
+            columns[ERROR_COLUMN] = pd.Series(reasons, index=frame.index, name=ERROR_COLUMN, dtype=_ERROR_DTYPE)
         if self.keep_input:
             return frame.assign(**columns)
         return pd.DataFrame(columns, index=frame.index)
@@ -131,6 +193,13 @@ class PredictionPlan:
     def meta(self, frame_meta: pd.DataFrame) -> pd.DataFrame:
         """Return the empty result frame, built from the ports without running the model."""
         return self.assemble(frame_meta.iloc[:0], self.empty_results())
+
+
+def _nullable(dtype: Any) -> Any:
+    """Return a dtype that can hold nulls for failed rows: pyarrow-backed for numpy integers and booleans."""
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return pd.ArrowDtype(pa.from_numpy_dtype(dtype))
+    return dtype
 
 
 def _as_columns(value: str | Sequence[str], *, what: str) -> tuple[str, ...]:
@@ -224,6 +293,9 @@ def build_plan(
     batch_size: int | None = None,
     output_names: OutputNamesArg = None,
     keep_input: bool = True,
+    preprocess: PreprocessArg = None,
+    postprocess: PostprocessArg = None,
+    errors: ErrorsArg = "raise",
 ) -> PredictionPlan:
     """Check the arguments of ``.ov.predict`` against the model and ``meta``, and plan the job.
 
@@ -233,7 +305,7 @@ def build_plan(
         The model.
     frame_meta : pandas.DataFrame
         The input frame's ``meta`` (or the frame itself).
-    inputs, batch_size, output_names, keep_input
+    inputs, batch_size, output_names, keep_input, preprocess, postprocess, errors
         As in :meth:`dask_openvino.accessor.OpenVINODataFrameAccessor.predict`.
 
     Returns
@@ -245,6 +317,8 @@ def build_plan(
     InputSchemaError
         If a column is missing or cannot feed its input, or the output names clash.
     """
+    if errors not in ("raise", "null"):
+        raise InputSchemaError(f"errors must be 'raise' or 'null', got {errors!r}")
     description = spec.describe()
     transform: ModelTransform | None = None
     if batch_size is not None:
@@ -255,14 +329,31 @@ def build_plan(
         if static != {None} and static != {batch_size}:
             transform = BatchReshape(batch_size)
             description = _reshaped(description, batch_size)
-    bound = _bind_inputs(description, inputs)
+    pre, pre_column, inputs = _bind_preprocess(description, inputs, preprocess, frame_meta)
+    if pre is not None:
+        description = pre.describe(description)
+        if pre.transform is not None:
+            transform = pre.transform if transform is None else TransformChain((pre.transform, transform))
+    fed = ModelDescription(
+        inputs=tuple(p for p in description.inputs if pre is None or p.name not in pre.inputs),
+        outputs=description.outputs,
+    )
+    bound = _bind_inputs(fed, inputs)
     bindings = []
-    for port in description.inputs:
+    for port in fed.inputs:
         _check_binding(port, bound[port.name], frame_meta)
         bindings.append(InputBinding(port=port, columns=bound[port.name]))
     outputs = _bind_outputs(description, output_names)
+    posts = _bind_postprocess(outputs, postprocess)
+    made: list[str] = []
+    for out in outputs:
+        made.extend(posts[out.port.name].columns(out.port, out.column) if out.port.name in posts else [out.column])
+    if errors == "null":
+        made.append(ERROR_COLUMN)
+    if len(set(made)) != len(made):
+        raise InputSchemaError(f"result column names must be unique, got {made}; rename them with output_names=")
     if keep_input:
-        clashes = [out.column for out in outputs if out.column in frame_meta.columns]
+        clashes = [column for column in made if column in frame_meta.columns]
         if clashes:
             raise InputSchemaError(
                 f"output column {clashes[0]!r} already exists in the input; pass output_names= or keep_input=False"
@@ -274,7 +365,82 @@ def build_plan(
         batch_size=batch_size,
         keep_input=keep_input,
         transform=transform,
+        preprocess=pre,
+        preprocess_column=pre_column,
+        postprocess=tuple(posts.items()),
+        errors=errors,
     )
+
+
+def _bind_preprocess(
+    description: ModelDescription, inputs: InputsArg, preprocess: PreprocessArg, frame_meta: pd.DataFrame
+) -> tuple[BoundPreprocessor | None, str | None, InputsArg]:
+    """Bind ``preprocess=`` to its model input and column; return it and the ``inputs=`` left for the others."""
+    if preprocess is None:
+        return None, None, inputs
+    names = [p.name for p in description.inputs]
+    if isinstance(preprocess, Mapping):
+        if len(preprocess) != 1:
+            raise InputSchemaError(f"preprocess= can preprocess one model input, got {list(preprocess)}")
+        ((target, pipeline),) = preprocess.items()
+    elif isinstance(inputs, Mapping) and len(inputs) == 1:
+        target, pipeline = next(iter(inputs)), preprocess
+    elif len(names) == 1 or "input_ids" in names:
+        target, pipeline = (names[0] if len(names) == 1 else "input_ids"), preprocess
+    else:
+        raise InputSchemaError(
+            f"the model has inputs {names}: name the one to preprocess with preprocess={{input name: pipeline}}"
+        )
+    if target not in names:
+        raise InputSchemaError(f"preprocess= names {target!r}, which is not a model input; the inputs are {names}")
+    rest: InputsArg
+    if isinstance(inputs, Mapping):
+        column = inputs.get(target, target)
+        rest = {name: columns for name, columns in inputs.items() if name != target}
+    elif isinstance(inputs, str):
+        column, rest = inputs, None
+    elif inputs is None:
+        column, rest = target, None
+    else:
+        raise InputSchemaError("with preprocess=, give inputs= as the column to preprocess or a dict {input: column}")
+    if not isinstance(column, str):
+        raise InputSchemaError(f"the preprocessed input {target!r} reads one column, got {column!r}")
+    if column not in frame_meta.columns:
+        raise InputSchemaError(
+            f"column {column!r} (to preprocess for model input {target!r}) is not in the DataFrame; "
+            f"its columns are {list(map(str, frame_meta.columns))[:20]}"
+        )
+    bound = pipeline.bind(description, target)
+    bound.check_column(frame_meta.dtypes[column], column)
+    if rest is None:
+        rest = {}
+        # Inputs the preprocessor does not feed are read from columns of the same name.
+        for name in names:
+            if name not in bound.inputs:
+                rest[name] = name
+    return bound, column, rest
+
+
+def _bind_postprocess(outputs: tuple[OutputBinding, ...], postprocess: PostprocessArg) -> dict[str, Postprocessor]:
+    """Match ``postprocess=`` to the model's outputs and check each against its port."""
+    if postprocess is None:
+        return {}
+    names = [out.port.name for out in outputs]
+    if isinstance(postprocess, Mapping):
+        unknown = sorted(set(postprocess) - set(names))
+        if unknown:
+            raise InputSchemaError(f"postprocess= names unknown outputs {unknown}; the model's outputs are {names}")
+        posts = dict(postprocess)
+    elif len(names) == 1:
+        posts = {names[0]: postprocess}
+    else:
+        raise InputSchemaError(
+            f"the model has outputs {names}: give postprocess= as a dict {{output name: postprocessor}}"
+        )
+    for out in outputs:
+        if out.port.name in posts:
+            posts[out.port.name].columns(out.port, out.column)
+    return posts
 
 
 def _reshaped(description: ModelDescription, batch_size: int) -> ModelDescription:
@@ -308,9 +474,19 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     """
     if len(frame) == 0:
         return plan.assemble(frame, plan.empty_results())
-    feeds = plan.feeds(frame)
-    results = get_engine(plan.spec, plan.transform).run(feeds, batch_size=plan.batch_size)
-    return plan.assemble(frame, results)
+    if plan.preprocess is None or plan.preprocess_column is None:
+        feeds = plan.feeds(frame)
+        results = get_engine(plan.spec, plan.transform).run(feeds, batch_size=plan.batch_size)
+        return plan.assemble(frame, results)
+    prepared = plan.preprocess.prepare(frame[plan.preprocess_column], batch_size=plan.batch_size)
+    if plan.errors == "raise":
+        prepared.raise_first_failure(frame.index, plan.preprocess_column)
+    ok = prepared.ok
+    if not ok.any():
+        return plan.assemble(frame, plan.empty_results(), prepared)
+    other = plan.feeds(frame if ok.all() else frame[ok])
+    engine = get_engine(plan.spec, plan.transform)
+    return plan.assemble(frame, run_prepared(engine, prepared, other, batch_size=plan.batch_size), prepared)
 
 
 def feeds_from_frame(frame: pd.DataFrame, spec: ModelSpec, inputs: InputsArg = None) -> dict[str, np.ndarray]:

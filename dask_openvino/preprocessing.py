@@ -44,6 +44,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -53,7 +54,7 @@ import openvino as ov
 import pandas as pd
 import pyarrow as pa
 
-from dask_openvino.engine import ModelTransform
+from dask_openvino.engine import Engine, ModelTransform
 from dask_openvino.errors import InputSchemaError, MissingDependencyError
 from dask_openvino.spec import ModelDescription, PortInfo
 
@@ -73,6 +74,7 @@ __all__ = [
     "ImageResize",
     "Prepared",
     "Preprocessor",
+    "run_prepared",
 ]
 
 RESAMPLING = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
@@ -105,11 +107,16 @@ class Prepared:
         among the successful rows (``0 .. n_ok - 1``) with one array per model input;
         the chunks together cover every successful row once. Images give a single
         chunk; text gives one chunk per batch, each padded to its own longest row.
+    lengths : numpy.ndarray or None
+        For text, the token count of each successful row: token-level outputs
+        (second axis as wide as the chunk's inputs) are zeroed past it, so padding
+        never shows in results.
     """
 
     n_rows: int
     failures: Mapping[int, str]
     chunks: tuple[tuple[np.ndarray, dict[str, np.ndarray]], ...]
+    lengths: np.ndarray | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -143,6 +150,68 @@ class Prepared:
             f"{self.failures[position]}{more}. Pass errors='null' to score the other rows and get the "
             "reason in the error column"
         )
+
+
+def run_prepared(
+    engine: Engine, prepared: Prepared, other_feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None
+) -> dict[str, np.ndarray]:
+    """Run ``engine`` over prepared chunks and return the outputs of the successful rows, in row order.
+
+    Several chunks (text batches of different lengths) run concurrently, one
+    ``Engine.run`` per chunk from a small thread pool, so that OpenVINO keeps as many
+    requests in flight as with one call. Outputs whose row shape differs between
+    chunks (token-level outputs of text padded per batch) are zero-padded to the
+    largest.
+
+    Parameters
+    ----------
+    engine : Engine
+        The compiled (transformed) model.
+    prepared : Prepared
+        The preprocessed column; must have at least one successful row.
+    other_feeds : mapping of str to numpy.ndarray
+        Arrays for the model inputs the preprocessor does not feed, one row per successful row.
+    batch_size : int, optional
+        Rows per inference.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One array per model output, one row per successful row.
+
+    Examples
+    --------
+    >>> outputs = run_prepared(get_engine(spec, bound.transform), bound.prepare(df["jpeg"]), {})  # doctest: +SKIP
+    """
+
+    def run(chunk: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        positions, feeds = chunk
+        extra = {name: array[positions] for name, array in other_feeds.items()}
+        outputs = engine.run({**feeds, **extra}, batch_size=batch_size)
+        if prepared.lengths is not None:
+            width = next(iter(feeds.values())).shape[1]
+            past = np.arange(width) >= prepared.lengths[positions][:, np.newaxis]
+            for array in outputs.values():
+                if array.ndim >= 2 and array.shape[1] == width:
+                    array[past] = 0
+        return outputs
+
+    chunks = prepared.chunks
+    if len(chunks) == 1 and np.array_equal(chunks[0][0], np.arange(len(chunks[0][0]))):
+        return run(chunks[0])
+    with ThreadPoolExecutor(max_workers=max(1, min(engine.requests_per_call, len(chunks)))) as pool:
+        results = list(pool.map(run, chunks))
+    n_ok = sum(len(positions) for positions, _ in chunks)
+    merged: dict[str, np.ndarray] = {}
+    for name in results[0]:
+        parts = [result[name] for result in results]
+        row_shape = tuple(max(sizes) for sizes in zip(*(p.shape[1:] for p in parts), strict=True))
+        out = np.zeros((n_ok, *row_shape), dtype=parts[0].dtype)
+        for (positions, _), part in zip(chunks, parts, strict=True):
+            widths = [(0, 0), *((0, want - got) for want, got in zip(row_shape, part.shape[1:], strict=True))]
+            out[positions] = np.pad(part, widths) if any(w for _, w in widths) else part
+        merged[name] = out
+    return merged
 
 
 class BoundPreprocessor(Protocol):
@@ -429,7 +498,10 @@ class ImagePreprocessTransform:
         port = ppp.input(self.input)
         tensor = port.tensor()
         tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-        tensor.set_shape(ov.PartialShape([-1, self.height, self.width, self.channels]))
+        batch = model.input(self.input).get_partial_shape()[0]
+        tensor.set_shape(
+            ov.PartialShape([batch, ov.Dimension(self.height), ov.Dimension(self.width), ov.Dimension(self.channels)])
+        )
         if self.channels == 3:
             tensor.set_color_format(ColorFormat.RGB)
         port.model().set_layout(ov.Layout(steps.layout))

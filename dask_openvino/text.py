@@ -19,6 +19,8 @@ Padding: rows of a partition are sorted by token count and cut into batches, and
 each batch is padded to its own longest row, so short texts do not pay for long
 ones. A model whose sequence dimension is static gets every row padded (and
 truncated) to that length instead. Rows are returned in their original order.
+Token-level outputs (``[N, tokens, ...]``) come back as wide as the partition's
+longest row, zero past each row's own tokens.
 
 Pooling (:class:`SentenceEmbedding`) is added to the model graph rather than done
 in numpy: OpenVINO then returns ``[N, hidden]`` instead of ``[N, tokens, hidden]``
@@ -317,14 +319,14 @@ class PoolingTransform:
     normalize: bool
 
     def apply(self, model: ov.Model) -> ov.Model:
-        """Return a new model whose only output is ``sentence_embedding`` ``[batch, hidden]``."""
-        hidden = model.output(self.output)
-        parameters = list(model.get_parameters())
-        mask = next((p for p in parameters if ATTENTION_MASK in p.output(0).get_names()), None)
+        """Return ``model``, edited so that its only output is ``sentence_embedding`` ``[batch, hidden]``."""
+        # model.output() is the Result node's port; pool what feeds it.
+        hidden = model.output(self.output).get_node().input_value(0)
+        mask = next((p for p in model.get_parameters() if ATTENTION_MASK in p.output(0).get_names()), None)
         if mask is None:
             mask = ops.parameter([-1, -1], np.int64, name=ATTENTION_MASK)
             mask.output(0).get_tensor().set_names({ATTENTION_MASK})
-            parameters.append(mask)
+            model.add_parameters([mask])
         if self.pooling == "mean":
             weights = ops.unsqueeze(ops.convert_like(mask, hidden), ops.constant(np.array([2], np.int64)))
             summed = ops.reduce_sum(ops.multiply(hidden, weights), ops.constant(np.array([1], np.int64)), False)
@@ -336,9 +338,11 @@ class PoolingTransform:
         if self.normalize:
             # torch.nn.functional.normalize: x / max(||x||, 1e-12); NormalizeL2 applies eps to the squared norm.
             pooled = ops.normalize_l2(pooled, ops.constant(np.array([1], np.int64)), 1e-24, "max")
-        result = pooled.output(0)
-        result.get_tensor().set_names({EMBEDDING_OUTPUT})
-        return ov.Model([result], parameters, model.get_friendly_name())
+        pooled.output(0).get_tensor().set_names({EMBEDDING_OUTPUT})
+        for result in model.get_results():
+            model.remove_result(result)
+        model.add_results([ops.result(pooled)])
+        return model
 
     def describe(self, description: ModelDescription) -> ModelDescription:
         """Return the ports after :meth:`apply`, worked out without reading the model."""
@@ -440,7 +444,7 @@ class TextPipeline:
         for start in range(0, len(encodings), step):
             rows = order[start : start + step]
             chunks.append((rows, self._pad([encodings[i] for i in rows], lengths[rows], pad_id)))
-        return Prepared(n_rows=len(values), failures=failures, chunks=tuple(chunks))
+        return Prepared(n_rows=len(values), failures=failures, chunks=tuple(chunks), lengths=lengths)
 
     def _pad(self, encodings: list[Any], lengths: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
         width = self.fixed_length or int(lengths.max())
