@@ -1,0 +1,388 @@
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import dask.array as da
+import dask.bag as db
+import dask.dataframe as dd
+import numpy as np
+import onnx
+import openvino as ov
+import pandas as pd
+import pyarrow as pa
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import dask_openvino
+import model_factory
+from dask_openvino import ConversionError, InputSchemaError, MissingDependencyError, ModelLoadError
+from dask_openvino.cache import get_engine
+from dask_openvino.zoo import Estimator, InferenceModel
+
+# This CPU computes in bf16 by default; exact comparisons against numpy or other runtimes need f32.
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+def linear_reference(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64) @ model_factory.LINEAR_WEIGHTS + model_factory.LINEAR_BIAS
+
+
+def direct(xml: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    compiled = ov.Core().compile_model(str(xml), "CPU", F32)
+    result = compiled(feeds)
+    return {port.get_any_name(): result[port] for port in compiled.outputs}
+
+
+def list_column(values: np.ndarray) -> pd.Series:
+    flat = pa.array(values.reshape(-1))
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.FixedSizeListArray.from_arrays(flat, values[0].size)))
+
+
+@pytest.fixture(scope="module")
+def batch1_xml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return model_factory.linear(tmp_path_factory.mktemp("zoo") / "linear_b1.xml", batch=1)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+# --------------------------------------------------------------------------- InferenceModel.load_openvino
+
+
+@pytest.mark.parametrize("rows", [1, 4, 10])
+def test_load_openvino_with_batch_size_predicts_any_row_count(
+    batch1_xml: Path, rng: np.random.Generator, rows: int
+) -> None:
+    model = InferenceModel(config=F32)
+    model.load_openvino(str(batch1_xml), str(batch1_xml.with_suffix(".bin")), batch_size=4)
+    x = rng.normal(size=(rows, 3)).astype(np.float32)
+    result = model.predict(x)
+    assert isinstance(result, np.ndarray)
+    assert result.shape == (rows, 2)
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result, linear_reference(x), atol=1e-5)
+
+
+def test_load_openvino_reshapes_once_at_load(batch1_xml: Path, rng: np.random.Generator) -> None:
+    model = InferenceModel(supported_concurrent_num=2, config=F32)
+    model.load_openvino(batch1_xml, batch_size=4)
+    assert dask_openvino.cache_info().compiles == 1
+    for rows in (1, 4, 10, 33):
+        model.predict(rng.normal(size=(rows, 3)).astype(np.float32))
+    assert dask_openvino.cache_info().compiles == 1
+    loaded = model._loaded
+    assert loaded is not None
+    engine = get_engine(loaded.local_spec, loaded.transform)
+    assert engine.description.inputs[0].shape == (4, 3)
+    assert int(engine.compiled.get_property("NUM_STREAMS")) == 2
+
+
+def test_batch_size_zero_keeps_the_model_batch(batch1_xml: Path, rng: np.random.Generator) -> None:
+    model = InferenceModel(config=F32)
+    model.load_openvino(batch1_xml)
+    loaded = model._loaded
+    assert loaded is not None and loaded.transform is None
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), linear_reference(x), atol=1e-5)
+
+
+@pytest.mark.parametrize(("groups", "rows"), [(3, 4), (2, 10), (1, 1)])
+def test_batches_of_rows_form(batch1_xml: Path, rng: np.random.Generator, groups: int, rows: int) -> None:
+    model = InferenceModel(config=F32)
+    model.load_openvino(batch1_xml, batch_size=4)
+    x = rng.normal(size=(groups, rows, 3)).astype(np.float32)
+    result = model.predict(x)
+    assert result.shape == (groups, rows, 2)
+    np.testing.assert_allclose(result, linear_reference(x), atol=1e-5)
+
+
+def test_multi_input_list_and_dict_multi_output_list(multi_io_xml: Path, rng: np.random.Generator) -> None:
+    image = rng.normal(size=(13, 2, 4)).astype(np.float32)
+    bias = rng.normal(size=(13, 3)).astype(np.float32)
+    ref = direct(multi_io_xml, {"image": image, "bias": bias})
+    model = InferenceModel(config=F32)
+    model.load_openvino(multi_io_xml, batch_size=4)
+    by_list = model.predict([image, bias])
+    by_dict = model.predict({"bias": bias, "image": image})
+    for result in (by_list, by_dict):
+        assert isinstance(result, list) and len(result) == 2
+        total, logits = result
+        assert total.shape == (13, 1) and logits.shape == (13, 10)
+        assert np.abs(total - ref["total"]).max() < 1e-5
+        assert np.abs(logits - ref["logits"]).max() < 1e-5
+    grouped = model.predict([image.reshape(1, 13, 2, 4), bias.reshape(1, 13, 3)])
+    assert grouped[1].shape == (1, 13, 10)
+    assert np.abs(grouped[1][0] - ref["logits"]).max() < 1e-5
+
+
+def test_predict_pandas_frames(linear_xml: Path, multi_io_xml: Path, rng: np.random.Generator) -> None:
+    x = rng.normal(size=(9, 3)).astype(np.float32)
+    model = InferenceModel(config=F32)
+    model.load_openvino(linear_xml)
+    stacked = model.predict(pd.DataFrame(x, columns=["a", "b", "c"]))
+    np.testing.assert_allclose(stacked, linear_reference(x), atol=1e-5)
+
+    image = rng.normal(size=(9, 2, 4)).astype(np.float32)
+    bias = rng.normal(size=(9, 3)).astype(np.float32)
+    model.load_openvino(multi_io_xml)
+    named = model.predict(pd.DataFrame({"bias": list_column(bias), "image": list_column(image)}))
+    positional = model.predict(pd.DataFrame({"pixels": list_column(image), "offsets": list_column(bias)}))
+    ref = direct(multi_io_xml, {"image": image, "bias": bias})
+    for total, logits in (named, positional):
+        assert np.abs(total - ref["total"]).max() < 1e-5
+        assert np.abs(logits - ref["logits"]).max() < 1e-5
+
+
+def test_input_errors_name_expected_and_given(multi_io_xml: Path, linear_xml: Path) -> None:
+    model = InferenceModel()
+    with pytest.raises(ModelLoadError, match=r"no model yet: call load_openvino"):
+        model.predict(np.zeros((1, 3), np.float32))
+    with pytest.raises(ModelLoadError, match=r"not_there\.xml"):
+        model.load_openvino("not_there.xml")
+    model.load_openvino(multi_io_xml)
+    with pytest.raises(InputSchemaError, match=r"2 inputs \['image', 'bias'\]; pass a list of 2 arrays"):
+        model.predict(np.zeros((1, 2, 4), np.float32))
+    with pytest.raises(InputSchemaError, match=r"holds 1 arrays, but the model has 2 inputs"):
+        model.predict([np.zeros((1, 2, 4), np.float32)])
+    with pytest.raises(InputSchemaError, match=r"unknown \['mask'\]"):
+        model.predict({"image": np.zeros((1, 2, 4), np.float32), "mask": np.zeros((1, 3), np.float32)})
+    with pytest.raises(InputSchemaError, match=r"\['image'\] come as \[batches, rows, \.\.\.\]"):
+        model.predict([np.zeros((2, 1, 2, 4), np.float32), np.zeros((2, 3), np.float32)])
+    with pytest.raises(TypeError, match=r"got str"):
+        model.predict("image.png")  # type: ignore[arg-type]
+    model.load_openvino(linear_xml)
+    with pytest.raises(InputSchemaError, match=r"expects dimension 1 = 3"):
+        model.predict(np.zeros((2, 4), np.float32))
+    with pytest.raises(InputSchemaError, match=r"batch_size must be a non-negative integer"):
+        model.load_openvino(linear_xml, batch_size=-1)
+    with pytest.raises(ValueError, match=r"supported_concurrent_num must be a positive integer"):
+        InferenceModel(supported_concurrent_num=0)
+
+
+def test_concurrent_predict_from_four_threads(batch1_xml: Path, rng: np.random.Generator) -> None:
+    model = InferenceModel(supported_concurrent_num=2, config=F32)
+    model.load_openvino(batch1_xml, batch_size=4)
+    inputs = [rng.normal(size=(n, 3)).astype(np.float32) for n in (1, 7, 16, 33)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work(x: np.ndarray) -> None:
+        try:
+            barrier.wait()
+            for _ in range(25):
+                np.testing.assert_allclose(model.predict(x), linear_reference(x), atol=1e-5)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(x,)) for x in inputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "predict threads hung"
+    assert not errors, errors[0]
+    assert dask_openvino.cache_info().compiles == 1
+
+
+# --------------------------------------------------------------------------- distributed_predict
+
+
+def test_dask_dataframe_is_lazy_and_matches_accessor(linear_xml: Path, rng: np.random.Generator) -> None:
+    frame = pd.DataFrame(rng.normal(size=(50, 3)).astype(np.float32), columns=["f0", "f1", "f2"])
+    ddf = dd.from_pandas(frame, npartitions=4)
+    model = InferenceModel()
+    model.load_openvino(linear_xml, batch_size=8)
+    compiles = dask_openvino.cache_info().compiles
+    lazy = model.predict(ddf)
+    assert isinstance(lazy, dd.DataFrame)
+    assert dask_openvino.cache_info().compiles == compiles
+    expected = ddf.ov.predict(linear_xml, inputs=["f0", "f1", "f2"], batch_size=8, keep_input=False)
+    pd.testing.assert_frame_equal(lazy.compute(), expected.compute())
+    assert lazy.npartitions == 4
+
+
+def test_dask_arrays_single_multi_and_grouped(batch1_xml: Path, multi_io_xml: Path, rng: np.random.Generator) -> None:
+    x = rng.normal(size=(23, 3)).astype(np.float32)
+    model = InferenceModel(config=F32)
+    model.load_openvino(batch1_xml, batch_size=4)
+    lazy = model.distributed_predict(da.from_array(x, chunks=(6, 2)))
+    assert isinstance(lazy, da.Array)
+    assert lazy.shape == (23, 2) and lazy.dtype == np.float32
+    result = lazy.compute(scheduler="threads")
+    np.testing.assert_allclose(result, linear_reference(x), atol=1e-5)
+
+    grouped = model.predict(da.from_array(x[:20].reshape(5, 4, 3), chunks=(2, 4, 3)))
+    assert grouped.shape == (5, 4, 2)
+    np.testing.assert_allclose(grouped.compute(), linear_reference(x[:20]).reshape(5, 4, 2), atol=1e-5)
+
+    image = rng.normal(size=(17, 2, 4)).astype(np.float32)
+    bias = rng.normal(size=(17, 3)).astype(np.float32)
+    model.load_openvino(multi_io_xml)
+    outputs = model.distributed_predict([da.from_array(image, chunks=5), da.from_array(bias, chunks=7)])
+    assert isinstance(outputs, list) and [o.shape for o in outputs] == [(17, 1), (17, 10)]
+    ref = direct(multi_io_xml, {"image": image, "bias": bias})
+    total, logits = da.compute(*outputs)
+    assert np.abs(total - ref["total"]).max() < 1e-5
+    assert np.abs(logits - ref["logits"]).max() < 1e-5
+    with pytest.raises(TypeError, match=r"distributed_predict takes a Dask DataFrame"):
+        model.distributed_predict(image)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def write_onnx_mlp(path: Path, rng: np.random.Generator) -> Path:
+    """X[N, 4] -> Gemm -> Relu -> Gemm -> logits[N, 3], and softmax(logits) -> probs[N, 3]."""
+    w1 = rng.normal(size=(4, 8)).astype(np.float32)
+    b1 = rng.normal(size=8).astype(np.float32)
+    w2 = rng.normal(size=(8, 3)).astype(np.float32)
+    b2 = rng.normal(size=3).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["X", "W1", "B1"], ["hidden"]),
+            helper.make_node("Relu", ["hidden"], ["active"]),
+            helper.make_node("Gemm", ["active", "W2", "B2"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3]),
+        ],
+        initializer=[
+            numpy_helper.from_array(w1, "W1"),
+            numpy_helper.from_array(b1, "B1"),
+            numpy_helper.from_array(w2, "W2"),
+            numpy_helper.from_array(b2, "B2"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_load_onnx_matches_onnxruntime(tmp_path: Path, rng: np.random.Generator) -> None:
+    import onnxruntime
+
+    path = write_onnx_mlp(tmp_path / "mlp.onnx", rng)
+    model = InferenceModel(config=F32)
+    model.load_onnx(path)
+    x = rng.normal(size=(37, 4)).astype(np.float32)
+    logits, probs = model.predict(x)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref_logits, ref_probs = session.run(["logits", "probs"], {"X": x})
+    assert np.abs(logits - ref_logits).max() < 1e-4
+    assert np.abs(probs - ref_probs).max() < 1e-4
+    spec = model.spec
+    assert Path(spec.xml).exists()
+    lazy = model.distributed_predict(da.from_array(x, chunks=10))
+    assert np.abs(lazy[1].compute() - ref_probs).max() < 1e-4
+    del model, lazy
+    assert not Path(spec.xml).exists(), "the converted IR's temporary directory outlived its InferenceModel"
+
+
+def test_conversion_failures_are_typed(tmp_path: Path) -> None:
+    garbage = tmp_path / "model.pdmodel"
+    garbage.write_bytes(b"not a model")
+    model = InferenceModel()
+    with pytest.raises(ConversionError):
+        model.load_paddle(garbage)
+    with pytest.raises(ValueError, match=r"model_type='savedModel' needs a SavedModel directory"):
+        model.load_tensorflow(garbage, "savedModel")
+    with pytest.raises(ValueError, match=r"model_type must be 'savedModel' or 'frozenModel'"):
+        model.load_tensorflow(garbage, "keras")
+    with pytest.raises(ModelLoadError, match=r"no model yet"):
+        model.predict(np.zeros((1, 1), np.float32))
+
+
+def test_load_torch_without_torch_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    with pytest.raises(MissingDependencyError, match=r"needs the torch package: pip install torch"):
+        InferenceModel().load_torch(tmp_path / "model.pt", example_input=np.zeros((1, 3), np.float32))
+
+
+@pytest.mark.slow
+def test_load_torch_module_file_matches_torch(tmp_path: Path, rng: np.random.Generator) -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)).eval()
+    path = tmp_path / "net.pt"
+    torch.save(net, path)
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(ConversionError, match=r"holds a OrderedDict, not a torch.nn.Module"):
+        InferenceModel().load_torch(tmp_path / "weights.pt", example_input=torch.zeros(1, 3))
+    model = InferenceModel(config=F32)
+    model.load_torch(path, example_input=torch.zeros(2, 3))
+    x = rng.normal(size=(11, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    assert np.abs(model.predict(x) - expected).max() < 1e-4
+
+
+# --------------------------------------------------------------------------- Estimator
+
+
+def test_estimator_dataframe_equals_accessor(linear_xml: Path, rng: np.random.Generator) -> None:
+    frame = pd.DataFrame(rng.normal(size=(42, 3)).astype(np.float32), columns=["f0", "f1", "f2"])
+    frame["id"] = np.arange(42)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    est = Estimator.from_openvino(model_path=str(linear_xml))
+    result = est.predict(ddf, feature_cols=["f0", "f1", "f2"], batch_size=4)
+    assert isinstance(result, dd.DataFrame)
+    expected = ddf.ov.predict(linear_xml, inputs=["f0", "f1", "f2"], batch_size=4, output_names=["y"])
+    assert list(result.columns) == [*frame.columns, "y"]
+    pd.testing.assert_frame_equal(result.compute(), expected.compute())
+    eager = est.predict(frame, feature_cols=["f0", "f1", "f2"], batch_size=4)
+    assert isinstance(eager, pd.DataFrame)
+    pd.testing.assert_frame_equal(eager, expected.compute())
+
+
+def test_estimator_input_cols_reorder_multi_input(multi_io_xml: Path, rng: np.random.Generator) -> None:
+    image = rng.normal(size=(10, 2, 4)).astype(np.float32)
+    bias = rng.normal(size=(10, 3)).astype(np.float32)
+    frame = pd.DataFrame({"b": list_column(bias), "img": list_column(image)})
+    est = Estimator.from_openvino(model_path=multi_io_xml)
+    ref = direct(multi_io_xml, {"image": image, "bias": bias})
+    scored = est.predict(frame, feature_cols=["b", "img"], input_cols=["bias", "image"], batch_size=None, config=F32)
+    assert list(scored.columns) == ["b", "img", "total", "logits"]
+    assert np.abs(scored["total"].to_numpy() - ref["total"][:, 0]).max() < 1e-5
+    total, logits = est.predict([bias, image], input_cols=["bias", "image"], config=F32)
+    assert np.abs(total - ref["total"]).max() < 1e-5
+    assert np.abs(logits - ref["logits"]).max() < 1e-5
+    with pytest.raises(InputSchemaError, match=r"input_cols \['bias', 'mask'\] must list the model's inputs"):
+        est.predict([bias, image], input_cols=["bias", "mask"])
+    with pytest.raises(InputSchemaError, match=r"feature_cols \['b'\] must give one column per model input"):
+        est.predict(frame, feature_cols=["b"])
+
+
+def test_estimator_arrays_shards_and_bags(batch1_xml: Path, rng: np.random.Generator) -> None:
+    x = rng.normal(size=(9, 3)).astype(np.float32)
+    expected = linear_reference(x)
+    est = Estimator.from_openvino(model_path=batch1_xml, batch_size=2)
+    np.testing.assert_allclose(est.predict(x, config=F32), expected, atol=1e-5)
+    np.testing.assert_allclose(est.predict(x, batch_size=None, config=F32), expected, atol=1e-5)
+    shard = est.predict({"x": x}, config=F32)
+    assert set(shard) == {"prediction"}
+    np.testing.assert_allclose(shard["prediction"], expected, atol=1e-5)
+    bag = db.from_sequence([{"x": x[:4]}, {"x": x[4:]}], npartitions=2)
+    scored = est.predict(bag, config=F32)
+    assert isinstance(scored, db.Bag)
+    parts = scored.compute()
+    np.testing.assert_allclose(np.concatenate([p["prediction"] for p in parts]), expected, atol=1e-5)
+    lazy = est.predict(da.from_array(x, chunks=4), config=F32)
+    np.testing.assert_allclose(lazy.compute(), expected, atol=1e-5)
+    with pytest.raises(InputSchemaError, match=r"each shard must be a dict with key 'x'.*\['features'\]"):
+        est.predict({"features": x})
+    with pytest.raises(InputSchemaError, match=r"batch_size must be a positive integer"):
+        est.predict(x, batch_size=0)
+
+
+def test_public_names_exported() -> None:
+    assert dask_openvino.zoo.__all__ == ["Estimator", "InferenceModel", "OpenvinoEstimator"]
