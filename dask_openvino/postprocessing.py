@@ -81,7 +81,8 @@ def _vector_size(port: PortInfo, what: str) -> int | None:
 
 
 def _rows(array: np.ndarray) -> np.ndarray:
-    return array.reshape(len(array), -1)
+    """View ``[N, ...]`` as ``[N, values per row]`` (also for zero rows, where -1 is ambiguous)."""
+    return array.reshape(len(array), int(np.prod(array.shape[1:], dtype=np.int64)))
 
 
 def _labels(labels: Sequence[Any] | None) -> tuple[str, ...] | None:

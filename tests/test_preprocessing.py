@@ -25,6 +25,7 @@ from sklearn.datasets import load_sample_images
 import dask_openvino  # noqa: F401  (registers .ov)
 from dask_openvino.cache import get_engine
 from dask_openvino.errors import InputSchemaError
+from dask_openvino.postprocessing import TopK
 from dask_openvino.preprocessing import (
     ChainedPreprocessing,
     ImageBytesToTensor,
@@ -381,3 +382,24 @@ def test_baked_model_takes_uint8_nhwc_pixels(cnn_xml: Path) -> None:
     (port,) = get_engine(spec, bound.transform).description.inputs
     assert (port.element_type, port.shape) == ("u8", (None, 40, 48, 3))
     assert bound.describe(spec.describe()).inputs == (port,)
+
+
+def test_failed_rows_get_null_labels_from_postprocessing(cnn_xml: Path, photos: list[bytes]) -> None:
+    ddf = _frame([photos[0], b"\x89PNG broken", photos[1]], npartitions=1)
+    classes = ["a", "b", "c", "d", "e"]
+    scored = ddf.ov.predict(
+        cnn_xml,
+        inputs={"image": "jpeg"},
+        preprocess=_pipeline(),
+        postprocess=TopK(2, classes, softmax=True),
+        config=F32,
+        errors="null",
+    )
+    out = scored.compute(scheduler="sync")
+    assert out.dtypes.to_dict() == scored._meta.dtypes.to_dict()
+    assert out["label"].isna().tolist() == [False, True, False]
+    assert out["probability"].isna().tolist() == [False, True, False]
+    assert out["prediction_error"].isna().tolist() == [True, False, True]
+    raw = ddf.ov.predict(cnn_xml, inputs={"image": "jpeg"}, preprocess=_pipeline(), config=F32, errors="null")
+    logits = np.stack(raw.compute(scheduler="sync")["prediction"].iloc[[0, 2]].to_numpy())
+    assert out["label"].iloc[[0, 2]].tolist() == np.asarray(classes)[np.argsort(-logits, axis=1)[:, :2]].tolist()
