@@ -386,3 +386,31 @@ def test_estimator_arrays_shards_and_bags(batch1_xml: Path, rng: np.random.Gener
 
 def test_public_names_exported() -> None:
     assert dask_openvino.zoo.__all__ == ["Estimator", "InferenceModel", "OpenvinoEstimator"]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_converted_model_on_worker_processes(tmp_path: Path, rng: np.random.Generator) -> None:
+    from distributed import Client, LocalCluster
+
+    path = write_onnx_mlp(tmp_path / "mlp.onnx", rng)
+    model = InferenceModel(config=F32)
+    model.load_onnx(path)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    logits, probs = model.predict(x)
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        lazy_logits, lazy_probs = model.distributed_predict(da.from_array(x, chunks=10))
+        scored = model.distributed_predict(dd.from_pandas(frame, npartitions=4)).compute()
+        assert np.abs(lazy_probs.compute() - probs).max() < 1e-6
+        assert np.abs(lazy_logits.compute() - logits).max() < 1e-6
+        infos = client.run(dask_openvino.cache_info)
+    compiles = [info.compiles for info in infos.values()]
+    assert max(compiles) == 1, f"a worker compiled more than once: {compiles}"
+    assert dask_openvino.cache_info().compiles == 1, "the client compiled again for the distributed graph"
+    assert list(scored.columns) == ["logits", "probs"]
+    stacked = np.stack(scored["probs"].to_numpy())
+    assert np.abs(stacked - probs).max() < 1e-6
