@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -12,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import openvino as ov
 import pytest
+from _fresh_process import F32, run_fresh_interpreter
 from _onnx_models import conv1x1
 from openvino import opset13 as ops
 from sklearn.datasets import load_digits
@@ -24,9 +23,6 @@ from sklearn.preprocessing import StandardScaler
 
 from dask_openvino import ConversionError, MissingDependencyError, ModelSpec, get_engine
 from dask_openvino.convert import convert, convert_model, embed_preprocessing
-
-TESTS = Path(__file__).parent
-F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # CPUs with AVX512-BF16 otherwise default to bf16
 
 
 def run_f32(spec: ModelSpec, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -215,27 +211,6 @@ def test_openvino_model_is_saved_where_asked_and_may_be_compressed(tmp_path: Pat
     assert Path(half.xml).parent.name.startswith("dask-openvino-")
     assert os.path.getsize(half.weights) < os.path.getsize(spec.weights)
     assert 'element_type="f16"' in Path(half.xml).read_text()
-
-
-def run_fresh_interpreter(mode: str, workdir: Path, seconds: float, timeout: float) -> dict[str, list]:  # type: ignore[type-arg]
-    """Run ``_blas_after_convert.py`` with OpenVINO telemetry on, kept off the network, and threaded OpenBLAS."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
-    env.update(
-        HOME=str(workdir),  # no telemetry consent file: openvino_telemetry's default (on)
-        http_proxy="http://127.0.0.1:9",  # the telemetry reports fail at once instead of leaving the host
-        https_proxy="http://127.0.0.1:9",
-        OPENBLAS_NUM_THREADS="2",
-        PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]),
-    )
-    env.pop("no_proxy", None)
-    env.pop("NO_PROXY", None)
-    script = [sys.executable, str(TESTS / "_blas_after_convert.py"), mode, str(workdir), str(seconds)]
-    try:
-        done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"{mode}: the process hung for {timeout} s (OpenBLAS after a fork from another thread?)\n{err}")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 @pytest.mark.slow
