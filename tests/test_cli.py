@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from distributed import LocalCluster
+
+import model_factory
+from dask_openvino.cli import main
+
+LOCAL = ["--workers", "1", "--threads-per-worker", "1", "--dashboard-address", ":0"]
+WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[list[str]]:
+    """A running cluster that ``--scheduler`` points at, shared to keep the tests fast."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield ["--scheduler", cluster.scheduler_address]
+
+
+def _features(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(rows, 3)).astype(np.float32), columns=["a", "b", "c"])
+
+
+def _write_parquet(directory: Path, frame: pd.DataFrame, files: int) -> Path:
+    directory.mkdir()
+    for number, part in enumerate(np.array_split(np.arange(len(frame)), files)):
+        frame.iloc[part].reset_index(drop=True).to_parquet(directory / f"part.{number}.parquet")
+    return directory
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if "dask-openvino" in p.name)
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [*args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_help_of_every_command_shows_examples() -> None:
+    code, output = _invoke("--help")
+    assert code == 0
+    assert "Examples" in output
+    commands = sorted(main.commands)
+    assert {"demo", "info", "predict"} <= set(commands)
+    for command in commands:
+        code, output = _invoke(command, "--help")
+        assert code == 0, output
+        assert "Examples:" in output, command
+        assert f"dask-openvino {command}" in output
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "dask-openvino"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "dask-openvino, version" in result.stdout
+
+
+@pytest.mark.cluster
+def test_predict_parquet_end_to_end(tmp_path: Path, score_xml: Path) -> None:
+    frame = _features(2000)
+    source = _write_parquet(tmp_path / "features.parquet", frame, files=4)
+    output = tmp_path / "scored.parquet"
+    code, text = _invoke("predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *LOCAL)
+    assert code == 0, text
+    assert sorted(p.name for p in output.iterdir()) == [f"part.{n}.parquet" for n in range(4)]
+    scored = pd.concat([pd.read_parquet(output / f"part.{n}.parquet") for n in range(4)], ignore_index=True)
+    assert list(scored.columns) == ["a", "b", "c", "prediction"]
+    pd.testing.assert_frame_equal(scored[["a", "b", "c"]], frame, check_dtype=False)
+    np.testing.assert_allclose(scored["prediction"].to_numpy(), frame.to_numpy() @ WEIGHTS, rtol=1e-5, atol=1e-5)
+    assert re.search(r"rows scored\s+2,000", text)
+    assert "rows/s" in text
+    assert f"Output: {output}\n" in text
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.cluster
+def test_predict_csv_to_csv_with_named_inputs_and_partitions(
+    tmp_path: Path, linear_xml: Path, scheduler: list[str]
+) -> None:
+    frame = _features(300, seed=1)
+    source = tmp_path / "features.csv"
+    frame.to_csv(source, index=False)
+    output = tmp_path / "scored.csv"
+    code, text = _invoke(
+        "predict",
+        str(linear_xml),
+        str(source),
+        "-o",
+        str(output),
+        "--inputs",
+        "x=a+b+c",
+        "--output-names",
+        "y",
+        "--no-keep-input",
+        "--partitions",
+        "3",
+        "--batch-size",
+        "7",
+        *scheduler,
+    )
+    # The linear model's output holds two values per row, which CSV cannot store.
+    assert code == 1
+    assert "CSV cannot store" in text
+    assert not output.exists()
+
+    score_xml = model_factory.score(tmp_path / "score.xml")
+    code, text = _invoke(
+        "predict",
+        str(score_xml),
+        str(source),
+        "-o",
+        str(output),
+        "--inputs",
+        "x=a+b+c",
+        "--no-keep-input",
+        "--partitions",
+        "3",
+        "--batch-size",
+        "7",
+        *scheduler,
+    )
+    assert code == 0, text
+    assert sorted(p.name for p in output.iterdir()) == ["part.0.csv", "part.1.csv", "part.2.csv"]
+    scored = pd.concat([pd.read_csv(output / f"part.{n}.csv") for n in range(3)], ignore_index=True)
+    assert list(scored.columns) == ["prediction"]
+    np.testing.assert_allclose(scored["prediction"].to_numpy(), frame.to_numpy() @ WEIGHTS, rtol=1e-4, atol=1e-4)
+
+
+def test_predict_checks_columns_before_starting_a_cluster(tmp_path: Path, score_xml: Path) -> None:
+    source = _write_parquet(tmp_path / "features.parquet", _features(10), files=1)
+    output = tmp_path / "scored.parquet"
+    code, text = _invoke("predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,d", *LOCAL)
+    assert code == 1
+    assert "InputSchemaError" in text
+    assert "'d'" in text
+    assert "Cluster:" not in text
+    assert not output.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_predict_usage_errors(tmp_path: Path, score_xml: Path) -> None:
+    source = _write_parquet(tmp_path / "features.parquet", _features(10), files=1)
+    code, text = _invoke(
+        "predict", str(score_xml), str(source), "-o", str(tmp_path / "o"), "--scheduler", "tcp://h:1", "--workers", "2"
+    )
+    assert code == 2
+    assert "--scheduler" in text
+    code, text = _invoke(
+        "predict", str(score_xml), str(source), "-o", str(tmp_path / "o"), "--inputs", "x=a", "--inputs", "b"
+    )
+    assert code == 2
+    assert "NAME=COLUMN" in text
+    code, text = _invoke("predict", str(score_xml), str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "o"))
+    assert code == 1
+    assert "cannot read parquet input" in text
+
+
+@pytest.mark.cluster
+def test_failed_partition_leaves_no_output(tmp_path: Path, int_xml: Path, scheduler: list[str]) -> None:
+    frame = pd.DataFrame({"p": np.arange(40, dtype=np.float64), "q": np.ones(40)})
+    frame.loc[35, "q"] = np.nan  # the model's input is int32: the gap fails the last partition only
+    source = _write_parquet(tmp_path / "ids.parquet", frame, files=4)
+    output = tmp_path / "scored.parquet"
+    code, text = _invoke("predict", str(int_xml), str(source), "-o", str(output), "--inputs", "ids=p+q", *scheduler)
+    assert code == 1
+    assert "InputSchemaError" in text
+    assert "column 'q'" in text
+    assert not output.exists()
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.cluster
+def test_existing_output_is_kept_unless_overwrite(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    source = _write_parquet(tmp_path / "features.parquet", _features(50), files=2)
+    output = tmp_path / "scored.parquet"
+    output.mkdir()
+    (output / "old.txt").write_text("previous run")
+    code, text = _invoke("predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *scheduler)
+    assert code == 1
+    assert "--overwrite" in text
+    assert (output / "old.txt").exists()
+    code, text = _invoke(
+        "predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", "--overwrite", *scheduler
+    )
+    assert code == 0, text
+    assert sorted(p.name for p in output.iterdir()) == ["part.0.parquet", "part.1.parquet"]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_ctrl_c_cancels_and_leaves_no_output(tmp_path: Path, score_xml: Path) -> None:
+    source = _write_parquet(tmp_path / "features.parquet", _features(100_000), files=200)
+    output = tmp_path / "scored.parquet"
+    script = Path(sys.executable).parent / "dask-openvino"
+    command = [str(script), "predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *LOCAL]
+    # A new session stands for a terminal: Ctrl-C signals the whole process group.
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(tmp_path.glob(".scored.parquet.dask-openvino-*/part.*")):
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the job never started writing"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGINT)
+        text, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, text
+    assert "Interrupted" in text
+    assert "Traceback" not in text
+    assert not output.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_info_prints_ports_and_fingerprint(multi_io_xml: Path) -> None:
+    code, text = _invoke("info", str(multi_io_xml))
+    assert code == 0, text
+    spec_fingerprint = re.search(r"fingerprint: ([0-9a-f]{32})", text)
+    assert spec_fingerprint is not None
+    assert "image: f32[?,2,4]" in text
+    assert "bias: f32[?,3]" in text
+    assert "logits: f32[?,10]" in text
+    code, text = _invoke("info", str(multi_io_xml), "--json")
+    assert code == 0
+    described = json.loads(text)
+    assert described["fingerprint"] == spec_fingerprint.group(1)
+    assert [port["name"] for port in described["inputs"]] == ["image", "bias"]
+    assert described["outputs"][0] == {"name": "total", "element_type": "f32", "shape": [None, 1]}
+
+
+def test_info_on_a_missing_model(tmp_path: Path) -> None:
+    code, text = _invoke("info", str(tmp_path / "nope.xml"))
+    assert code == 1
+    assert "ModelLoadError" in text
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_demo_quick(tmp_path: Path) -> None:
+    code, text = _invoke("demo", "--quick", "--rows", "5000", "--workdir", str(tmp_path), *LOCAL)
+    assert code == 0, text
+    assert (tmp_path / "fp32" / "digits_mlp.xml").exists()
+    assert len(list((tmp_path / "digits.parquet").glob("part.*.parquet"))) == 2
+    accuracies = {name: float(value) for name, value in re.findall(r"(scikit-learn|FP32|INT8)[^\n]*?([0-9.]+)%", text)}
+    assert set(accuracies) >= {"scikit-learn", "FP32"}, text
+    assert accuracies["scikit-learn"] > 85
+    # OpenVINO computes the same network in float32: at most a handful of near-ties may flip.
+    assert abs(accuracies["FP32"] - accuracies["scikit-learn"]) < 0.2
+    if "INT8" in accuracies:
+        assert abs(accuracies["INT8"] - accuracies["FP32"]) < 2
+    assert "speedup" in text
