@@ -233,7 +233,7 @@ class TopK:
 
     Examples
     --------
-    >>> post = TopK(5, labels=imagenet_classes, softmax=True)
+    >>> post = TopK(2, labels=["cat", "dog", "fox"], softmax=True)
     >>> ddf.ov.predict("resnet.xml", inputs={"image": "jpeg"}, postprocess=post)  # doctest: +SKIP
     """
 

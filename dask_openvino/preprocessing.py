@@ -447,18 +447,27 @@ class _Arithmetic:
     dtype: str  # numpy name of the model input's element type
 
     def numpy(self, batch: np.ndarray) -> np.ndarray:
-        """Apply the arithmetic to ``[N, H, W, C]`` uint8 pixels with numpy."""
+        """Apply the arithmetic to ``[N, H, W, C]`` uint8 pixels with numpy.
+
+        Each value is written once: the cast, the normalisation and the layout change
+        go straight into the output array (a chain of temporaries was 2x slower).
+        """
         if self.crop is not None:
             top, left, height, width = self.crop
             batch = batch[:, top : top + height, left : left + width, :]
-        out: np.ndarray = batch.astype(np.float32)
-        if self.mean is not None and self.std is not None:
-            out = (out - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         if self.reverse_channels:
-            out = out[..., ::-1]
-        if self.layout == "NCHW":
-            out = out.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(out, dtype=self.dtype)
+            batch = batch[..., ::-1]
+        n_rows, height, width, channels = batch.shape
+        shape = (n_rows, channels, height, width) if self.layout == "NCHW" else (n_rows, height, width, channels)
+        out = np.empty(shape, dtype=np.float32)
+        target = out.transpose(0, 2, 3, 1) if self.layout == "NCHW" else out
+        if self.mean is not None and self.std is not None:
+            order = slice(None, None, -1) if self.reverse_channels else slice(None)
+            np.subtract(batch, np.asarray(self.mean, np.float32)[order], out=target)
+            np.divide(target, np.asarray(self.std, np.float32)[order], out=target)
+        else:
+            target[...] = batch
+        return out if out.dtype == self.dtype else out.astype(self.dtype)
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ class TextTokenize:
         Truncate texts to this many tokens. Default: the model's static sequence
         length if it has one, else the truncation length in ``tokenizer.json``
         (128 for all-MiniLM-L6-v2), else no truncation.
-    storage_options : mapping, optional
+    storage_options : mapping or tuple of (str, object) pairs, optional
         fsspec options for a remote ``tokenizer``.
 
     Examples

@@ -244,3 +244,29 @@ def test_text_steps_are_hashable_and_picklable(encoder_xml: Path) -> None:
     bound = SentenceEmbedding(TOKENIZER).bind(ModelSpec.from_path(encoder_xml).describe(), "input_ids")
     assert bound.transform == PoolingTransform("last_hidden_state", "mean", True)
     assert pickle.loads(pickle.dumps(bound)) == bound
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_sentence_embeddings_on_worker_processes(encoder_xml: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    texts = TEXTS * 4
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster),
+    ):
+        out = (
+            _text_frame(texts, npartitions=4)
+            .ov.predict(
+                encoder_xml,
+                inputs={"input_ids": "text"},
+                preprocess=SentenceEmbedding(TOKENIZER),
+                batch_size=3,
+                config=F32,
+            )
+            .compute()
+        )
+    hidden, mask, _ = _by_hand(encoder_xml, texts)
+    np.testing.assert_allclose(np.stack(out["prediction"].to_numpy()), _mean_pool(hidden, mask), rtol=0, atol=1e-5)
+    assert out["n"].tolist() == list(range(len(texts)))
