@@ -259,7 +259,8 @@ class ImageBytesToTensor:
 
     The column holds bytes: in Dask, a ``pd.ArrowDtype(pa.binary())`` column (Dask
     turns object columns into strings). Images are converted to RGB (or to grey
-    for a one-channel model input); an alpha channel is dropped.
+    for a one-channel model input); an alpha channel is dropped and EXIF
+    orientation is not applied (as torchvision's Pillow loader).
 
     Examples
     --------
@@ -802,6 +803,8 @@ class ImagePipeline:
                 image = opened.convert("RGB" if self.channels == 3 else "L")
         except image_module.UnidentifiedImageError:
             raise ValueError(f"cannot decode image: not a format Pillow recognises ({len(data)} bytes)") from None
+        except image_module.DecompressionBombError as err:
+            raise ValueError(f"cannot decode image: {err}") from None
         except (OSError, SyntaxError, ValueError) as err:
             raise ValueError(f"cannot decode image: {err}") from None
         image = self._fit(image)

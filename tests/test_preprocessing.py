@@ -403,3 +403,13 @@ def test_failed_rows_get_null_labels_from_postprocessing(cnn_xml: Path, photos: 
     raw = ddf.ov.predict(cnn_xml, inputs={"image": "jpeg"}, preprocess=_pipeline(), config=F32, errors="null")
     logits = np.stack(raw.compute(scheduler="sync")["prediction"].iloc[[0, 2]].to_numpy())
     assert out["label"].iloc[[0, 2]].tolist() == np.asarray(classes)[np.argsort(-logits, axis=1)[:, :2]].tolist()
+
+
+def test_decompression_bombs_are_failed_rows(
+    cnn_xml: Path, photos: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 64x64 passes, larger images are "bombs"
+    df = pd.DataFrame({"jpeg": pd.array([photos[4], photos[0]], dtype=BINARY)})
+    out = df.ov.predict(cnn_xml, inputs={"image": "jpeg"}, preprocess=_pipeline(), config=F32, errors="null")
+    assert out["prediction_error"].isna().tolist() == [True, False]
+    assert "decompression bomb" in out["prediction_error"].iloc[1]
