@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 import openvino as ov
 
-from dask_openvino.errors import ConversionError, MissingDependencyError
+from dask_openvino.errors import ConversionError, DaskOpenVINOError, MissingDependencyError
 from dask_openvino.spec import ModelSpec, core
 
 __all__ = [
@@ -120,21 +120,21 @@ def _child_main() -> None:
     # Converters print progress and warnings on stdout; keep the real stdout for the result only.
     result_fd = os.dup(1)
     os.dup2(2, 1)
+    outcome: tuple[str, Any]
     try:
         func, args = cloudpickle.load(sys.stdin.buffer)
-        outcome: tuple[str, Any] = ("ok", func(*args))
-    except BaseException as err:  # every failure, KeyboardInterrupt included, must reach the parent
-        outcome = ("error", _picklable_error(err))
+    except Exception as err:
+        message = f"the converter process cannot load the source: {type(err).__name__}: {err}"
+        outcome = ("error", ConversionError(message))
+    else:
+        try:
+            outcome = ("ok", func(*args))
+        except DaskOpenVINOError as err:
+            outcome = ("error", err)
+        except BaseException as err:  # every failure must reach the parent, as a type it can unpickle
+            outcome = ("error", ConversionError(f"{type(err).__name__} in the converter process: {err}"))
     with os.fdopen(result_fd, "wb") as out:
         pickle.dump(outcome, out)
-
-
-def _picklable_error(err: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(err))
-    except Exception:  # the error's class cannot cross the process boundary
-        return ConversionError(f"{type(err).__name__}: {err}")
-    return err
 
 
 def _tail(text: str, lines: int = 30) -> str:
