@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dask_openvino import accessor as _accessor  # noqa: F401  (registers the .ov accessors)
 from dask_openvino.cache import CacheInfo, cache_info, clear_cache, get_engine
+from dask_openvino.convert import convert, convert_model, embed_preprocessing
 from dask_openvino.errors import (
     ConversionError,
     DaskOpenVINOError,
@@ -22,7 +23,9 @@ from dask_openvino.errors import (
     ModelChangedError,
     ModelLoadError,
 )
+from dask_openvino.quantize import FidelityReport, fidelity_report, quantize
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
+from dask_openvino.zoo import Estimator, InferenceModel, OpenvinoEstimator
 
 __version__ = "0.1.0"
 
@@ -30,16 +33,25 @@ __all__ = [
     "CacheInfo",
     "ConversionError",
     "DaskOpenVINOError",
+    "Estimator",
+    "FidelityReport",
     "InferenceError",
+    "InferenceModel",
     "InputSchemaError",
     "MissingDependencyError",
     "ModelChangedError",
     "ModelDescription",
     "ModelLoadError",
     "ModelSpec",
+    "OpenvinoEstimator",
     "PortInfo",
     "__version__",
     "cache_info",
     "clear_cache",
+    "convert",
+    "convert_model",
+    "embed_preprocessing",
+    "fidelity_report",
     "get_engine",
+    "quantize",
 ]
