@@ -31,7 +31,6 @@ fixed-size list column whatever the batches' lengths.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -43,7 +42,7 @@ import pandas as pd
 from openvino import opset13 as ops
 
 from dask_openvino.errors import InputSchemaError, MissingDependencyError
-from dask_openvino.preprocessing import Prepared
+from dask_openvino.preprocessing import Prepared, _storage_items
 from dask_openvino.spec import ModelDescription, PortInfo
 
 __all__ = [
@@ -137,11 +136,6 @@ def _pad_id(path: str, storage_options: tuple[tuple[str, Any], ...]) -> int:
         return int(tokenizer.padding["pad_id"])
     pad_token = tokenizer.token_to_id("[PAD]")
     return int(pad_token) if pad_token is not None else 0
-
-
-def _storage_items(options: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
-    items = options.items() if isinstance(options, Mapping) else options
-    return tuple(sorted((str(k), v) for k, v in items))
 
 
 @dataclass(frozen=True)
