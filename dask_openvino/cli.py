@@ -85,6 +85,218 @@ def _parse_config(values: Sequence[str]) -> dict[str, str] | None:
     return config or None
 
 
+_IMAGENET_MEAN = (123.675, 116.28, 103.53)
+_IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+def _options(
+    text: str, *, allowed_flags: set[str], allowed_keys: set[str], what: str
+) -> tuple[set[str], dict[str, str]]:
+    flags: set[str] = set()
+    named: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if sep and key in allowed_keys:
+            named[key] = value.strip()
+        elif not sep and key in allowed_flags:
+            flags.add(key)
+        else:
+            known = sorted(allowed_flags) + [f"{k}=..." for k in sorted(allowed_keys)]
+            raise click.BadParameter(f"{what}: unknown option {item!r}; options are {known}")
+    return flags, named
+
+
+def _size(text: str, what: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise click.BadParameter(f"{what}={text!r}: give H or HxW in pixels")
+    return (parts[0], parts[-1])
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in text.replace("/", ",").split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"{what}={text!r}: give numbers separated by '/'") from None
+
+
+def _image_pipeline(options: str) -> Any:
+    from dask_openvino import preprocessing as pre
+
+    flags, named = _options(
+        options,
+        allowed_flags={"paths", "rgb", "imagenet"},
+        allowed_keys={"resize", "crop", "mean", "std", "format", "backend"},
+        what="--preprocess image",
+    )
+    steps: list[Any] = [pre.ImageRead() if "paths" in flags else pre.ImageBytesToTensor()]
+    if "resize" in named:
+        steps.append(pre.ImageResize(*_size(named["resize"], "resize")))
+    if "crop" in named:
+        steps.append(pre.ImageCenterCrop(*_size(named["crop"], "crop")))
+    mean = _floats(named["mean"], "mean") if "mean" in named else (_IMAGENET_MEAN if "imagenet" in flags else None)
+    std = _floats(named["std"], "std") if "std" in named else (_IMAGENET_STD if "imagenet" in flags else None)
+    if std is not None and mean is None:
+        raise click.BadParameter("--preprocess image: std= needs mean=")
+    if mean is not None:
+        steps.append(pre.ImageChannelNormalize(mean, std))
+    layout = named.get("format", "").upper() or None
+    rgb = "rgb" in flags or "imagenet" in flags
+    steps.append(pre.ImageMatToTensor(format=layout, to_RGB=rgb))  # type: ignore[arg-type]
+    return pre.ChainedPreprocessing(steps, backend=named.get("backend", "openvino"))  # type: ignore[arg-type]
+
+
+def _text_pipeline(kind: str, options: str) -> Any:
+    from dask_openvino import text
+
+    tokenizer, _, rest = options.partition(",")
+    if not tokenizer.strip():
+        raise click.BadParameter(f"--preprocess {kind}: give the tokenizer.json path, e.g. {kind}:model/tokenizer.json")
+    embedding = kind == "sentence-embedding"
+    flags, named = _options(
+        rest,
+        allowed_flags={"no-normalize"} if embedding else set(),
+        allowed_keys={"max_length", "pooling"} if embedding else {"max_length"},
+        what=f"--preprocess {kind}",
+    )
+    max_length = int(named["max_length"]) if "max_length" in named else None
+    if embedding:
+        return text.SentenceEmbedding(
+            tokenizer.strip(),
+            max_length=max_length,
+            pooling=named.get("pooling", "mean"),  # type: ignore[arg-type]
+            normalize="no-normalize" not in flags,
+        )
+    return text.TextTokenize(tokenizer.strip(), max_length=max_length)
+
+
+def parse_preprocess(spec: str | None) -> Any:
+    """Build the ``preprocess=`` pipeline described by a ``--preprocess`` value.
+
+    Parameters
+    ----------
+    spec : str or None
+        ``KIND[:OPTIONS]`` as described by ``dask-openvino predict --help``.
+
+    Returns
+    -------
+    ChainedPreprocessing, TextTokenize, SentenceEmbedding or None
+
+    Raises
+    ------
+    click.BadParameter
+        If the kind or an option is unknown or malformed.
+
+    Examples
+    --------
+    >>> parse_preprocess("image:resize=256,crop=224,imagenet").backend
+    'openvino'
+    """
+    if spec is None:
+        return None
+    kind, _, options = spec.partition(":")
+    kind = kind.strip().lower()
+    try:
+        if kind == "image":
+            return _image_pipeline(options)
+        if kind in ("text", "sentence-embedding"):
+            return _text_pipeline(kind, options)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--preprocess") from err
+    raise click.BadParameter(f"unknown kind {kind!r}; use image, text or sentence-embedding", param_hint="--preprocess")
+
+
+def _postprocessor(spec: str, labels: Sequence[str] | None) -> Any:
+    from dask_openvino import postprocessing as post
+
+    kind, _, options = spec.partition(":")
+    kind = kind.strip().lower()
+    what = f"--postprocess {kind}"
+    if kind == "softmax":
+        flags, _ = _options(options, allowed_flags={"expand"}, allowed_keys=set(), what=what)
+        return post.Softmax(expand="expand" in flags)
+    if kind == "argmax":
+        _options(options, allowed_flags=set(), allowed_keys=set(), what=what)
+        return post.ArgMax(labels)
+    if kind == "expand":
+        _options(options, allowed_flags=set(), allowed_keys=set(), what=what)
+        return post.Expand()
+    if kind in ("topk", "threshold"):
+        number, _, rest = options.partition(",")
+        flags, _ = _options(
+            rest, allowed_flags={"softmax", "expand"} if kind == "topk" else {"expand"}, allowed_keys=set(), what=what
+        )
+        try:
+            if kind == "topk":
+                return post.TopK(int(number), labels, softmax="softmax" in flags, expand="expand" in flags)
+            return post.Threshold(float(number) if number.strip() else 0.5, expand="expand" in flags)
+        except ValueError as err:
+            raise click.BadParameter(f"{spec!r}: {err}", param_hint="--postprocess") from err
+    raise click.BadParameter(
+        f"unknown kind {kind!r}; use softmax, argmax, topk, threshold or expand", param_hint="--postprocess"
+    )
+
+
+def parse_postprocess(specs: Sequence[str], labels: Sequence[str] | None = None) -> Any:
+    """Build the ``postprocess=`` argument described by ``--postprocess`` values.
+
+    Parameters
+    ----------
+    specs : sequence of str
+        ``[OUTPUT=]KIND[:OPTIONS]`` values, as described by ``dask-openvino predict --help``.
+    labels : sequence of str, optional
+        Class names for ``argmax`` and ``topk``.
+
+    Returns
+    -------
+    Postprocessor, dict of str to Postprocessor, or None
+
+    Raises
+    ------
+    click.BadParameter
+        If a kind or option is unknown, or several values do not all name their output.
+
+    Examples
+    --------
+    >>> parse_postprocess(["topk:3,softmax"]).k
+    3
+    >>> sorted(parse_postprocess(["logits=argmax", "score=threshold:0.9"]))
+    ['logits', 'score']
+    """
+    if not specs:
+        return None
+    named: dict[str, Any] = {}
+    bare: list[Any] = []
+    for spec in specs:
+        head, colon, _ = spec.partition(":")
+        output, equals, kind = head.partition("=")
+        if equals:
+            named[output.strip()] = _postprocessor(kind + colon + spec[len(head) + 1 :] if colon else kind, labels)
+        else:
+            bare.append(_postprocessor(spec, labels))
+    if bare and (named or len(bare) > 1):
+        raise click.BadParameter(
+            "with several --postprocess values, write each as OUTPUT=KIND", param_hint="--postprocess"
+        )
+    return bare[0] if bare else named
+
+
+def _read_labels(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    with fsspec.open(path, "r", encoding="utf-8") as f:
+        labels = [line.strip() for line in f if line.strip()]
+    if not labels:
+        raise click.BadParameter(f"{path} holds no labels", param_hint="--labels")
+    return labels
+
+
 def _format_of(path: str, given: str) -> Format:
     if given != "auto":
         return "csv" if given == "csv" else "parquet"
@@ -337,6 +549,8 @@ class PredictJob:
         Repartition the input into this many partitions.
     overwrite : bool
         Replace an existing output.
+    preprocess, postprocess, errors
+        As ``.ov.predict(preprocess=..., postprocess=..., errors=...)``.
     """
 
     model: str
@@ -352,6 +566,9 @@ class PredictJob:
     output_format: Format = "parquet"
     partitions: int | None = None
     overwrite: bool = False
+    preprocess: Any = None
+    postprocess: Any = None
+    errors: Literal["raise", "null"] = "raise"
 
 
 def build_scoring(job: PredictJob) -> dd.DataFrame:
@@ -383,6 +600,9 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
         keep_input=job.keep_input,
         config=job.config,
         device=job.device,
+        preprocess=job.preprocess,
+        postprocess=job.postprocess,
+        errors=job.errors,
     )
     if job.output_format == "csv":
         _csv_safe(scored._meta)
@@ -478,7 +698,7 @@ def _cluster(
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="dask-openvino")
 def main() -> None:
-    r"""Fast, distributed batch inference over tables with OpenVINO on CPUs.
+    """Fast, distributed batch inference over tables with OpenVINO on CPUs.
 
     \b
     Examples:
@@ -487,7 +707,7 @@ def main() -> None:
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
 
     Run `dask-openvino COMMAND --help` for each command's options.
-    """
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
 
 
 @main.command()
@@ -524,6 +744,26 @@ def main() -> None:
     show_default=True,
     help="auto: CSV if OUTPUT ends with .csv, else Parquet.",
 )
+@click.option(
+    "--preprocess",
+    metavar="KIND[:OPTIONS]",
+    help="Turn an image or text column into the model input on the workers (see Preprocessing above).",
+)
+@click.option(
+    "--postprocess",
+    multiple=True,
+    metavar="[OUTPUT=]KIND[:OPTIONS]",
+    help="Turn an output into label / probability columns (see Postprocessing above).",
+)
+@click.option("--labels", metavar="FILE", help="Class names, one per line, for argmax and topk.")
+@click.option(
+    "--errors",
+    type=click.Choice(["raise", "null"]),
+    default="raise",
+    show_default=True,
+    help="A row that cannot be preprocessed or scored fails the job (raise), or gets null outputs and its "
+    "reason in a prediction_error column (null).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @_with_cluster_options
 def predict(
@@ -539,13 +779,17 @@ def predict(
     partitions: int | None,
     input_format: str,
     output_format: str,
+    preprocess: str | None,
+    postprocess: tuple[str, ...],
+    labels: str | None,
+    errors: Literal["raise", "null"],
     overwrite: bool,
     scheduler: str | None,
     workers: int | None,
     threads_per_worker: int | None,
     dashboard_address: str,
 ) -> None:
-    r"""Score a Parquet or CSV table with an OpenVINO model and write the result.
+    """Score a Parquet or CSV table with an OpenVINO model and write the result.
 
     MODEL is an OpenVINO IR .xml (its .bin beside it). INPUT is a Parquet file,
     directory or glob, or CSV file(s); local paths or fsspec URIs (s3://, gs://,
@@ -557,15 +801,42 @@ def predict(
     Each model output becomes a column ("prediction" for a single output).
 
     \b
+    Preprocessing (--preprocess KIND:OPTIONS, options comma-separated), applied to
+    the column --inputs maps to the model input (--inputs image=jpeg):
+      image[:OPTIONS]      decode an image column of bytes; options: paths (the column
+                           holds paths or URIs), resize=H[xW], crop=H[xW], mean=R/G/B,
+                           std=R/G/B (0..255 scale), rgb (else BGR), imagenet (ImageNet
+                           mean/std, RGB), format=NCHW|NHWC, backend=numpy
+      text:TOKENIZER_JSON[,max_length=N]
+                           tokenize a text column with a Hugging Face tokenizer.json
+      sentence-embedding:TOKENIZER_JSON[,max_length=N,pooling=mean|cls,no-normalize]
+                           tokenize, then pool to one normalised vector per row
+
+    \b
+    Postprocessing (--postprocess [OUTPUT=]KIND[:OPTIONS]; name OUTPUT when
+    repeating it for several outputs; --labels FILE names the classes):
+      softmax[:expand]              probabilities (expand: one column per class)
+      argmax                        the best class (index, or label with --labels)
+      topk:K[,softmax,expand]       K best classes and their scores
+      threshold:VALUE[,expand]      output > VALUE
+      expand                        one column per value of a vector output
+
+    \b
     Examples:
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
       dask-openvino predict model.xml 'data/*.csv' -o scored.csv --no-keep-input
-      dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/ \
+      dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/
           --scheduler tcp://10.0.0.5:8786 --batch-size 256
-      dask-openvino predict two_inputs.xml t.parquet -o out.parquet --inputs ids=tokens --inputs mask=attention
-      dask-openvino predict model.xml t.parquet -o out.parquet --workers 2 --threads-per-worker 4 \
-          --config PERFORMANCE_HINT=LATENCY
-    """
+      dask-openvino predict two_inputs.xml t.parquet -o out.parquet
+          --inputs ids=tokens --inputs mask=attention
+      dask-openvino predict resnet50.xml photos.parquet -o labels.parquet --inputs image=jpeg
+          --preprocess image:resize=256,crop=224,imagenet --postprocess topk:5,softmax
+          --labels classes.txt
+      dask-openvino predict minilm.xml docs.parquet -o emb.parquet --inputs input_ids=text
+          --preprocess sentence-embedding:minilm/tokenizer.json
+      dask-openvino predict model.xml t.parquet -o out.parquet --workers 2
+          --threads-per-worker 4 --config PERFORMANCE_HINT=LATENCY
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
     console = Console()
     job = PredictJob(
         model=model,
@@ -581,6 +852,9 @@ def predict(
         output_format=_format_of(output, output_format),
         partitions=partitions,
         overwrite=overwrite,
+        preprocess=parse_preprocess(preprocess),
+        postprocess=parse_postprocess(postprocess, _read_labels(labels)),
+        errors=errors,
     )
     cluster = _cluster(scheduler, workers, threads_per_worker, dashboard_address)
     try:
@@ -605,7 +879,7 @@ def predict(
 @click.option("--weights", help="The .bin file, when it does not sit beside the .xml.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def info(model: str, weights: str | None, as_json: bool) -> None:
-    r"""Show a model's inputs, outputs and content fingerprint.
+    """Show a model's inputs, outputs and content fingerprint.
 
     MODEL is an OpenVINO IR .xml path or URI. The fingerprint is the hash every
     worker checks before it runs the model (see ModelChangedError).
@@ -614,7 +888,7 @@ def info(model: str, weights: str | None, as_json: bool) -> None:
     Examples:
       dask-openvino info model.xml
       dask-openvino info s3://bucket/models/model.xml --json
-    """
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
     try:
         spec = ModelSpec.from_path(model, weights=weights)
         description = spec.describe()
@@ -653,7 +927,7 @@ def demo(
     threads_per_worker: int | None,
     dashboard_address: str,
 ) -> None:
-    r"""Train, convert and score a real model end to end; nothing is downloaded.
+    """Train, convert and score a real model end to end; nothing is downloaded.
 
     Trains a scikit-learn MLPClassifier on the handwritten digits that ship with
     scikit-learn, converts it to OpenVINO IR (and INT8 when NNCF is installed),
@@ -666,7 +940,7 @@ def demo(
       dask-openvino demo
       dask-openvino demo --quick
       dask-openvino demo --rows 2000000 --workers 2 --threads-per-worker 1
-    """
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
     from dask_openvino.demo import DemoOptions, run_demo
 
     console = Console()
@@ -683,4 +957,187 @@ def demo(
         console.print("[red]Interrupted[/red].")
         raise SystemExit(130) from None
     except DaskOpenVINOError as err:
+        raise click.ClickException(f"{type(err).__name__}: {err}") from err
+
+
+def _per_input(values: Sequence[str], parse: Any, option: str) -> Any:
+    """``VALUE`` for the only input, or ``NAME=VALUE`` pairs, as a value or a dict."""
+    if not values:
+        return None
+    named: dict[str, Any] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if sep:
+            named[name.strip()] = parse(rest.strip(), option)
+        elif len(values) > 1:
+            raise click.BadParameter(f"repeat {option} only as NAME=VALUE, one per model input", param_hint=option)
+        else:
+            return parse(value.strip(), option)
+    return named
+
+
+def _shape(text: str, option: str) -> list[int | None]:
+    dims: list[int | None] = []
+    for part in text.replace("[", "").replace("]", "").split(","):
+        part = part.strip()
+        if part in ("?", "-1"):
+            dims.append(None)
+        elif part.isdigit():
+            dims.append(int(part))
+        else:
+            raise click.BadParameter(
+                f"{text!r}: give dimensions like 1,3,224,224 (? or -1: dynamic)", param_hint=option
+            )
+    return dims
+
+
+def _values(text: str, option: str) -> float | list[float]:
+    numbers = list(_floats(text, option))
+    if not numbers:
+        raise click.BadParameter(f"{text!r}: give one number or one per channel", param_hint=option)
+    return numbers[0] if len(numbers) == 1 else numbers
+
+
+def _layout(text: str, option: str) -> str:
+    return text.upper()
+
+
+def _print_spec(spec: ModelSpec) -> None:
+    click.echo(f"model:       {spec.xml}")
+    click.echo(f"weights:     {spec.weights}")
+    click.echo(f"fingerprint: {spec.fingerprint}")
+    click.echo(str(spec.describe()))
+
+
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output-dir", required=True, help="Directory for NAME.xml and NAME.bin (created if missing).")
+@click.option("--name", help="File stem of the IR [default: SOURCE's stem].")
+@click.option("--input-shape", multiple=True, metavar="[NAME=]DIMS", help="New input shape, e.g. 1,3,224,224 or ?,64.")
+@click.option("--layout", multiple=True, metavar="[NAME=]LAYOUT", help="Input layout, e.g. NCHW, NHWC or NC.")
+@click.option(
+    "--mean-values", multiple=True, metavar="[NAME=]VALUES", help="Subtracted from the input: one value or R/G/B."
+)
+@click.option(
+    "--scale-values",
+    multiple=True,
+    metavar="[NAME=]VALUES",
+    help="The input minus the mean is divided by it: one value or R/G/B.",
+)
+@click.option("--reverse-input-channels", is_flag=True, help="Reverse the channel order (BGR <-> RGB) first.")
+@click.option("--compress-to-fp16", is_flag=True, help="Store float weights as FP16 (half the size).")
+def convert(
+    source: str,
+    output_dir: str,
+    name: str | None,
+    input_shape: tuple[str, ...],
+    layout: tuple[str, ...],
+    mean_values: tuple[str, ...],
+    scale_values: tuple[str, ...],
+    reverse_input_channels: bool,
+    compress_to_fp16: bool,
+) -> None:
+    """Convert an ONNX, TensorFlow, TFLite or PaddlePaddle model to OpenVINO IR.
+
+    SOURCE is a model file (.onnx, .pb, .tflite, .pdmodel) or a TensorFlow
+    SavedModel directory. Mean, scale and channel reversal are embedded in the
+    model graph, so they run inside OpenVINO. Values given as NAME=VALUE apply
+    to that model input; plain values to the only input. PyTorch modules and
+    scikit-learn estimators are converted from Python with
+    dask_openvino.convert.convert.
+
+    \b
+    Examples:
+      dask-openvino convert model.onnx -o models/
+      dask-openvino convert resnet.onnx -o models/ --input-shape ?,3,224,224 --layout NCHW
+          --mean-values 123.675/116.28/103.53 --scale-values 58.395/57.12/57.375
+          --reverse-input-channels
+      dask-openvino convert saved_model/ -o models/ --name classifier --compress-to-fp16
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
+    from dask_openvino.convert import convert as convert_source
+
+    try:
+        spec = convert_source(
+            source,
+            output_dir,
+            input_shape=_per_input(input_shape, _shape, "--input-shape"),
+            layout=_per_input(layout, _layout, "--layout"),
+            mean_values=_per_input(mean_values, _values, "--mean-values"),
+            scale_values=_per_input(scale_values, _values, "--scale-values"),
+            reverse_input_channels=reverse_input_channels,
+            compress_to_fp16=compress_to_fp16,
+            name=name,
+        )
+    except (DaskOpenVINOError, ValueError) as err:
+        raise click.ClickException(f"{type(err).__name__}: {err}") from err
+    _print_spec(spec)
+
+
+@main.command()
+@click.argument("model")
+@click.argument("calibration")
+@click.option("-o", "--output-dir", required=True, help="Directory for the INT8 IR (MODEL's stem + '-int8').")
+@click.option("--inputs", "inputs", multiple=True, metavar="COLS", help="Columns feeding the model, as for predict.")
+@click.option(
+    "--subset-size", type=click.IntRange(min=1), default=300, show_default=True, help="Calibration rows sampled."
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["performance", "mixed"]),
+    default="performance",
+    show_default=True,
+    help="NNCF preset: symmetric, or asymmetric activations (for activations not centred on zero).",
+)
+@click.option("--transformer", is_flag=True, help="The model is a transformer (NNCF keeps sensitive ops in float).")
+@click.option(
+    "--holdout",
+    metavar="DATA",
+    help="Parquet or CSV rows (not the calibration rows) to compare INT8 with the original on.",
+)
+@click.option("--holdout-rows", type=click.IntRange(min=1), default=2000, show_default=True, help="Holdout rows used.")
+def quantize(
+    model: str,
+    calibration: str,
+    output_dir: str,
+    inputs: tuple[str, ...],
+    subset_size: int,
+    preset: str,
+    transformer: bool,
+    holdout: str | None,
+    holdout_rows: int,
+) -> None:
+    """Quantize an IR to INT8 with NNCF, calibrated on rows of a table.
+
+    MODEL is an OpenVINO IR .xml. CALIBRATION is Parquet or CSV data like the
+    data you will score; --subset-size rows are sampled from it and mapped to
+    the model's inputs exactly as predict maps them. With --holdout, the INT8
+    model is compared with MODEL on other rows: largest absolute difference and,
+    for classifiers, top-1 agreement. Needs NNCF: pip install 'dask-openvino[quantize]'.
+
+    \b
+    Examples:
+      dask-openvino quantize model.xml features.parquet -o models/ --inputs f0,f1,f2
+      dask-openvino quantize model.xml train.parquet -o models/ --inputs pixels
+          --subset-size 500 --holdout test.parquet
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
+    from dask_openvino.quantize import fidelity_report
+    from dask_openvino.quantize import quantize as quantize_model
+
+    columns = _parse_inputs(inputs)
+    try:
+        spec = quantize_model(
+            model,
+            _read(calibration, _format_of(calibration, "auto"), None),
+            inputs=columns,
+            subset_size=subset_size,
+            preset=preset,
+            output_dir=output_dir,
+            model_type="transformer" if transformer else None,
+        )
+        _print_spec(spec)
+        if holdout is not None:
+            rows = _read(holdout, _format_of(holdout, "auto"), None).head(holdout_rows, npartitions=-1)
+            click.echo(f"INT8 against {model}:")
+            click.echo(str(fidelity_report(model, spec, rows, inputs=columns)))
+    except (DaskOpenVINOError, ValueError) as err:
         raise click.ClickException(f"{type(err).__name__}: {err}") from err

@@ -17,7 +17,8 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from rich.table import Table
 
 from dask_openvino.cli import ClusterOptions, connect
 from dask_openvino.errors import MissingDependencyError
+from dask_openvino.postprocessing import ArgMax
 from dask_openvino.progress import Completed, track
 from dask_openvino.spec import ModelSpec
 
@@ -211,8 +213,8 @@ def write_digits(
 def partition_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
     """Count rows and correct predictions of one scored partition.
 
-    ``frame`` has the model's class probabilities in ``prediction`` (a fixed-size
-    list per row) and the true digit in ``label``.
+    ``frame`` has the predicted digit in ``prediction`` (``.ov.predict`` with
+    ``postprocess=ArgMax()``) and the true digit in ``label``.
 
     Parameters
     ----------
@@ -226,14 +228,11 @@ def partition_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import pyarrow as pa
-    >>> probs = pd.Series([[0.1, 0.9], [0.8, 0.2]], dtype=pd.ArrowDtype(pa.list_(pa.float32(), 2)))
-    >>> partition_accuracy(pd.DataFrame({"prediction": probs, "label": [1, 1]}))
+    >>> partition_accuracy(pd.DataFrame({"prediction": [1, 0, 7], "label": [1, 1, 7]}))
        rows  correct
-    0     2        1
+    0     3        2
     """
-    probabilities = pa.array(frame["prediction"]).flatten().to_numpy().reshape(len(frame), -1)
-    correct = int((probabilities.argmax(axis=1) == frame["label"].to_numpy()).sum()) if len(frame) else 0
+    correct = int((frame["prediction"].to_numpy() == frame["label"].to_numpy()).sum())
     return pd.DataFrame({"rows": [len(frame)], "correct": [correct]})
 
 
@@ -249,7 +248,7 @@ def _sklearn_run(model: Any, parts: list[tuple[np.ndarray, np.ndarray]]) -> Demo
 def _score(name: str, spec: ModelSpec, data: Path, client: Any, console: Console) -> DemoRun:
     # pyarrow dtypes keep the fixed-size list column in Arrow buffers instead of one numpy array per row.
     frame = dd.read_parquet(str(data), dtype_backend="pyarrow")
-    scored = frame.ov.predict(spec, inputs="pixels")
+    scored = frame.ov.predict(spec, inputs="pixels", postprocess=ArgMax())
     stats = scored.map_partitions(partition_accuracy, meta={"rows": "int64", "correct": "int64"})
     done: Completed[pd.DataFrame] = track(
         client.compute(stats.to_delayed()),
@@ -266,6 +265,17 @@ def _quantize(spec: ModelSpec, calibration: np.ndarray, directory: Path) -> Mode
 
     frame = pd.DataFrame({"pixels": pd.Series(list(calibration), dtype=pd.ArrowDtype(pa.list_(pa.float32(), _PIXELS)))})
     return quantize(spec, frame, inputs="pixels", output_dir=directory)
+
+
+@contextmanager
+def _step(console: Console, doing: str) -> Iterator[Callable[[str], None]]:
+    """Show ``doing`` with a spinner, then a line with its wall time and what ``note`` was given."""
+    notes: list[str] = []
+    start = time.perf_counter()
+    with console.status(doing):
+        yield notes.append
+    detail = f": {'; '.join(notes)}" if notes else ""
+    console.print(f"{doing} [dim]({time.perf_counter() - start:.1f} s)[/dim]{detail}", soft_wrap=True)
 
 
 def _report(result: DemoResult, console: Console) -> None:
@@ -320,39 +330,35 @@ def run_demo(options: DemoOptions, cluster: ClusterOptions, console: Console) ->
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dask-openvino-demo-")))
         else:
             workdir = Path(options.workdir)
+        data = workdir / "digits.parquet"
         console.rule("dask-openvino demo")
-        with console.status("Training an MLPClassifier on scikit-learn's digits"):
-            start = time.perf_counter()
+        with _step(console, "Training an MLPClassifier on scikit-learn's digits") as note:
             model, x_train, x_test, y_test = _train(options.quick, options.seed)
-        console.print(
-            f"Trained {type(model).__name__}{model.hidden_layer_sizes} in {time.perf_counter() - start:.1f} s"
-        )
-
-        with console.status(f"Writing {options.rows:,} noisy held-out digits as Parquet"):
-            parts = write_digits(workdir / "digits.parquet", x_test, y_test, rows=options.rows, seed=options.seed)
-        console.print(f"Data: {workdir / 'digits.parquet'} ({options.rows:,} rows, {len(parts)} files)")
-
-        with console.status("Scoring with scikit-learn's own predict"):
+            note(f"hidden layers {model.hidden_layer_sizes}, {len(x_train)} training images")
+        with _step(console, f"Writing {options.rows:,} noisy held-out digits as Parquet") as note:
+            parts = write_digits(data, x_test, y_test, rows=options.rows, seed=options.seed)
+            note(f"{data}, {len(parts)} files")
+        with _step(console, "Scoring them with scikit-learn's own predict") as note:
             baseline = _sklearn_run(model, parts)
+            note(f"{baseline.rows_per_second:,.0f} rows/s")
         del parts
-
-        with console.status("Converting to OpenVINO IR"):
+        with _step(console, "Converting to OpenVINO IR") as note:
             fp32 = convert(model, workdir / "fp32", name="digits_mlp")
-        console.print(f"Model: {fp32.xml}")
+            note(fp32.xml)
         models = [("FP32", fp32)]
         skipped = None if options.int8 else "--no-int8"
         if options.int8:
             try:
-                with console.status("Quantizing to INT8 with NNCF"):
+                with _step(console, "Quantizing to INT8 with NNCF") as note:
                     models.append(("INT8", _quantize(fp32, x_train, workdir / "int8")))
-                console.print(f"Model: {models[-1][1].xml}")
+                    note(models[-1][1].xml)
             except ImportError as err:  # MissingDependencyError (no NNCF) is an ImportError
                 skipped = str(err)
 
         runs = []
         with connect(cluster, console) as client:
             for name, spec in models:
-                runs.append(_score(name, spec, workdir / "digits.parquet", client, console))
+                runs.append(_score(name, spec, data, client, console))
         result = DemoResult(baseline=baseline, runs=tuple(runs), int8_skipped=skipped)
         _report(result, console)
         return result
