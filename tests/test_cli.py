@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from distributed import LocalCluster
@@ -268,3 +270,143 @@ def test_demo_quick(tmp_path: Path) -> None:
     if "INT8" in accuracies:
         assert abs(accuracies["INT8"] - accuracies["FP32"]) < 2
     assert "speedup" in text
+
+
+def _colour_model(path: Path) -> Path:
+    """``scores[N, 3]``: the mean of each channel of ``image[N, 3, 8, 8]``."""
+    from openvino import Model, opset13, save_model
+
+    image = opset13.parameter([-1, 3, 8, 8], np.float32, name="image")
+    scores = opset13.reduce_mean(image, opset13.constant(np.array([2, 3], np.int64)), keep_dims=False)
+    scores.output(0).get_tensor().set_names({"scores"})
+    save_model(Model([scores.output(0)], [image], "colours"), path, compress_to_fp16=False)
+    return path
+
+
+def _png(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_parse_preprocess_and_postprocess() -> None:
+    from dask_openvino import postprocessing as post
+    from dask_openvino import preprocessing as pre
+    from dask_openvino import text
+    from dask_openvino.cli import parse_postprocess, parse_preprocess
+
+    pipeline = parse_preprocess("image:paths,resize=256,crop=224x200,imagenet,format=nchw,backend=numpy")
+    assert pipeline == pre.ChainedPreprocessing(
+        [
+            pre.ImageRead(),
+            pre.ImageResize(256, 256),
+            pre.ImageCenterCrop(224, 200),
+            pre.ImageChannelNormalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+            pre.ImageMatToTensor(format="NCHW", to_RGB=True),
+        ],
+        backend="numpy",
+    )
+    assert parse_preprocess("image").steps == (pre.ImageBytesToTensor(), pre.ImageMatToTensor())
+    assert parse_preprocess("text:tok.json,max_length=64") == text.TextTokenize("tok.json", max_length=64)
+    assert parse_preprocess("sentence-embedding:tok.json,pooling=cls,no-normalize") == text.SentenceEmbedding(
+        "tok.json", pooling="cls", normalize=False
+    )
+    assert parse_postprocess(["topk:3,softmax"], ["a", "b", "c"]) == post.TopK(3, ["a", "b", "c"], softmax=True)
+    assert parse_postprocess(["logits=argmax", "score=threshold:0.9,expand"]) == {
+        "logits": post.ArgMax(),
+        "score": post.Threshold(0.9, expand=True),
+    }
+    assert parse_postprocess(["softmax:expand"]) == post.Softmax(expand=True)
+    assert parse_postprocess([]) is None
+    for bad in ("video", "image:zoom=2", "image:resize=big", "text", "image:std=1/2/3"):
+        with pytest.raises(click.BadParameter):
+            parse_preprocess(bad)
+    for bad_post in (["topk:two"], ["argmax", "softmax"], ["median"], ["threshold:0.5,softmax"]):
+        with pytest.raises(click.BadParameter):
+            parse_postprocess(bad_post)
+
+
+@pytest.mark.cluster
+def test_predict_images_with_preprocess_and_labels(tmp_path: Path, scheduler: list[str]) -> None:
+    model = _colour_model(tmp_path / "colours.xml")
+    colours = [(250, 10, 10), (10, 250, 10), (10, 10, 250), (200, 30, 30), (5, 5, 240)]
+    images = [_png(colour, (8 + 3 * i, 10 + i)) for i, colour in enumerate(colours)]
+    source = tmp_path / "photos.parquet"
+    pd.DataFrame({"jpeg": pd.array(images, dtype=pd.ArrowDtype(pa.binary())), "id": range(5)}).to_parquet(source)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("red\ngreen\nblue\n")
+    output = tmp_path / "labels.parquet"
+    code, text = _invoke(
+        "predict",
+        str(model),
+        str(source),
+        "-o",
+        str(output),
+        "--inputs",
+        "image=jpeg",
+        "--preprocess",
+        "image:resize=8,rgb",
+        "--postprocess",
+        "topk:1",
+        "--labels",
+        str(labels),
+        "--no-keep-input",
+        *scheduler,
+    )
+    assert code == 0, text
+    scored = pd.read_parquet(output)
+    assert scored["label"].tolist() == ["red", "green", "blue", "red", "blue"]
+    np.testing.assert_allclose(scored["probability"].to_numpy(), [250, 250, 250, 200, 240], atol=1)
+
+
+@pytest.mark.slow
+def test_convert_and_quantize_commands(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(8, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"])],
+        "classifier",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 4])],
+        initializer=[numpy_helper.from_array(weights, "w")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "classifier.onnx")
+    code, text = _invoke(
+        "convert", str(tmp_path / "classifier.onnx"), "-o", str(tmp_path / "ir"), "--mean-values", "0.5"
+    )
+    assert code == 0, text
+    assert "x: f32[?,8]" in text
+    assert "probs: f32[?,4]" in text
+    fp32 = tmp_path / "ir" / "classifier.xml"
+
+    features = pd.DataFrame(rng.normal(size=(600, 8)).astype(np.float32), columns=[f"f{i}" for i in range(8)])
+    features.iloc[:400].to_parquet(tmp_path / "calibration.parquet")
+    features.iloc[400:].to_csv(tmp_path / "holdout.csv", index=False)
+    columns = ",".join(features.columns)
+    code, text = _invoke(
+        "quantize",
+        str(fp32),
+        str(tmp_path / "calibration.parquet"),
+        "-o",
+        str(tmp_path / "int8"),
+        "--inputs",
+        columns,
+        "--subset-size",
+        "100",
+        "--holdout",
+        str(tmp_path / "holdout.csv"),
+    )
+    assert code == 0, text
+    assert (tmp_path / "int8" / "classifier-int8.xml").exists()
+    assert "200 rows compared" in text
+    assert re.search(r"probs: max abs diff [0-9.e-]+, top-1 agreement", text)
+    code, text = _invoke("convert", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "ir2"))
+    assert code == 1
+    assert "ConversionError" in text
