@@ -149,6 +149,8 @@ class OpenVINODataFrameAccessor:
             :class:`~dask_openvino.errors.InputSchemaError` naming the row and the
             reason; ``"null"`` gives that row null outputs and the reason in an extra
             ``prediction_error`` column (null for scored rows). No row is dropped.
+            Rows whose inference fails are treated the same way: a failing batch is
+            bisected until the failing rows are isolated, and the rest is scored.
 
         Returns
         -------

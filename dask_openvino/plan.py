@@ -26,7 +26,7 @@ import pyarrow as pa
 from dask_openvino.cache import get_engine
 from dask_openvino.columns import array_to_series, check_column_dtype, column_to_array, output_dtype, stack_columns
 from dask_openvino.engine import BatchReshape, ModelTransform, TransformChain
-from dask_openvino.errors import InputSchemaError
+from dask_openvino.errors import InferenceError, InputSchemaError
 from dask_openvino.postprocessing import Postprocessor, fill_failed_rows
 from dask_openvino.preprocessing import BoundPreprocessor, Prepared, Preprocessor, run_prepared
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
@@ -135,7 +135,7 @@ class PredictionPlan:
     postprocess : tuple of (output name, Postprocessor) pairs
         Outputs turned into other columns.
     errors : {"raise", "null"}
-        What a row that fails preprocessing does.
+        What a row that fails preprocessing or inference does.
     """
 
     spec: ModelSpec
@@ -475,9 +475,13 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     if len(frame) == 0:
         return plan.assemble(frame, plan.empty_results())
     if plan.preprocess is None or plan.preprocess_column is None:
-        feeds = plan.feeds(frame)
-        results = get_engine(plan.spec, plan.transform).run(feeds, batch_size=plan.batch_size)
-        return plan.assemble(frame, results)
+        results, failures = _score_in_chunks(frame, plan)
+        if plan.errors == "raise":
+            return plan.assemble(frame, results)
+        scored = Prepared(n_rows=len(frame), failures=failures, chunks=())
+        if failures:
+            results = {name: values[scored.ok] for name, values in results.items()}
+        return plan.assemble(frame, results, scored)
     prepared = plan.preprocess.prepare(frame[plan.preprocess_column], batch_size=plan.batch_size)
     if plan.errors == "raise":
         prepared.raise_first_failure(frame.index, plan.preprocess_column)
@@ -487,6 +491,53 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     other = plan.feeds(frame if ok.all() else frame[ok])
     engine = get_engine(plan.spec, plan.transform)
     return plan.assemble(frame, run_prepared(engine, prepared, other, batch_size=plan.batch_size), prepared)
+
+
+CHUNK_BYTES = 32 * 2**20
+"""Input bytes converted at a time: a partition's columns become tensors chunk by chunk."""
+
+
+def _chunk_rows(plan: PredictionPlan) -> int:
+    """Rows per conversion chunk: about :data:`CHUNK_BYTES` of input, a whole number of batches."""
+    row_bytes = sum(max(b.port.row_size or 1, len(b.columns)) * b.port.dtype.itemsize for b in plan.inputs) or 1
+    batch = plan.batch_size or 1
+    rows = max(CHUNK_BYTES // row_bytes, batch)
+    return rows - rows % batch if batch > 1 else rows
+
+
+def _score_in_chunks(frame: pd.DataFrame, plan: PredictionPlan) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """Convert and infer a partition a chunk of rows at a time, into one preallocated array per output.
+
+    Converting the whole partition first would hold a second, tensor-shaped copy of
+    it; chunking bounds the extra memory to one chunk. With ``errors="null"``,
+    rows whose inference fails are isolated by bisection (see
+    :meth:`~dask_openvino.engine.Engine.run_capturing_failures`).
+    """
+    engine = get_engine(plan.spec, plan.transform)
+    n_rows = len(frame)
+    step = _chunk_rows(plan)
+    outputs: dict[str, np.ndarray] = {}
+    failures: dict[int, str] = {}
+    for start in range(0, n_rows, step):
+        chunk = frame.iloc[start : start + step] if step < n_rows else frame
+        feeds = plan.feeds(chunk)
+        if plan.errors == "null":
+            results, failed = engine.run_capturing_failures(feeds, batch_size=plan.batch_size)
+            failures.update({start + row: reason for row, reason in failed.items()})
+        else:
+            results = engine.run(feeds, batch_size=plan.batch_size)
+        if step >= n_rows:
+            return results, failures
+        for name, values in results.items():
+            if name not in outputs:
+                outputs[name] = np.empty((n_rows, *values.shape[1:]), dtype=values.dtype)
+            elif outputs[name].shape[1:] != values.shape[1:]:
+                raise InferenceError(
+                    f"output {name!r} changed shape between chunks of a partition ({list(outputs[name].shape[1:])} "
+                    f"then {list(values.shape[1:])} per row); give inputs a fixed shape"
+                )
+            outputs[name][start : start + len(chunk)] = values
+    return outputs, failures
 
 
 def feeds_from_frame(frame: pd.DataFrame, spec: ModelSpec, inputs: InputsArg = None) -> dict[str, np.ndarray]:

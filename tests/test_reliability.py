@@ -343,3 +343,62 @@ def test_soak_twenty_jobs(client: Client, linear_xml: Path) -> None:
         assert rss[-1] - rss[2] < 64 * 2**20, f"worker {address} RSS grew {(rss[-1] - rss[2]) / 2**20:.1f} MiB"
         assert threads[-1] <= threads[2], f"worker {address} threads grew {threads}"
         assert requests[-1] <= max(requests[2], 1) * 2, f"worker {address} infer requests grew {requests}"
+
+
+# 4. Per-row inference failures through .ov.predict -----------------------------------------------
+
+
+def test_errors_null_isolates_rows_whose_inference_fails(one_hot_xml: Path) -> None:
+    ids = np.arange(60) % 10
+    ids[[5, 6, 33]] = [12, 40, 10]
+    frame = pd.DataFrame({"ids": ids}, index=pd.RangeIndex(100, 160))
+    ddf = dd.from_pandas(frame, npartitions=3)
+    with pytest.raises(DaskOpenVINOError, match=r"OpenVINO failed on rows"):
+        ddf.ov.predict(one_hot_xml, inputs="ids", batch_size=8).compute()
+    out = ddf.ov.predict(one_hot_xml, inputs="ids", batch_size=8, errors="null")
+    result = out.compute()
+    assert dict(result.dtypes) == dict(out._meta.dtypes)
+    failed = result.index[result["prediction_error"].notna()].tolist()
+    assert failed == [105, 106, 133]
+    assert result.loc[failed, "prediction"].isna().all()
+    assert result["prediction_error"].str.contains("ScatterElementsUpdate").loc[failed].all()
+    good = result.drop(index=failed)
+    np.testing.assert_array_equal(np.stack(good["prediction"].to_numpy()).argmax(axis=1), good["ids"].to_numpy())
+
+
+# 5. Memory bounds --------------------------------------------------------------------------------
+
+
+def _peak_rss_growth_of_scoring(rows: int, features: int) -> tuple[float, float]:
+    """Score one ``rows`` x ``features`` float32 partition; return (frame MiB, peak RSS growth MiB)."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    def peak_mib() -> float:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+    directory = Path(os.environ.get("TMPDIR", "/tmp")) / f"dask-openvino-mem-{os.getpid()}"
+    directory.mkdir(exist_ok=True)
+    x = ops.parameter([-1, features], np.float32, name="x")
+    hidden = ops.relu(ops.matmul(x, ops.constant(np.full((features, 128), 0.01, np.float32)), False, False))
+    y = ops.matmul(hidden, ops.constant(np.full((128, 1), 0.01, np.float32)), False, False)
+    xml = model_factory.save(ov.Model([y], [x], "mlp"), directory / "mlp.xml")
+    columns = [f"f{i}" for i in range(features)]
+    frame = pd.DataFrame({c: np.random.default_rng(i).random(rows, dtype=np.float32) for i, c in enumerate(columns)})
+    get_engine(ModelSpec.from_path(xml)).run({"x": np.zeros((8, features), np.float32)})
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset VmHWM: measure the peak of scoring alone
+    before = peak_mib()
+    result = frame.ov.predict(xml, inputs=columns, keep_input=False)
+    assert len(result) == rows
+    return frame.memory_usage(deep=True).sum() / 2**20, peak_mib() - before
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_one_million_row_partition_memory_is_bounded(client: Client) -> None:
+    frame_mib, growth_mib = client.submit(_peak_rss_growth_of_scoring, 1_000_000, 64, pure=False).result(timeout=300)
+    # The partition itself is 244 MiB; scoring adds one conversion chunk (32 MiB), the
+    # output (4 MiB) and OpenVINO's working memory, never a second copy of the partition.
+    assert growth_mib < 0.5 * frame_mib, f"peak RSS grew {growth_mib:.0f} MiB for a {frame_mib:.0f} MiB partition"
