@@ -1,0 +1,199 @@
+"""Command line of the harness: build, measure, report.
+
+``python -m benchmarks`` runs the full benchmark (under 20 minutes on 2 cores) and
+refreshes ``docs/benchmark-results.json``, ``docs/img/benchmark.png`` and the table
+in ``docs/performance.md``; ``--quick`` runs a smaller version (under 3 minutes) that
+writes only under ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import data, models, report, suite, timing
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Sizes and repetitions of a run."""
+
+    name: str
+    images: tuple[int, int]
+    tokens: tuple[int, int]
+    tabular: tuple[int, int]
+    tabular_fine: tuple[int, int] | None
+    rounds: int
+    tabular_rounds: int
+    compile_models: tuple[tuple[str, str], ...]
+    memory_models: tuple[str, ...]
+
+
+FULL = Mode(
+    name="full",
+    images=(48, 4),
+    tokens=(96, 4),
+    tabular=(200_000, 8),
+    tabular_fine=(200_000, 64),
+    rounds=3,
+    tabular_rounds=5,
+    compile_models=(("resnet50", "fp32"), ("resnet50", "int8"), ("minilm", "fp32"), ("minilm", "int8")),
+    memory_models=("resnet50", "mlp"),
+)
+QUICK = Mode(
+    name="quick",
+    images=(16, 2),
+    tokens=(32, 2),
+    tabular=(200_000, 4),
+    tabular_fine=None,
+    rounds=1,
+    tabular_rounds=2,
+    compile_models=(("resnet50", "fp32"),),
+    memory_models=("mlp",),
+)
+
+
+def _versions() -> dict[str, str]:
+    names = ("openvino", "dask", "distributed", "pandas", "pyarrow", "numpy", "onnxruntime", "torch", "nncf")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(mode: Mode, output: Path) -> dict[str, Any]:
+    """Build, measure every group, and return the results (not yet written)."""
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
+
+    load_at_start = timing.load_average()
+    log(f"building models in {output / 'models'} (cached between runs)")
+    files, build_seconds = models.build_in_child(output / "models", ("resnet50", "minilm", "mlp"))
+    sizes = {"images": mode.images, "jpeg": mode.images, "tokens": mode.tokens, "tabular": mode.tabular}
+    if mode.tabular_fine is not None:
+        sizes["tabular_fine"] = mode.tabular_fine
+    log("writing data sets")
+    sets = data.prepare(output / "data", sizes)
+    log("compile times in fresh processes")
+    compile_results = suite.compile_times(files, list(mode.compile_models), from_path=mode.name == "full")
+    clusters = suite.Clusters()
+    full = mode.name == "full"
+    groups = []
+    try:
+        plans = (
+            (
+                "mlp",
+                mode.tabular_rounds,
+                lambda: suite.tabular_group(
+                    files["mlp"], sets["tabular"], sets.get("tabular_fine"), clusters, full=full
+                ),
+            ),
+            (
+                "resnet50",
+                mode.rounds,
+                lambda: suite.image_group(files["resnet50"], sets["images"], sets["jpeg"], clusters, full=full),
+            ),
+            ("minilm", mode.rounds, lambda: suite.encoder_group(files["minilm"], sets["tokens"], clusters, full=full)),
+        )
+        for name, rounds, make in plans:
+            log(f"group {name}: {rounds} rounds")
+            groups.append(suite.run_group(make(), rounds, log))
+        memory = []
+        for name in mode.memory_models:
+            log(f"memory over {5} jobs: {name}")
+            dataset = sets["images"] if name == "resnet50" else sets["tabular"]
+            memory.append(suite.memory_over_jobs(suite.Group(files[name], dataset, clusters), jobs=5))
+    finally:
+        clusters.close()
+    throughput = [record for group in groups for record in group.pop("records")]
+    report.add_ratios(throughput)
+    results: dict[str, Any] = {
+        "meta": {
+            "mode": mode.name,
+            "cpu": _cpu(),
+            "cores": os.cpu_count(),
+            "versions": _versions(),
+            "rounds": mode.rounds,
+            "tabular_rounds": mode.tabular_rounds,
+            "sizes": {name: {"rows": s.rows, "partitions": s.partitions} for name, s in sets.items()},
+            "model_build_seconds": build_seconds,
+            "cluster_start_seconds": clusters.start_seconds,
+            "load_average_start": round(load_at_start, 2),
+            "load_average_end": round(timing.load_average(), 2),
+            "seconds": round(time.perf_counter() - started, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        },
+        "throughput": throughput,
+        "groups": groups,
+        "compile": compile_results,
+        "memory": memory,
+    }
+    results["targets"] = report.targets(results)
+    return results
+
+
+def _summary(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    return (
+        f"Measured {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared), {meta['mode']} run in "
+        f"{meta['seconds']:.0f} s; median of {meta['rounds']} interleaved rounds ({meta['tabular_rounds']} for the "
+        f"MLP); load average {meta['load_average_start']} at the start, {meta['load_average_end']} at the end. "
+        f"OpenVINO {meta['versions']['openvino']}, ONNX Runtime {meta['versions']['onnxruntime']}, "
+        f"PyTorch {meta['versions']['torch']}, Dask {meta['versions']['dask']}."
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m benchmarks``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller data, fewer rounds: under 3 minutes")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
+    parser.add_argument("--no-docs", action="store_true", help="do not refresh docs/ (a quick run never does)")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    output: Path = args.output
+    output.mkdir(parents=True, exist_ok=True)
+    results = run(mode, output)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = output / f"benchmark-{mode.name}-{stamp}.json"
+    json_path.write_text(json.dumps(results, indent=1))
+    table = report.markdown(results)
+    (output / f"benchmark-{mode.name}-{stamp}.md").write_text(table + "\n")
+    chart_path = output / f"benchmark-{mode.name}-{stamp}.png"
+    report.chart(results, chart_path)
+    print()
+    print(_summary(results))
+    print()
+    print(table)
+    print(f"\nwrote {json_path}, {chart_path}")
+    if mode.name == "full" and not args.no_docs:
+        shutil.copyfile(json_path, ROOT / "docs" / "benchmark-results.json")
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(chart_path, ROOT / "docs" / "img" / "benchmark.png")
+        report.write_table_into(ROOT / "docs" / "performance.md", table, _summary(results))
+        print("refreshed docs/benchmark-results.json, docs/img/benchmark.png and the table in docs/performance.md")

@@ -1,0 +1,226 @@
+"""Turn the measurements into ratios, target verdicts, a Markdown table and a bar chart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+TABLE_START = "<!-- benchmark-table:start -->"
+TABLE_END = "<!-- benchmark-table:end -->"
+
+MODEL_TITLES = {
+    "resnet50": "ResNet-50 224x224",
+    "minilm": "MiniLM-L6 encoder, seq 128",
+    "mlp": "Tabular MLP, 64 features",
+}
+
+
+def add_ratios(records: list[dict[str, Any]]) -> None:
+    """Give every record ``ratio_to_limit``: its rows/s over its baseline's (contender 1)."""
+    by_key = {r["key"]: r for r in records}
+    for record in records:
+        base = by_key.get(record["baseline"]) if record["baseline"] else record
+        record["ratio_to_limit"] = round(record["rows_per_second"] / base["rows_per_second"], 3) if base else None
+
+
+def _find(records: list[dict[str, Any]], **match: str) -> dict[str, Any] | None:
+    for record in records:
+        if all(record.get(k) == v for k, v in match.items()):
+            return record
+    return None
+
+
+def _verdict(name: str, value: float | None, threshold: float, detail: str, *, above: bool = True) -> dict[str, Any]:
+    met = None if value is None else (value >= threshold if above else value <= threshold)
+    comparison = ">=" if above else "<="
+    return {
+        "target": name,
+        "value": value,
+        "comparison": comparison,
+        "threshold": threshold,
+        "met": met,
+        "detail": detail,
+    }
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check the issue's targets against one run's results."""
+    records = results["throughput"]
+    verdicts = []
+    for model, threaded, clustered in (("resnet50", 0.95, 0.90), ("minilm", 0.95, 0.90), ("mlp", 0.85, None)):
+        found = _find(records, model=model, precision="fp32", contender="ov.predict", scheduler="threads", variant="")
+        if found:
+            verdicts.append(
+                _verdict(f"{model}: ov.predict threads / limit", found["ratio_to_limit"], threaded, found["key"])
+            )
+        for shape in ("cluster 1x2", "cluster 2x1"):
+            found = _find(records, model=model, precision="fp32", contender="ov.predict", scheduler=shape, variant="")
+            if found and clustered is not None:
+                verdicts.append(
+                    _verdict(f"{model}: ov.predict {shape} / limit", found["ratio_to_limit"], clustered, found["key"])
+                )
+    fp32 = _find(records, model="resnet50", precision="fp32", contender="ov.predict", scheduler="threads", variant="")
+    int8 = _find(records, model="resnet50", precision="int8", contender="ov.predict", scheduler="threads", variant="")
+    eager = _find(records, model="resnet50", contender="pytorch-eager")
+    if fp32 and int8:
+        ratio = round(int8["rows_per_second"] / fp32["rows_per_second"], 2)
+        verdicts.append(_verdict("resnet50: INT8 / our FP32 (threads)", ratio, 2.0, "ov.predict threads"))
+    if int8 and eager:
+        ratio = round(int8["rows_per_second"] / eager["rows_per_second"], 2)
+        verdicts.append(_verdict("resnet50: INT8 / eager PyTorch pipeline", ratio, 3.5, "threads"))
+    for model in ("resnet50", "minilm", "mlp"):
+        ours = _find(records, model=model, precision="fp32", contender="ov.predict", scheduler="threads", variant="")
+        ort = _find(records, model=model, contender="onnxruntime")
+        if ours and ort:
+            ratio = round(ours["rows_per_second"] / ort["rows_per_second"], 2)
+            verdicts.append(_verdict(f"{model}: FP32 ov.predict / ONNX Runtime pipeline", ratio, 1.0, "threads"))
+    for group in results["groups"]:
+        for shape, workers in group["worker_caches"].items():
+            expected = group["expected_compiles"].get(shape, 0)
+            counts = [w["compiles"] for w in workers]
+            verdicts.append(
+                _verdict(
+                    f"{group['model']}: compiles per worker on {shape} = models used",
+                    float(max(counts) if counts else 0),
+                    float(expected),
+                    f"compiles per worker {counts}, distinct models run there {expected}",
+                    above=False,
+                )
+            )
+    for model, precision in {(c["model"], c["precision"]) for c in results["compile"]}:
+        rows = {c["variant"]: c for c in results["compile"] if c["model"] == model and c["precision"] == precision}
+        cold, warm = rows.get("no cache"), rows.get("CACHE_DIR, second worker")
+        if cold and warm and warm["load_and_compile_s"] > 0:
+            ratio = round(cold["load_and_compile_s"] / warm["load_and_compile_s"], 2)
+            verdicts.append(
+                _verdict(
+                    f"{model} {precision}: compile cache speed-up, second worker",
+                    ratio,
+                    1.0,
+                    f"{cold['load_and_compile_s']}s without, {warm['load_and_compile_s']}s with CACHE_DIR",
+                )
+            )
+    for memory in results["memory"]:
+        growth = _peak_growth(memory)
+        verdicts.append(
+            _verdict(
+                f"{memory['model']}: worker peak RSS above baseline (MiB)",
+                growth,
+                memory["bound_above_baseline_mib"],
+                "bound: weights + 4 batches + 2 partitions (in and out, twice)",
+                above=False,
+            )
+        )
+        drift = _drift(memory)
+        verdicts.append(
+            _verdict(
+                f"{memory['model']}: RSS growth from job 2 to job {memory['jobs']} (MiB)",
+                drift,
+                16.0,
+                "per worker, largest",
+                above=False,
+            )
+        )
+    return verdicts
+
+
+def _peak_growth(memory: dict[str, Any]) -> float:
+    """The largest peak RSS above the worker's baseline, over every job and worker."""
+    base = {w["pid"]: w["rss_mib"] for w in memory["baseline"]}
+    return round(
+        max(w["peak_rss_mib"] - base.get(w["pid"], 0.0) for job in memory["per_job"] for w in job["workers"]), 1
+    )
+
+
+def _drift(memory: dict[str, Any]) -> float:
+    jobs = memory["per_job"]
+    first = {w["pid"]: w["rss_mib"] for w in jobs[min(1, len(jobs) - 1)]["workers"]}
+    return round(max(w["rss_mib"] - first.get(w["pid"], w["rss_mib"]) for w in jobs[-1]["workers"]), 1)
+
+
+def _label(record: dict[str, Any]) -> str:
+    label = record["contender"]
+    if record["scheduler"] != "-":
+        label += f" [{record['scheduler']}]"
+    if record["variant"]:
+        label += f" ({record['variant']})"
+    return label
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The throughput table and the target verdicts, as Markdown."""
+    lines = [
+        "| model | precision | contender [scheduler] (variant) | rows/s | x limit | spread | load |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results["throughput"]:
+        loads = sorted(r["load_average"])
+        lines.append(
+            f"| {r['model']} | {r['precision']} | {_label(r)} | {r['rows_per_second']:,.1f} | "
+            f"{r['ratio_to_limit']:.2f} | {r['spread']:.0%} | {loads[len(loads) // 2]:.1f} |"
+        )
+    lines += ["", "| target | measured | threshold | met |", "|---|---:|---:|---|"]
+    for t in results["targets"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        lines.append(f"| {t['target']} | {t['value']} | {t['comparison']} {t['threshold']} | {met} |")
+    return "\n".join(lines)
+
+
+def write_table_into(page: Path, table: str, summary: str) -> None:
+    """Replace the generated section of ``page`` (between the markers) with ``summary`` and ``table``."""
+    text = page.read_text()
+    block = f"{TABLE_START}\n{summary}\n\n{table}\n{TABLE_END}"
+    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{page} has no {TABLE_START} ... {TABLE_END} section to fill")
+    page.write_text(pattern.sub(lambda _: block, text))
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """A horizontal bar chart per model: each contender's throughput as a fraction of the limit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in MODEL_TITLES if any(r["model"] == m for r in results["throughput"])]
+    heights = [sum(r["model"] == m for r in results["throughput"]) for m in models]
+    figure, axes = plt.subplots(
+        len(models), 1, figsize=(10, 1.2 + 0.32 * sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
+    colours = {
+        "openvino-alone": "#4c72b0",
+        "ov.predict": "#55a868",
+        "ov.predict from JPEG": "#8fbc8f",
+        "onnxruntime": "#dd8452",
+        "pytorch-eager": "#c44e52",
+    }
+    for axis, model in zip(axes[:, 0], models, strict=True):
+        rows = [r for r in results["throughput"] if r["model"] == model][::-1]
+        labels = [f"{r['precision']} {_label(r)}" for r in rows]
+        values = [r["ratio_to_limit"] for r in rows]
+        bars = axis.barh(labels, values, color=[colours.get(r["contender"], "#8c8c8c") for r in rows])
+        for bar, r in zip(bars, rows, strict=True):
+            axis.text(
+                bar.get_width() + 0.01,
+                bar.get_y() + bar.get_height() / 2,
+                f"{r['rows_per_second']:,.0f}/s",
+                va="center",
+                fontsize=7,
+            )
+        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.set_title(MODEL_TITLES[model], fontsize=10, loc="left")
+        axis.tick_params(axis="y", labelsize=7)
+        axis.set_xlim(0, max(1.3, max(values) * 1.2))
+    axes[-1, 0].set_xlabel("throughput / OpenVINO alone (same model, precision and compile settings)")
+    meta = results["meta"]
+    figure.suptitle(
+        f"dask-openvino benchmark, {meta['cpu']} ({meta['cores']} cores), {meta['mode']} run, median of "
+        f"{meta['rounds']} interleaved rounds",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

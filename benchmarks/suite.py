@@ -1,0 +1,515 @@
+"""The benchmark groups: one per model, every contender interleaved within a group.
+
+A group's cases all score the same rows on the same cores in the same rounds. Ratios
+are taken against the group's OpenVINO-alone limit (contender 1) of the same precision
+and compile settings.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import openvino as ov
+import pandas as pd
+from distributed import Client, LocalCluster
+
+import dask_openvino
+from benchmarks import pipelines, probe
+from benchmarks.data import TABULAR_COLUMNS, Dataset, load_arrays
+from benchmarks.models import IMAGENET_MEAN, IMAGENET_STD, ModelFiles
+from benchmarks.timing import Case, measure
+from dask_openvino.engine import default_batch_size
+from dask_openvino.plan import build_plan
+from dask_openvino.preprocessing import (
+    ChainedPreprocessing,
+    ImageBytesToTensor,
+    ImageCenterCrop,
+    ImageChannelNormalize,
+    ImageMatToTensor,
+    ImageResize,
+)
+from dask_openvino.spec import ModelSpec, core
+
+THREADS = 2
+"""Dask threads of the threaded scheduler: one per core of the benchmark machine."""
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+"""Compile override: run FP32 models in f32 (OpenVINO picks bf16 on CPUs with AVX512-BF16)."""
+
+PINNED = {"ENABLE_CPU_PINNING": "YES"}
+"""Compile override: OpenVINO's own CPU pinning default, which dask-openvino turns off on workers."""
+
+SHAPES = {"1x2": (1, 2), "2x1": (2, 1)}
+"""LocalCluster shapes: workers x threads per worker."""
+
+
+@dataclass
+class Clusters:
+    """The LocalClusters of the run, started on first use and kept for every group."""
+
+    started: dict[str, tuple[LocalCluster, Client]] = field(default_factory=dict)
+    start_seconds: dict[str, float] = field(default_factory=dict)
+
+    def client(self, shape: str) -> Client:
+        """The client of the ``workers x threads`` cluster ``shape``, starting it if needed."""
+        if shape not in self.started:
+            workers, threads = SHAPES[shape]
+            began = time.perf_counter()
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None
+            )
+            self.started[shape] = (cluster, Client(cluster, set_as_default=False))
+            self.start_seconds[shape] = round(time.perf_counter() - began, 2)
+        return self.started[shape][1]
+
+    def close(self) -> None:
+        """Close every client and cluster."""
+        for cluster, client in self.started.values():
+            client.close()
+            cluster.close()
+        self.started.clear()
+
+
+def _compute(collection: dd.DataFrame, scheduler: str, clusters: Clusters) -> pd.DataFrame:
+    if scheduler == "threads":
+        result: pd.DataFrame = collection.compute(scheduler="threads", num_workers=THREADS)
+    else:
+        result = collection.compute(scheduler=clusters.client(scheduler.removeprefix("cluster ")))
+    return result
+
+
+def read_parquet(path: str) -> dd.DataFrame:
+    """How every pipeline reads its data: Arrow-backed columns, so tensors stay fixed-size lists.
+
+    With the default ``dtype_backend``, list columns arrive as object columns of numpy
+    arrays (and binary columns as object columns that Dask turns into strings).
+    """
+    return dd.read_parquet(path, dtype_backend="pyarrow")
+
+
+def _warm_workers(xml: str, config: dict[str, str]) -> None:
+    """Compile the model on a worker the way ``.ov.predict`` will (same spec, so same cache key)."""
+    dask_openvino.get_engine(ModelSpec.from_path(xml, config=config or None))
+
+
+@dataclass
+class Group:
+    """Everything one model's cases share."""
+
+    model: ModelFiles
+    dataset: Dataset
+    clusters: Clusters
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    cases: list[Case] = field(default_factory=list)
+    used: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = field(default_factory=dict)
+    """Per cluster shape, the distinct (model, compile config) pairs run there: the compiles expected per worker."""
+
+    @property
+    def batch(self) -> int:
+        """dask-openvino's default batch size for this model: the hand-written pipelines use it too."""
+        return default_batch_size(ModelSpec.from_path(self.model.fp32_xml).describe().inputs)
+
+    def xml(self, precision: str) -> str:
+        return self.model.int8_xml if precision == "int8" else self.model.fp32_xml
+
+    def inputs(self) -> dict[str, str] | list[str]:
+        if self.dataset.columns == TABULAR_COLUMNS:
+            return list(TABULAR_COLUMNS)
+        return {name: name for name in self.model.inputs}
+
+    def limit(self, precision: str, variant: str = "", config: dict[str, str] | None = None) -> Case:
+        """Contender 1: OpenVINO alone on numpy arrays, AsyncInferQueue, THROUGHPUT hint."""
+        if not self.arrays:
+            self.arrays = load_arrays(self.dataset)
+        arrays = {name: self.arrays[name] for name in self.model.inputs}
+        rows = len(next(iter(arrays.values())))
+        # The batch .ov.predict runs: the default, cut short by the partition.
+        batch = min(self.batch, self.dataset.rows_per_partition)
+        state: dict[str, Any] = {}
+
+        def warm() -> None:
+            compiled = core().compile_model(
+                self.xml(precision), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", **(config or {})}
+            )
+            requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            state["queue"] = ov.AsyncInferQueue(compiled, requests)
+            state["requests"] = requests
+            for start in range(0, min(rows, batch * requests * 2), batch):
+                state["queue"].start_async({k: v[start : start + batch] for k, v in arrays.items()}, share_inputs=True)
+            state["queue"].wait_all()
+
+        def run() -> None:
+            queue = state["queue"]
+            for start in range(0, rows, batch):
+                queue.start_async({k: v[start : start + batch] for k, v in arrays.items()}, share_inputs=True)
+            queue.wait_all()
+
+        case = Case(self.model.name, precision, "openvino-alone", "-", rows, run, warm, variant=variant)
+        self.cases.append(case)
+        return case
+
+    def predict(
+        self,
+        precision: str,
+        scheduler: str,
+        *,
+        variant: str = "",
+        config: dict[str, str] | None = None,
+        baseline: Case,
+        source: Callable[[], dd.DataFrame] | None = None,
+    ) -> Case:
+        """Contender 2: ``ddf.ov.predict`` over data the workers read from Parquet."""
+        xml = self.xml(precision)
+        read = source or (lambda: read_parquet(self.dataset.path))
+
+        def collection() -> dd.DataFrame:
+            return read().ov.predict(xml, inputs=self.inputs(), keep_input=False, config=config)
+
+        def warm() -> None:
+            if scheduler == "threads":
+                collection().partitions[0].compute(scheduler="sync")
+                return
+            client = self.clusters.client(scheduler.removeprefix("cluster "))
+            client.run(_warm_workers, xml, config or {})
+            _compute(collection().partitions[0], scheduler, self.clusters)
+
+        after = None
+        if scheduler != "threads":
+            shape = scheduler.removeprefix("cluster ")
+            self.used.setdefault(shape, set()).add((xml, tuple(sorted((config or {}).items()))))
+            client = self.clusters.client(shape)
+            after = lambda: list(client.run(probe.worker_memory).values())  # noqa: E731
+        case = Case(
+            self.model.name,
+            precision,
+            "ov.predict",
+            scheduler,
+            self.dataset.rows,
+            lambda: _compute(collection(), scheduler, self.clusters),
+            warm,
+            variant=variant,
+            baseline=baseline.key,
+            after=after,
+        )
+        self.cases.append(case)
+        return case
+
+    def hand_written(self, runtime: str, *, baseline: Case) -> Case:
+        """Contenders 3 and 4: ONNX Runtime or eager PyTorch in the same pipeline, by hand."""
+        description = ModelSpec.from_path(self.model.fp32_xml).describe()
+        if self.dataset.columns == TABULAR_COLUMNS:
+            feeds: tuple[pipelines.Feed, ...] = (pipelines.Feed("features", TABULAR_COLUMNS, "float32", (64,)),)
+        else:
+            feeds = tuple(
+                pipelines.Feed(p.name, (p.name,), str(p.dtype), p.row_shape or ()) for p in description.inputs
+            )
+        out_port = description.outputs[0]
+        output = pipelines.Output(out_port.name, "prediction", out_port.row_shape or ())
+        threads = max(1, (os.cpu_count() or THREADS) // THREADS)
+
+        def collection() -> dd.DataFrame:
+            frame = read_parquet(self.dataset.path)
+            meta = pipelines.empty_result(frame._meta.index, output)
+            if runtime == "onnxruntime":
+                args: tuple[Any, ...] = (self.model.onnx, feeds, output, self.batch, threads)
+                return frame.map_partitions(pipelines.onnxruntime_partition, *args, meta=meta)
+            args = (self.model.name, self.model.torch_state, feeds, output, self.batch, threads)
+            return frame.map_partitions(pipelines.torch_partition, *args, meta=meta)
+
+        case = Case(
+            self.model.name,
+            "fp32",
+            "onnxruntime" if runtime == "onnxruntime" else "pytorch-eager",
+            "threads",
+            self.dataset.rows,
+            lambda: _compute(collection(), "threads", self.clusters),
+            lambda: collection().partitions[0].compute(scheduler="sync"),
+            baseline=baseline.key,
+        )
+        self.cases.append(case)
+        return case
+
+    def custom(
+        self, contender: str, scheduler: str, variant: str, collection: Callable[[], Any], *, baseline: Case, rows: int
+    ) -> Case:
+        """A pipeline given as a function that builds the collection (checks and tuning cases)."""
+
+        def warm() -> None:
+            built = collection()
+            if isinstance(built, dd.DataFrame):
+                built.partitions[0].compute(scheduler="sync")
+
+        def run() -> None:
+            built = collection()
+            if isinstance(built, dd.DataFrame):
+                _compute(built, scheduler, self.clusters)
+
+        case = Case(
+            self.model.name, "fp32", contender, scheduler, rows, run, warm, variant=variant, baseline=baseline.key
+        )
+        self.cases.append(case)
+        return case
+
+
+def image_group(model: ModelFiles, images: Dataset, jpeg: Dataset, clusters: Clusters, *, full: bool) -> Group:
+    """ResNet-50: every contender, preprocessing backends, INT8, and the CPU pinning check."""
+    group = Group(model, images, clusters)
+    limit = group.limit("fp32")
+    group.predict("fp32", "threads", baseline=limit)
+    group.predict("fp32", "cluster 2x1", baseline=limit)
+    group.hand_written("onnxruntime", baseline=limit)
+    group.hand_written("pytorch", baseline=limit)
+    for backend in ("openvino", "numpy"):
+        pipeline = ChainedPreprocessing(
+            [
+                ImageBytesToTensor(),
+                ImageResize(256, 256),
+                ImageCenterCrop(224, 224),
+                ImageChannelNormalize(IMAGENET_MEAN, IMAGENET_STD),
+                ImageMatToTensor(format="NCHW", to_RGB=True),
+            ],
+            backend=backend,  # type: ignore[arg-type]
+        )
+
+        def from_jpeg(pipeline: ChainedPreprocessing = pipeline) -> dd.DataFrame:
+            frame = read_parquet(jpeg.path)
+            return frame.ov.predict(model.fp32_xml, inputs={"image": "jpeg"}, preprocess=pipeline, keep_input=False)
+
+        group.custom(
+            "ov.predict from JPEG", "threads", f"preprocess={backend}", from_jpeg, baseline=limit, rows=jpeg.rows
+        )
+    int8_limit = group.limit("int8")
+    group.predict("int8", "threads", baseline=int8_limit)
+    f32_limit = group.limit("fp32", variant="f32", config=F32)
+    group.predict("fp32", "threads", variant="f32", config=F32, baseline=f32_limit)
+    if full:
+        group.predict("fp32", "cluster 1x2", baseline=limit)
+        group.predict("fp32", "cluster 2x1", variant="pinning=YES", config=PINNED, baseline=limit)
+        group.predict(
+            "fp32",
+            "threads",
+            variant="default dtype_backend",
+            source=lambda: dd.read_parquet(images.path),
+            baseline=limit,
+        )
+        group.predict("int8", "cluster 2x1", baseline=int8_limit)
+    return group
+
+
+def encoder_group(model: ModelFiles, tokens: Dataset, clusters: Clusters, *, full: bool) -> Group:
+    """MiniLM encoder: every contender and INT8."""
+    group = Group(model, tokens, clusters)
+    limit = group.limit("fp32")
+    group.predict("fp32", "threads", baseline=limit)
+    group.predict("fp32", "cluster 2x1", baseline=limit)
+    group.hand_written("onnxruntime", baseline=limit)
+    group.hand_written("pytorch", baseline=limit)
+    int8_limit = group.limit("int8")
+    group.predict("int8", "threads", baseline=int8_limit)
+    f32_limit = group.limit("fp32", variant="f32", config=F32)
+    group.predict("fp32", "threads", variant="f32", config=F32, baseline=f32_limit)
+    if full:
+        group.predict("fp32", "cluster 1x2", baseline=limit)
+    return group
+
+
+def tabular_group(model: ModelFiles, table: Dataset, fine: Dataset | None, clusters: Clusters, *, full: bool) -> Group:
+    """Tabular MLP: contenders, and the per-partition overhead checks (reload, shipping, partition size)."""
+    group = Group(model, table, clusters)
+    limit = group.limit("fp32")
+    group.predict("fp32", "threads", baseline=limit)
+    group.predict("fp32", "cluster 2x1", baseline=limit)
+    group.hand_written("onnxruntime", baseline=limit)
+    group.hand_written("pytorch", baseline=limit)
+    int8_limit = group.limit("int8")
+    group.predict("int8", "threads", baseline=int8_limit)
+    columns = list(TABULAR_COLUMNS)
+    xml = model.fp32_xml
+    # The warning about a large graph is the point of this case: the partitions travel in it.
+    dask.config.set({"distributed.admin.large-graph-warning-threshold": "1GB"})
+    group.custom(
+        "read_parquet only",
+        "threads",
+        "",
+        lambda: read_parquet(table.path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META),
+        baseline=limit,
+        rows=table.rows,
+    )
+
+    f32_limit = group.limit("fp32", variant="f32", config=F32)
+    group.predict("fp32", "threads", variant="f32", config=F32, baseline=f32_limit)
+    if not full or fine is None:
+        return group
+
+    def reloading(path: str) -> dd.DataFrame:
+        frame = read_parquet(path)
+        plan = build_plan(ModelSpec.from_path(xml), frame._meta, inputs=columns, keep_input=False)
+        return frame.map_partitions(pipelines.reload_partition, plan, meta=plan.meta(frame._meta))
+
+    local = pd.DataFrame(load_arrays(table)["features"], columns=columns)
+    group.custom(
+        "df.ov.predict (pandas, in process)",
+        "-",
+        "",
+        lambda: local.ov.predict(xml, inputs=columns, keep_input=False),
+        baseline=limit,
+        rows=table.rows,
+    )
+    group.predict(
+        "fp32",
+        "cluster 2x1",
+        variant="shipped from client",
+        source=lambda: dd.from_pandas(local, npartitions=table.partitions),
+        baseline=limit,
+    )
+    group.predict("fp32", "cluster 1x2", baseline=limit)
+    for dataset in (table, fine):
+        group.custom(
+            "ov.predict",
+            "threads",
+            f"reload per partition, x{dataset.partitions}",
+            lambda dataset=dataset: reloading(dataset.path),
+            baseline=limit,
+            rows=dataset.rows,
+        )
+    group.predict(
+        "fp32",
+        "threads",
+        variant=f"x{fine.partitions} partitions",
+        source=lambda: read_parquet(fine.path),
+        baseline=limit,
+    )
+    return group
+
+
+def run_group(group: Group, rounds: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Clear the worker caches, time the group, and read back compile counts and memory."""
+    for client in _clients(group):
+        client.run(dask_openvino.clear_cache)
+    records = measure(group.cases, rounds, log=log)
+    caches = {shape: list(client.run(probe.worker_memory).values()) for shape, client in _shapes(group)}
+    return {
+        "model": group.model.name,
+        "records": records,
+        "worker_caches": caches,
+        "expected_compiles": {shape: len(used) for shape, used in group.used.items()},
+        "breakdown": breakdown(group),
+    }
+
+
+def _shapes(group: Group) -> Iterator[tuple[str, Client]]:
+    used = {case.scheduler.removeprefix("cluster ") for case in group.cases if case.scheduler.startswith("cluster")}
+    for shape in sorted(used):
+        yield shape, group.clusters.client(shape)
+
+
+def _clients(group: Group) -> Iterator[Client]:
+    for _, client in _shapes(group):
+        yield client
+
+
+def breakdown(group: Group, repeats: int = 3) -> dict[str, float]:
+    """Where one partition's time goes in ``.ov.predict``: column conversion, inference, output assembly."""
+    frame = read_parquet(group.dataset.path).partitions[0].compute(scheduler="sync")
+    plan = build_plan(ModelSpec.from_path(group.model.fp32_xml), frame, inputs=group.inputs(), keep_input=False)
+    engine = dask_openvino.get_engine(plan.spec, plan.transform)
+    timings: dict[str, list[float]] = {"feeds": [], "infer": [], "assemble": [], "cache_lookup": [], "plan": []}
+    for _ in range(repeats):
+        started = time.perf_counter()
+        build_plan(ModelSpec.from_path(group.model.fp32_xml), frame, inputs=group.inputs(), keep_input=False)
+        timings["plan"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        dask_openvino.get_engine(plan.spec, plan.transform)
+        timings["cache_lookup"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        feeds = plan.feeds(frame)
+        timings["feeds"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        results = engine.run(feeds, batch_size=plan.batch_size)
+        timings["infer"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        plan.assemble(frame, results)
+        timings["assemble"].append(time.perf_counter() - started)
+    out = {f"{name}_ms": round(statistics.median(values) * 1000, 3) for name, values in timings.items()}
+    out["partition_rows"] = len(frame)
+    return out
+
+
+def compile_times(
+    models: dict[str, ModelFiles], which: list[tuple[str, str]], *, from_path: bool
+) -> list[dict[str, Any]]:
+    """Load + compile time of a fresh worker: no cache, first worker with ``CACHE_DIR``, second worker.
+
+    With ``from_path``, also OpenVINO's own ``compile_model(path)`` with ``CACHE_DIR``:
+    OpenVINO then keys its cache on the file and skips reading the weights on a hit,
+    which the engine's read-verify-compile path cannot.
+    """
+    results = []
+    for name, precision in which:
+        xml = models[name].int8_xml if precision == "int8" else models[name].fp32_xml
+        runs = {"no cache": probe.compile_in_child(xml, None)}
+        with tempfile.TemporaryDirectory(prefix="ov-cache-") as cache_dir:
+            runs["CACHE_DIR, first worker"] = probe.compile_in_child(xml, cache_dir)
+            runs["CACHE_DIR, second worker"] = probe.compile_in_child(xml, cache_dir)
+        if from_path:
+            with tempfile.TemporaryDirectory(prefix="ov-cache-") as cache_dir:
+                runs["compile_model(path), CACHE_DIR, first worker"] = probe.compile_in_child(
+                    xml, cache_dir, from_path=True
+                )
+                runs["compile_model(path), CACHE_DIR, second worker"] = probe.compile_in_child(
+                    xml, cache_dir, from_path=True
+                )
+        for variant, measured in runs.items():
+            results.append({"model": name, "precision": precision, "variant": variant, **measured})
+    return results
+
+
+def memory_over_jobs(group: Group, jobs: int) -> dict[str, Any]:
+    """Worker RSS on a fresh 2 x 1 LocalCluster, before and after each of ``jobs`` identical jobs."""
+    xml = group.model.fp32_xml
+    path = group.dataset.path
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        read_parquet(path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META).compute(
+            scheduler=client
+        )
+        client.run(probe.reset_peak)
+        baseline = list(client.run(probe.worker_memory).values())
+        per_job = []
+        for _ in range(jobs):
+            client.run(probe.reset_peak)
+            started = time.perf_counter()
+            read_parquet(path).ov.predict(xml, inputs=group.inputs(), keep_input=False).compute(scheduler=client)
+            elapsed = round(time.perf_counter() - started, 3)
+            per_job.append({"seconds": elapsed, "workers": list(client.run(probe.worker_memory).values())})
+    spec = ModelSpec.from_path(xml)
+    description = spec.describe()
+    row_in = sum((p.row_size or 1) * p.dtype.itemsize for p in description.inputs)
+    row_out = sum((p.row_size or 1) * p.dtype.itemsize for p in description.outputs)
+    batch = group.batch
+    partition = group.dataset.rows_per_partition
+    weights = os.path.getsize(spec.weights)
+    # Input and output of a partition are each held twice at most: Arrow/pandas and numpy.
+    bound_bytes = weights + 4 * batch * (row_in + row_out) + 2 * partition * 2 * (row_in + row_out)
+    return {
+        "model": group.model.name,
+        "cluster": "2x1",
+        "jobs": jobs,
+        "baseline": baseline,
+        "per_job": per_job,
+        "weights_mib": round(weights / 2**20, 1),
+        "partition_rows": partition,
+        "batch": batch,
+        "bound_above_baseline_mib": round(bound_bytes / 2**20, 1),
+    }

@@ -1,0 +1,105 @@
+"""Interleaved timing: every case of a group runs once per round, rounds rotate the order.
+
+The machine is shared and noisy, so no case gets a quiet or a busy stretch to itself:
+each round runs every case of the group once, the starting case moves by one each
+round, and the result is the median over rounds. The 1-minute load average is recorded
+with every timing, so a reader can see how busy the machine was.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Case:
+    """One contender on one model: a timed pass over all rows, and how to warm it up.
+
+    Attributes
+    ----------
+    model, precision, contender, scheduler, variant : str
+        What runs (``variant`` names a non-default setting, "" for the default).
+    rows : int
+        Rows scored by one pass.
+    run : callable
+        One full pass; its wall time is the measurement.
+    warm : callable
+        Untimed: compiles, loads sessions, imports (on a small slice where it can).
+    baseline : str
+        The key of the case this one's ratio is taken against (the limit); "" for itself.
+    after : callable, optional
+        Called after each timed pass; what it returns is kept (e.g. worker RSS).
+    """
+
+    model: str
+    precision: str
+    contender: str
+    scheduler: str
+    rows: int
+    run: Callable[[], Any]
+    warm: Callable[[], Any]
+    variant: str = ""
+    baseline: str = ""
+    after: Callable[[], Any] | None = None
+    times: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    observed: list[Any] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """A unique name: model/precision/contender/scheduler[/variant]."""
+        parts = [self.model, self.precision, self.contender, self.scheduler]
+        return "/".join([*parts, self.variant] if self.variant else parts)
+
+    def record(self) -> dict[str, Any]:
+        """The measurement as JSON-ready data (ratios are added by the report)."""
+        median = statistics.median(self.times)
+        return {
+            "key": self.key,
+            "model": self.model,
+            "precision": self.precision,
+            "contender": self.contender,
+            "scheduler": self.scheduler,
+            "variant": self.variant,
+            "baseline": self.baseline,
+            "rows": self.rows,
+            "seconds": [round(t, 4) for t in self.times],
+            "median_seconds": round(median, 4),
+            "rows_per_second": round(self.rows / median, 2),
+            "spread": round((max(self.times) - min(self.times)) / median, 3),
+            "load_average": [round(x, 2) for x in self.loads],
+            "observed": self.observed,
+        }
+
+
+def load_average() -> float:
+    """The 1-minute load average (runnable processes; 2.0 fills this machine's two cores)."""
+    return os.getloadavg()[0]
+
+
+def measure(cases: list[Case], rounds: int, *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Warm every case, then time ``rounds`` interleaved rounds; return the records."""
+    for case in cases:
+        started = time.perf_counter()
+        case.warm()
+        log(f"  warm {case.key}: {time.perf_counter() - started:.1f}s")
+    for number in range(rounds):
+        shift = number % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            gc.collect()
+            started = time.perf_counter()
+            case.run()
+            elapsed = time.perf_counter() - started
+            case.times.append(elapsed)
+            case.loads.append(load_average())
+            if case.after is not None:
+                case.observed.append(case.after())
+            speed = case.rows / elapsed
+            log(f"  round {number + 1}/{rounds} {case.key}: {speed:,.1f} rows/s (load {case.loads[-1]:.1f})")
+    return [case.record() for case in cases]
