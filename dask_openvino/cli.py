@@ -33,6 +33,7 @@ import dask.dataframe as dd
 import fsspec
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from distributed import Client, LocalCluster
 from rich.console import Console
 from rich.table import Table
@@ -346,11 +347,33 @@ def write_partition(frame: pd.DataFrame, fs: Any, directory: str, fmt: Format, p
     path = f"{directory}/part.{number}.{fmt}"
     if fmt == "parquet":
         with fs.open(path, "wb") as f:
-            frame.to_parquet(f)
+            pq.write_table(_arrow_table(frame), f)
     else:
         with fs.open(path, "w", encoding="utf-8", newline="") as f:
             frame.to_csv(f, index=False)
     return pd.Series([len(frame)], name="rows", dtype="int64")
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """Convert a partition for Parquet so that plain ``pandas.read_parquet`` reads it back.
+
+    pandas records a list column's dtype as text such as
+    ``fixed_size_list<item: float>[10][pyarrow]``, which ``read_parquet`` cannot parse
+    back (it raises ``NotImplementedError``). Recording those columns as ``object``
+    makes pandas read them as arrays per row, and ``dtype_backend="pyarrow"`` as
+    list columns again.
+    """
+    table = pa.Table.from_pandas(frame)
+    metadata = dict(table.schema.metadata or {})
+    if b"pandas" not in metadata:
+        return table
+    described = json.loads(metadata[b"pandas"])
+    for column in described.get("columns", []):
+        name = column.get("field_name")
+        if name in table.column_names and pa.types.is_nested(table.schema.field(name).type):
+            column["numpy_type"] = "object"
+    metadata[b"pandas"] = json.dumps(described).encode()
+    return table.replace_schema_metadata(metadata)
 
 
 class StagedOutput:

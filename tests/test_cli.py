@@ -362,6 +362,30 @@ def test_predict_images_with_preprocess_and_labels(tmp_path: Path, scheduler: li
     assert scored["label"].tolist() == ["red", "green", "blue", "red", "blue"]
     np.testing.assert_allclose(scored["probability"].to_numpy(), [250, 250, 250, 200, 240], atol=1)
 
+    # Tensor-valued columns read back with plain pandas (arrays per row) and as pyarrow lists.
+    code, text = _invoke(
+        "predict",
+        str(model),
+        str(source),
+        "-o",
+        str(tmp_path / "scores.parquet"),
+        "--inputs",
+        "image=jpeg",
+        "--preprocess",
+        "image:resize=8,rgb",
+        "--postprocess",
+        "topk:2",
+        "--labels",
+        str(labels),
+        *scheduler,
+    )
+    assert code == 0, text
+    plain = pd.read_parquet(tmp_path / "scores.parquet")
+    assert list(plain["label"].iloc[2]) == ["blue", "red"]  # (10, 10, 250): the tie goes to the lower index
+    arrow = pd.read_parquet(tmp_path / "scores.parquet", dtype_backend="pyarrow")
+    assert pa.types.is_fixed_size_list(arrow["probability"].dtype.pyarrow_dtype)
+    assert plain["jpeg"].tolist() == images
+
 
 @pytest.mark.slow
 def test_convert_and_quantize_commands(tmp_path: Path) -> None:
