@@ -400,7 +400,7 @@ def test_converted_model_on_worker_processes(tmp_path: Path, rng: np.random.Gene
     logits, probs = model.predict(x)
     frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         lazy_logits, lazy_probs = model.distributed_predict(da.from_array(x, chunks=10))
