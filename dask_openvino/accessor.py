@@ -10,8 +10,9 @@ DataFrame it runs at once in this process.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import dask.dataframe as dd
 import pandas as pd
@@ -27,6 +28,7 @@ from dask_openvino.plan import (
     build_plan,
     predict_partition,
 )
+from dask_openvino.quantize import quantize
 from dask_openvino.spec import ModelSpec, resolve_model
 
 __all__ = ["OpenVINODataFrameAccessor", "PandasOpenVINOAccessor"]
@@ -34,50 +36,22 @@ __all__ = ["OpenVINODataFrameAccessor", "PandasOpenVINOAccessor"]
 ModelArg = ModelSpec | str | os.PathLike[str]
 
 
-def _plan(
-    frame_meta: pd.DataFrame,
-    model: ModelArg,
-    *,
-    inputs: InputsArg,
-    batch_size: int | None,
-    output_names: OutputNamesArg,
-    keep_input: bool,
-    config: Mapping[str, Any] | None,
-    device: str | None,
-    weights: str | os.PathLike[str] | None,
-    preprocess: PreprocessArg,
-    postprocess: PostprocessArg,
-    errors: ErrorsArg,
-) -> PredictionPlan:
-    spec = resolve_model(model, weights=weights, device=device, config=config)
-    return build_plan(
-        spec,
-        frame_meta,
-        inputs=inputs,
-        batch_size=batch_size,
-        output_names=output_names,
-        keep_input=keep_input,
-        preprocess=preprocess,
-        postprocess=postprocess,
-        errors=errors,
-    )
+FrameT = TypeVar("FrameT", dd.DataFrame, pd.DataFrame)
 
 
-@register_dataframe_accessor("ov")  # type: ignore[no-untyped-call]
-class OpenVINODataFrameAccessor:
-    """OpenVINO inference on a Dask DataFrame, available as ``ddf.ov``.
+class _OpenVINOAccessor(ABC, Generic[FrameT]):
+    """What the Dask and pandas ``.ov`` accessors share; they differ only in how a plan runs."""
 
-    Examples
-    --------
-    >>> import dask.dataframe as dd
-    >>> import dask_openvino  # registers .ov
-    >>> ddf = dd.read_parquet("features/")  # doctest: +SKIP
-    >>> out = ddf.ov.predict("model.xml", inputs=["f0", "f1", "f2"], batch_size=64)  # doctest: +SKIP
-    >>> out.to_parquet("scored/")  # doctest: +SKIP
-    """
+    def __init__(self, frame: FrameT) -> None:
+        self._frame: FrameT = frame
 
-    def __init__(self, frame: dd.DataFrame) -> None:
-        self._frame = frame
+    @abstractmethod
+    def _meta(self) -> pd.DataFrame:
+        """Return the (empty) frame whose columns and dtypes the arguments are checked against."""
+
+    @abstractmethod
+    def _score(self, plan: PredictionPlan) -> FrameT:
+        """Run ``plan`` over the frame."""
 
     def predict(
         self,
@@ -93,8 +67,8 @@ class OpenVINODataFrameAccessor:
         preprocess: PreprocessArg = None,
         postprocess: PostprocessArg = None,
         errors: ErrorsArg = "raise",
-    ) -> dd.DataFrame:
-        """Score every row with an OpenVINO model, lazily.
+    ) -> FrameT:
+        """Score every row with an OpenVINO model: lazily on Dask, at once on pandas.
 
         Parameters
         ----------
@@ -154,8 +128,8 @@ class OpenVINODataFrameAccessor:
 
         Returns
         -------
-        dask.dataframe.DataFrame
-            Same partitions, index and row order, plus one column per model output:
+        dask.dataframe.DataFrame or pandas.DataFrame
+            The same kind of frame, with the same partitions, index and row order, plus one column per model output:
             numeric for one value per row, else a pyarrow fixed-size list of the
             row's values flattened row-major (the output port's ``row_shape`` in
             ``ModelSpec.describe()`` gives the shape back). A postprocessed output
@@ -168,29 +142,75 @@ class OpenVINODataFrameAccessor:
         ModelLoadError
             If the model files are missing or unreadable.
         """
-        frame_meta = self._frame._meta
-        plan = _plan(
-            frame_meta,
-            model,
+        spec = resolve_model(model, weights=weights, device=device, config=config)
+        plan = build_plan(
+            spec,
+            self._meta(),
             inputs=inputs,
             batch_size=batch_size,
             output_names=output_names,
             keep_input=keep_input,
-            config=config,
-            device=device,
-            weights=weights,
             preprocess=preprocess,
             postprocess=postprocess,
             errors=errors,
         )
+        return self._score(plan)
+
+    def quantize(self, model: ModelArg, *, inputs: InputsArg = None, **options: Any) -> ModelSpec:
+        """Quantize ``model`` to INT8, calibrating on this frame's rows.
+
+        Columns map to the model's inputs exactly as in :meth:`predict`.
+
+        Parameters
+        ----------
+        model : str, os.PathLike or ModelSpec
+            The FP32 IR.
+        inputs : None, str, list of str, or dict, optional
+            As in :meth:`predict`.
+        **options
+            Passed to :func:`dask_openvino.quantize.quantize` (``subset_size``,
+            ``preset``, ``output_dir``, ...).
+
+        Returns
+        -------
+        ModelSpec
+            The INT8 model.
+
+        Examples
+        --------
+        >>> int8 = ddf.ov.quantize("model.xml", inputs=["f0", "f1", "f2"], subset_size=300)  # doctest: +SKIP
+        >>> ddf.ov.predict(int8, inputs=["f0", "f1", "f2"])  # doctest: +SKIP
+        """
+        return quantize(model, self._frame, inputs=inputs, **options)
+
+
+@register_dataframe_accessor("ov")  # type: ignore[no-untyped-call]
+class OpenVINODataFrameAccessor(_OpenVINOAccessor[dd.DataFrame]):
+    """OpenVINO inference on a Dask DataFrame, available as ``ddf.ov``; lazy.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import dask_openvino  # registers .ov
+    >>> ddf = dd.read_parquet("features/")  # doctest: +SKIP
+    >>> out = ddf.ov.predict("model.xml", inputs=["f0", "f1", "f2"], batch_size=64)  # doctest: +SKIP
+    >>> out.to_parquet("scored/")  # doctest: +SKIP
+    """
+
+    def _meta(self) -> pd.DataFrame:
+        # Read on every call: the accessor outlives in-place column assignment.
+        meta: pd.DataFrame = self._frame._meta
+        return meta
+
+    def _score(self, plan: PredictionPlan) -> dd.DataFrame:
         scored: dd.DataFrame = self._frame.map_partitions(  # type: ignore[no-untyped-call]
-            predict_partition, plan, meta=plan.meta(frame_meta), token="ov-predict"
+            predict_partition, plan, meta=plan.meta(self._meta()), token="ov-predict"
         )
         return scored
 
 
 @pd.api.extensions.register_dataframe_accessor("ov")
-class PandasOpenVINOAccessor:
+class PandasOpenVINOAccessor(_OpenVINOAccessor[pd.DataFrame]):
     """OpenVINO inference on a pandas DataFrame, available as ``df.ov``; runs at once.
 
     Examples
@@ -201,41 +221,9 @@ class PandasOpenVINOAccessor:
     >>> df.ov.predict("model.xml", inputs=["f0", "f1", "f2"])  # doctest: +SKIP
     """
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._frame = frame
+    def _meta(self) -> pd.DataFrame:
+        return self._frame
 
-    def predict(
-        self,
-        model: ModelArg,
-        *,
-        inputs: InputsArg = None,
-        batch_size: int | None = None,
-        output_names: OutputNamesArg = None,
-        keep_input: bool = True,
-        config: Mapping[str, Any] | None = None,
-        device: str | None = None,
-        weights: str | os.PathLike[str] | None = None,
-        preprocess: PreprocessArg = None,
-        postprocess: PostprocessArg = None,
-        errors: ErrorsArg = "raise",
-    ) -> pd.DataFrame:
-        """Score every row with an OpenVINO model, in this process.
-
-        Takes the same arguments as the Dask accessor's
-        :meth:`OpenVINODataFrameAccessor.predict` and returns a pandas DataFrame.
-        """
-        plan = _plan(
-            self._frame,
-            model,
-            inputs=inputs,
-            batch_size=batch_size,
-            output_names=output_names,
-            keep_input=keep_input,
-            config=config,
-            device=device,
-            weights=weights,
-            preprocess=preprocess,
-            postprocess=postprocess,
-            errors=errors,
-        )
-        return predict_partition(self._frame, plan)
+    def _score(self, plan: PredictionPlan) -> pd.DataFrame:
+        scored: pd.DataFrame = predict_partition(self._frame, plan)
+        return scored

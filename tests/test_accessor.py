@@ -257,3 +257,11 @@ def test_schema_errors_at_graph_build_time(linear_xml: Path, features: pd.DataFr
     with pytest.raises(InputSchemaError, match=r"column 'name' has dtype .*pyarrow list column"):
         text.ov.predict(linear_xml, inputs={"x": "name"})
     assert dask_openvino.cache_info().compiles == 0
+
+
+def test_accessor_reads_meta_after_in_place_assignment(score_xml: Path, features: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(features[["f0", "f1"]], npartitions=2)
+    accessor = ddf.ov
+    ddf["f2"] = dd.from_pandas(features["f2"], npartitions=2)
+    result = accessor.predict(score_xml, inputs=["f0", "f1", "f2"]).compute()
+    assert result["prediction"].notna().all()

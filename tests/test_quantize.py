@@ -51,7 +51,7 @@ def test_int8_model_agrees_with_fp32_on_held_out_digits(
     x_train, x_test, _, y_test = digits_split
     calibration = dd.from_pandas(pd.DataFrame(x_train, columns=COLUMNS), npartitions=3)
 
-    int8 = quantize(mlp_fp32, calibration, inputs=COLUMNS, output_dir=tmp_path)
+    int8 = calibration.ov.quantize(mlp_fp32, inputs=COLUMNS, output_dir=tmp_path)
 
     assert int8.xml == str(tmp_path / "digits_mlp-int8.xml")
     assert int8.config == mlp_fp32.config
