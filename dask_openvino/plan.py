@@ -490,7 +490,18 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
         return plan.assemble(frame, plan.empty_results(), prepared)
     other = plan.feeds(frame if ok.all() else frame[ok])
     engine = get_engine(plan.spec, plan.transform)
-    return plan.assemble(frame, run_prepared(engine, prepared, other, batch_size=plan.batch_size), prepared)
+    results, failed = run_prepared(
+        engine, prepared, other, batch_size=plan.batch_size, capture_failures=plan.errors == "null"
+    )
+    if not failed:
+        return plan.assemble(frame, results, prepared)
+    # Rows whose inference failed join those whose preprocessing failed.
+    scored_positions = np.flatnonzero(ok)
+    failures = {**prepared.failures, **{int(scored_positions[row]): reason for row, reason in failed.items()}}
+    still_ok = np.ones(len(scored_positions), dtype=bool)
+    still_ok[list(failed)] = False
+    kept = {name: values[still_ok] for name, values in results.items()}
+    return plan.assemble(frame, kept, Prepared(n_rows=len(frame), failures=failures, chunks=()))
 
 
 CHUNK_BYTES = 32 * 2**20

@@ -153,8 +153,13 @@ class Prepared:
 
 
 def run_prepared(
-    engine: Engine, prepared: Prepared, other_feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None
-) -> dict[str, np.ndarray]:
+    engine: Engine,
+    prepared: Prepared,
+    other_feeds: Mapping[str, np.ndarray],
+    *,
+    batch_size: int | None = None,
+    capture_failures: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[int, str]]:
     """Run ``engine`` over prepared chunks and return the outputs of the successful rows, in row order.
 
     Several chunks (text batches of different lengths) run concurrently, one
@@ -173,21 +178,32 @@ def run_prepared(
         Arrays for the model inputs the preprocessor does not feed, one row per successful row.
     batch_size : int, optional
         Rows per inference.
+    capture_failures : bool, default False
+        Isolate rows whose inference fails (see
+        :meth:`~dask_openvino.engine.Engine.run_capturing_failures`) instead of raising.
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        One array per model output, one row per successful row.
+    outputs : dict of str to numpy.ndarray
+        One array per model output, one row per successful row (zeros for rows whose inference failed).
+    failures : dict of int to str
+        Position among the successful rows -> why its inference failed (empty unless ``capture_failures``).
 
     Examples
     --------
-    >>> outputs = run_prepared(get_engine(spec, bound.transform), bound.prepare(df["jpeg"]), {})  # doctest: +SKIP
+    >>> outputs, _ = run_prepared(get_engine(spec, bound.transform), bound.prepare(df["jpeg"]), {})  # doctest: +SKIP
     """
+
+    failures: dict[int, str] = {}
 
     def run(chunk: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         positions, feeds = chunk
         extra = {name: array[positions] for name, array in other_feeds.items()}
-        outputs = engine.run({**feeds, **extra}, batch_size=batch_size)
+        if capture_failures:
+            outputs, failed = engine.run_capturing_failures({**feeds, **extra}, batch_size=batch_size)
+            failures.update({int(positions[row]): reason for row, reason in failed.items()})
+        else:
+            outputs = engine.run({**feeds, **extra}, batch_size=batch_size)
         if prepared.lengths is not None:
             width = next(iter(feeds.values())).shape[1]
             past = np.arange(width) >= prepared.lengths[positions][:, np.newaxis]
@@ -198,7 +214,7 @@ def run_prepared(
 
     chunks = prepared.chunks
     if len(chunks) == 1 and np.array_equal(chunks[0][0], np.arange(len(chunks[0][0]))):
-        return run(chunks[0])
+        return run(chunks[0]), failures
     with ThreadPoolExecutor(max_workers=max(1, min(engine.requests_per_call, len(chunks)))) as pool:
         results = list(pool.map(run, chunks))
     n_ok = sum(len(positions) for positions, _ in chunks)
@@ -211,7 +227,7 @@ def run_prepared(
             widths = [(0, 0), *((0, want - got) for want, got in zip(row_shape, part.shape[1:], strict=True))]
             out[positions] = np.pad(part, widths) if any(w for _, w in widths) else part
         merged[name] = out
-    return merged
+    return merged, failures
 
 
 class BoundPreprocessor(Protocol):

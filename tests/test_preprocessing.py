@@ -167,7 +167,7 @@ def test_prepostprocessor_and_numpy_backends_agree_on_preprocessed_tensors(
         for to_rgb in (True, False):
             bound = _pipeline(backend, to_rgb=to_rgb).bind(spec.describe(), "image")
             prepared = bound.prepare(column)
-            tensors[backend, to_rgb] = run_prepared(get_engine(spec, bound.transform), prepared, {})["pixels"]
+            tensors[backend, to_rgb] = run_prepared(get_engine(spec, bound.transform), prepared, {})[0]["pixels"]
     # The same float32 arithmetic in both; OpenVINO may compute x * (1/std): values of magnitude ~2
     # then differ by an ulp or two (~5e-7).
     for to_rgb in (True, False):
@@ -184,7 +184,7 @@ def test_exact_size_images_skip_resizing_and_give_the_raw_pixels(identity_xml: P
     spec = ModelSpec.from_path(identity_xml, config=F32)
     pipeline = ChainedPreprocessing([ImageDecode(), ImageMatToTensor(to_RGB=True)])
     bound = pipeline.bind(spec.describe(), "image")
-    got = run_prepared(get_engine(spec, bound.transform), bound.prepare(column), {})["pixels"]
+    got = run_prepared(get_engine(spec, bound.transform), bound.prepare(column), {})[0]["pixels"]
     np.testing.assert_array_equal(got, pixels.transpose(0, 3, 1, 2).astype(np.float32))
 
 

@@ -402,3 +402,52 @@ def test_one_million_row_partition_memory_is_bounded(client: Client) -> None:
     # The partition itself is 244 MiB; scoring adds one conversion chunk (32 MiB), the
     # output (4 MiB) and OpenVINO's working memory, never a second copy of the partition.
     assert growth_mib < 0.5 * frame_mib, f"peak RSS grew {growth_mib:.0f} MiB for a {frame_mib:.0f} MiB partition"
+
+
+def test_errors_null_covers_preprocessing_and_inference_failures_together(tmp_path: Path) -> None:
+    import io
+
+    import openvino as ov
+    from openvino import opset13 as ops
+    from PIL import Image
+
+    from dask_openvino import ChainedPreprocessing, ImageBytesToTensor, ImageResize
+
+    # image[?, 1, 4, 4] (preprocessed from PNG bytes) and ids[?, 1]: out-of-range ids fail in OpenVINO.
+    image = ops.parameter([-1, 1, 4, 4], np.float32, name="image")
+    ids = ops.parameter([-1, 1], np.int32, name="ids")
+    rows = ops.gather(ops.shape_of(ids), ops.constant(np.array([0], np.int64)), ops.constant(np.array(0, np.int64)))
+    brightness = ops.reduce_mean(image, ops.constant(np.array([1, 2, 3], np.int64)), keep_dims=False)
+    onehot = ops.scatter_elements_update(
+        ops.broadcast(ops.constant(np.array(0, np.float32)), ops.concat([rows, ops.constant(np.array([10]))], 0)),
+        ids,
+        ops.broadcast(ops.constant(np.array(1, np.float32)), ops.shape_of(ids)),
+        ops.constant(np.array(1, np.int64)),
+    )
+    brightness.output(0).get_tensor().set_names({"brightness"})
+    onehot.output(0).get_tensor().set_names({"onehot"})
+    xml = model_factory.save(ov.Model([brightness, onehot], [image, ids], "two_inputs"), tmp_path / "two.xml")
+
+    def png(level: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((6, 6), level, np.uint8)).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    images = [png(10 * i) for i in range(12)]
+    images[4] = b"not an image"
+    frame = pd.DataFrame(
+        {"png": pd.Series(images, dtype=pd.ArrowDtype(pa.binary())), "ids": (np.arange(12) % 10).astype(np.int32)}
+    )
+    frame.loc[7, "ids"] = 11
+    pipeline = ChainedPreprocessing([ImageBytesToTensor(), ImageResize(4, 4)])
+    out = dd.from_pandas(frame, npartitions=2).ov.predict(
+        xml, inputs={"image": "png", "ids": "ids"}, preprocess={"image": pipeline}, errors="null", keep_input=False
+    )
+    result = out.compute()
+    assert dict(result.dtypes) == dict(out._meta.dtypes)
+    failed = result.index[result["prediction_error"].notna()].tolist()
+    assert failed == [4, 7]
+    assert "ScatterElementsUpdate" in result.loc[7, "prediction_error"]
+    assert result.loc[failed, "brightness"].isna().all()
+    good = result.drop(index=failed)
+    np.testing.assert_allclose(good["brightness"].to_numpy(), 10.0 * good.index.to_numpy(), atol=1e-2)
