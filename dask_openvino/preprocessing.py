@@ -193,7 +193,6 @@ def run_prepared(
     --------
     >>> outputs, _ = run_prepared(get_engine(spec, bound.transform), bound.prepare(df["jpeg"]), {})  # doctest: +SKIP
     """
-
     failures: dict[int, str] = {}
 
     def run(chunk: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
