@@ -41,22 +41,22 @@ class Mode:
 
 FULL = Mode(
     name="full",
-    images=(48, 4),
-    tokens=(96, 4),
+    images=(32, 4),
+    tokens=(64, 4),
     tabular=(200_000, 8),
     tabular_fine=(200_000, 64),
-    rounds=3,
+    rounds=5,
     tabular_rounds=5,
     compile_models=(("resnet50", "fp32"), ("resnet50", "int8"), ("minilm", "fp32"), ("minilm", "int8")),
     memory_models=("resnet50", "mlp"),
 )
 QUICK = Mode(
     name="quick",
-    images=(16, 2),
-    tokens=(32, 2),
+    images=(12, 2),
+    tokens=(24, 2),
     tabular=(200_000, 4),
     tabular_fine=None,
-    rounds=1,
+    rounds=2,
     tabular_rounds=2,
     compile_models=(("resnet50", "fp32"),),
     memory_models=("mlp",),
@@ -97,6 +97,7 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
     sizes = {"images": mode.images, "jpeg": mode.images, "tokens": mode.tokens, "tabular": mode.tabular}
     if mode.tabular_fine is not None:
         sizes["tabular_fine"] = mode.tabular_fine
+        sizes["tabular_list"] = mode.tabular
     log("writing data sets")
     sets = data.prepare(output / "data", sizes)
     log("compile times in fresh processes")
@@ -110,7 +111,11 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
                 "mlp",
                 mode.tabular_rounds,
                 lambda: suite.tabular_group(
-                    files["mlp"], sets["tabular"], sets.get("tabular_fine"), clusters, full=full
+                    files["mlp"],
+                    sets["tabular"],
+                    clusters,
+                    fine=sets.get("tabular_fine"),
+                    as_list=sets.get("tabular_list"),
                 ),
             ),
             (

@@ -90,8 +90,9 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
     """Write (or reuse) the data sets named in ``sizes`` as ``{name: (rows, partitions)}``.
 
     Names: ``images`` (ImageNet-normalised f32 NCHW 224x224), ``jpeg`` (the same images
-    as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens``, and any name
-    starting with ``tabular`` (64 float columns; variants differ in partitions).
+    as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens``,
+    ``tabular_list`` (the tabular rows as one fixed-size list column ``features``) and
+    any other name starting with ``tabular`` (64 float columns; variants differ in partitions).
     """
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / "manifest.json"
@@ -111,6 +112,9 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
             _write(target, values, partitions)
         elif name == "tokens":
             values = token_batch(np.random.default_rng(4), rows)
+            _write(target, values, partitions)
+        elif name == "tabular_list":
+            values = {"features": np.stack(list(_tabular(rows).values()), axis=1)}
             _write(target, values, partitions)
         else:
             values = _tabular(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,22 @@ MODEL_TITLES = {
 
 
 def add_ratios(records: list[dict[str, Any]]) -> None:
-    """Give every record ``ratio_to_limit``: its rows/s over its baseline's (contender 1)."""
+    """Give every record its throughput relative to its baseline (contender 1).
+
+    ``ratio_to_limit`` is the median over rounds of the ratio within each round (the
+    case and its baseline ran minutes apart at most, under similar interference);
+    ``ratio_of_medians`` divides the two medians.
+    """
     by_key = {r["key"]: r for r in records}
     for record in records:
-        base = by_key.get(record["baseline"]) if record["baseline"] else record
-        record["ratio_to_limit"] = round(record["rows_per_second"] / base["rows_per_second"], 3) if base else None
+        base = by_key[record["baseline"]] if record["baseline"] else record
+        per_round = [
+            (record["rows"] / mine) / (base["rows"] / theirs)
+            for mine, theirs in zip(record["seconds"], base["seconds"], strict=True)
+        ]
+        record["ratio_per_round"] = [round(r, 3) for r in per_round]
+        record["ratio_to_limit"] = round(statistics.median(per_round), 3)
+        record["ratio_of_medians"] = round(record["rows_per_second"] / base["rows_per_second"], 3)
 
 
 def _find(records: list[dict[str, Any]], **match: str) -> dict[str, Any] | None:
@@ -151,14 +163,15 @@ def _label(record: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The throughput table and the target verdicts, as Markdown."""
     lines = [
-        "| model | precision | contender [scheduler] (variant) | rows/s | x limit | spread | load |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| model | precision | contender [scheduler] (variant) | rows/s | x limit | spread | load | others |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results["throughput"]:
-        loads = sorted(r["load_average"])
+        load = statistics.median(r["load_average"])
+        others = statistics.median(r["others_cpu_share"])
         lines.append(
             f"| {r['model']} | {r['precision']} | {_label(r)} | {r['rows_per_second']:,.1f} | "
-            f"{r['ratio_to_limit']:.2f} | {r['spread']:.0%} | {loads[len(loads) // 2]:.1f} |"
+            f"{r['ratio_to_limit']:.2f} | {r['spread']:.0%} | {load:.1f} | {others:.0%} |"
         )
     lines += ["", "| target | measured | threshold | met |", "|---|---:|---:|---|"]
     for t in results["targets"]:

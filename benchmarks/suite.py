@@ -7,6 +7,7 @@ and compile settings.
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import tempfile
@@ -20,6 +21,7 @@ import dask.dataframe as dd
 import numpy as np
 import openvino as ov
 import pandas as pd
+import pyarrow as pa
 from distributed import Client, LocalCluster
 
 import dask_openvino
@@ -65,7 +67,11 @@ class Clusters:
             workers, threads = SHAPES[shape]
             began = time.perf_counter()
             cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None
+                n_workers=workers,
+                threads_per_worker=threads,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
             )
             self.started[shape] = (cluster, Client(cluster, set_as_default=False))
             self.start_seconds[shape] = round(time.perf_counter() - began, 2)
@@ -166,13 +172,15 @@ class Group:
         config: dict[str, str] | None = None,
         baseline: Case,
         source: Callable[[], dd.DataFrame] | None = None,
+        inputs: dict[str, str] | list[str] | None = None,
     ) -> Case:
         """Contender 2: ``ddf.ov.predict`` over data the workers read from Parquet."""
         xml = self.xml(precision)
         read = source or (lambda: read_parquet(self.dataset.path))
+        columns = inputs or self.inputs()
 
         def collection() -> dd.DataFrame:
-            return read().ov.predict(xml, inputs=self.inputs(), keep_input=False, config=config)
+            return read().ov.predict(xml, inputs=columns, keep_input=False, config=config)
 
         def warm() -> None:
             if scheduler == "threads":
@@ -319,11 +327,35 @@ def encoder_group(model: ModelFiles, tokens: Dataset, clusters: Clusters, *, ful
     group.predict("fp32", "threads", variant="f32", config=F32, baseline=f32_limit)
     if full:
         group.predict("fp32", "cluster 1x2", baseline=limit)
+        # One in-process call on all rows: the default batch (128) makes it a single
+        # batch, so one of OpenVINO's streams idles; half the rows per batch feeds both.
+        local = pd.DataFrame({name: list(values) for name, values in load_arrays(tokens).items()})
+        local = local.astype({name: pd.ArrowDtype(pa.list_(pa.int64())) for name in local.columns})
+        for batch_size in (None, -(-tokens.rows // 2)):
+            group.custom(
+                "df.ov.predict (pandas, in process)",
+                "-",
+                f"batch_size={batch_size or 'default'}",
+                lambda batch_size=batch_size: local.ov.predict(model.fp32_xml, keep_input=False, batch_size=batch_size),
+                baseline=limit,
+                rows=tokens.rows,
+            )
     return group
 
 
-def tabular_group(model: ModelFiles, table: Dataset, fine: Dataset | None, clusters: Clusters, *, full: bool) -> Group:
-    """Tabular MLP: contenders, and the per-partition overhead checks (reload, shipping, partition size)."""
+def tabular_group(
+    model: ModelFiles,
+    table: Dataset,
+    clusters: Clusters,
+    *,
+    fine: Dataset | None = None,
+    as_list: Dataset | None = None,
+) -> Group:
+    """Tabular MLP: contenders, and the per-partition overhead checks (reload, shipping, partition size).
+
+    ``fine`` (the same rows in many small partitions) and ``as_list`` (the 64 features
+    as one fixed-size list column) add the checks of a full run.
+    """
     group = Group(model, table, clusters)
     limit = group.limit("fp32")
     group.predict("fp32", "threads", baseline=limit)
@@ -347,7 +379,7 @@ def tabular_group(model: ModelFiles, table: Dataset, fine: Dataset | None, clust
 
     f32_limit = group.limit("fp32", variant="f32", config=F32)
     group.predict("fp32", "threads", variant="f32", config=F32, baseline=f32_limit)
-    if not full or fine is None:
+    if fine is None or as_list is None:
         return group
 
     def reloading(path: str) -> dd.DataFrame:
@@ -387,6 +419,22 @@ def tabular_group(model: ModelFiles, table: Dataset, fine: Dataset | None, clust
         variant=f"x{fine.partitions} partitions",
         source=lambda: read_parquet(fine.path),
         baseline=limit,
+    )
+    group.predict(
+        "fp32",
+        "threads",
+        variant="one list column",
+        source=lambda: read_parquet(as_list.path),
+        inputs={"features": "features"},
+        baseline=limit,
+    )
+    group.custom(
+        "read_parquet only",
+        "threads",
+        "one list column",
+        lambda: read_parquet(as_list.path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META),
+        baseline=limit,
+        rows=as_list.rows,
     )
     return group
 
@@ -478,7 +526,9 @@ def memory_over_jobs(group: Group, jobs: int) -> dict[str, Any]:
     xml = group.model.fp32_xml
     path = group.dataset.path
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
         read_parquet(path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META).compute(

@@ -2,8 +2,10 @@
 
 The machine is shared and noisy, so no case gets a quiet or a busy stretch to itself:
 each round runs every case of the group once, the starting case moves by one each
-round, and the result is the median over rounds. The 1-minute load average is recorded
-with every timing, so a reader can see how busy the machine was.
+round, and the result is the median over rounds. With every timing two measures of
+how busy the machine was are recorded: the 1-minute load average, and the share of
+all CPUs that processes outside this benchmark (and the hypervisor) took while the
+timing ran, read from ``/proc/stat`` minus this process tree's own CPU time.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Case:
     after: Callable[[], Any] | None = None
     times: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
+    others: list[float] = field(default_factory=list)
     observed: list[Any] = field(default_factory=list)
 
     @property
@@ -74,6 +77,7 @@ class Case:
             "rows_per_second": round(self.rows / median, 2),
             "spread": round((max(self.times) - min(self.times)) / median, 3),
             "load_average": [round(x, 2) for x in self.loads],
+            "others_cpu_share": [round(x, 3) for x in self.others],
             "observed": self.observed,
         }
 
@@ -81,6 +85,43 @@ class Case:
 def load_average() -> float:
     """The 1-minute load average (runnable processes; 2.0 fills this machine's two cores)."""
     return os.getloadavg()[0]
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes (and steal) spent busy since boot, over all CPUs."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_busy_seconds() -> float:
+    """CPU seconds used by this process and its live descendants (LocalCluster workers included)."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+class Interference:
+    """Share of the machine's CPUs used by others between :meth:`start` and :meth:`stop`."""
+
+    def start(self) -> None:
+        self._machine = _machine_busy_seconds()
+        self._own = _own_busy_seconds()
+        self._wall = time.perf_counter()
+
+    def stop(self) -> float:
+        machine = _machine_busy_seconds() - self._machine
+        own = _own_busy_seconds() - self._own
+        wall = time.perf_counter() - self._wall
+        return max(0.0, (machine - own) / (wall * (os.cpu_count() or 1)))
 
 
 def measure(cases: list[Case], rounds: int, *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
@@ -93,13 +134,19 @@ def measure(cases: list[Case], rounds: int, *, log: Callable[[str], None] = prin
         shift = number % len(cases)
         for case in cases[shift:] + cases[:shift]:
             gc.collect()
+            interference = Interference()
+            interference.start()
             started = time.perf_counter()
             case.run()
             elapsed = time.perf_counter() - started
+            case.others.append(interference.stop())
             case.times.append(elapsed)
             case.loads.append(load_average())
             if case.after is not None:
                 case.observed.append(case.after())
             speed = case.rows / elapsed
-            log(f"  round {number + 1}/{rounds} {case.key}: {speed:,.1f} rows/s (load {case.loads[-1]:.1f})")
+            log(
+                f"  round {number + 1}/{rounds} {case.key}: {speed:,.1f} rows/s "
+                f"(load {case.loads[-1]:.1f}, others {case.others[-1]:.0%})"
+            )
     return [case.record() for case in cases]
