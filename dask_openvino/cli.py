@@ -23,6 +23,7 @@ import logging
 import signal
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -482,7 +483,9 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
             _print_dashboard(client, console)
             yield client
         return
-    with _workers_ignore_ctrl_c():
+    with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+        # A busy dashboard port makes distributed pick another one and warn; the link printed below is the real one.
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=options.workers,
             threads_per_worker=options.threads_per_worker,
