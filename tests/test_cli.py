@@ -257,8 +257,8 @@ def test_info_on_a_missing_model(tmp_path: Path) -> None:
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_demo_quick(tmp_path: Path) -> None:
-    code, text = _invoke("demo", "--quick", "--rows", "5000", "--workdir", str(tmp_path), *LOCAL)
+def test_demo_quick(tmp_path: Path, scheduler: list[str]) -> None:
+    code, text = _invoke("demo", "--quick", "--rows", "5000", "--workdir", str(tmp_path), *scheduler)
     assert code == 0, text
     assert (tmp_path / "fp32" / "digits_mlp.xml").exists()
     assert len(list((tmp_path / "digits.parquet").glob("part.*.parquet"))) == 2
