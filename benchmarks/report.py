@@ -20,16 +20,20 @@ MODEL_TITLES = {
 def add_ratios(records: list[dict[str, Any]]) -> None:
     """Give every record its throughput relative to its baseline (contender 1).
 
-    ``ratio_to_limit`` is the median over rounds of the ratio within each round (the
-    case and its baseline ran minutes apart at most, under similar interference);
+    ``ratio_to_limit`` is the median over rounds of the case's throughput over its
+    baseline's in the run just before it (seconds apart, under the same load);
     ``ratio_of_medians`` divides the two medians.
     """
     by_key = {r["key"]: r for r in records}
     for record in records:
-        base = by_key[record["baseline"]] if record["baseline"] else record
+        if not record["baseline"]:
+            record["ratio_per_round"] = [1.0] * len(record["seconds"])
+            record["ratio_to_limit"] = record["ratio_of_medians"] = 1.0
+            continue
+        base = by_key[record["baseline"]]
         per_round = [
             (record["rows"] / mine) / (base["rows"] / theirs)
-            for mine, theirs in zip(record["seconds"], base["seconds"], strict=True)
+            for mine, theirs in zip(record["seconds"], record["baseline_seconds"], strict=True)
         ]
         record["ratio_per_round"] = [round(r, 3) for r in per_round]
         record["ratio_to_limit"] = round(statistics.median(per_round), 3)

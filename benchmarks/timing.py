@@ -1,8 +1,9 @@
 """Interleaved timing: every case of a group runs once per round, rounds rotate the order.
 
 The machine is shared and noisy, so no case gets a quiet or a busy stretch to itself:
-each round runs every case of the group once, the starting case moves by one each
-round, and the result is the median over rounds. With every timing two measures of
+each round runs every case of the group once, right after a run of its baseline (the
+OpenVINO-alone limit), the starting case moves by one each round, and the result is the
+median over rounds. With every timing two measures of
 how busy the machine was are recorded: the 1-minute load average, and the share of
 all CPUs that processes outside this benchmark (and the hypervisor) took while the
 timing ran, read from ``/proc/stat`` minus this process tree's own CPU time.
@@ -52,6 +53,7 @@ class Case:
     times: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
     others: list[float] = field(default_factory=list)
+    paired: list[float] = field(default_factory=list)
     observed: list[Any] = field(default_factory=list)
 
     @property
@@ -73,6 +75,7 @@ class Case:
             "baseline": self.baseline,
             "rows": self.rows,
             "seconds": [round(t, 4) for t in self.times],
+            "baseline_seconds": [round(t, 4) for t in self.paired],
             "median_seconds": round(median, 4),
             "rows_per_second": round(self.rows / median, 2),
             "spread": round((max(self.times) - min(self.times)) / median, 3),
@@ -124,8 +127,27 @@ class Interference:
         return max(0.0, (machine - own) / (wall * (os.cpu_count() or 1)))
 
 
+def _time(case: Case) -> float:
+    gc.collect()
+    interference = Interference()
+    interference.start()
+    started = time.perf_counter()
+    case.run()
+    elapsed = time.perf_counter() - started
+    case.others.append(interference.stop())
+    case.times.append(elapsed)
+    case.loads.append(load_average())
+    return elapsed
+
+
 def measure(cases: list[Case], rounds: int, *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Warm every case, then time ``rounds`` interleaved rounds; return the records."""
+    """Warm every case, then time ``rounds`` interleaved rounds; return the records.
+
+    In each round every case runs right after a run of its baseline, so each ratio
+    compares two timings taken seconds apart; the baseline's own median pools all
+    of its runs.
+    """
+    by_key = {case.key: case for case in cases}
     for case in cases:
         started = time.perf_counter()
         case.warm()
@@ -133,15 +155,10 @@ def measure(cases: list[Case], rounds: int, *, log: Callable[[str], None] = prin
     for number in range(rounds):
         shift = number % len(cases)
         for case in cases[shift:] + cases[:shift]:
-            gc.collect()
-            interference = Interference()
-            interference.start()
-            started = time.perf_counter()
-            case.run()
-            elapsed = time.perf_counter() - started
-            case.others.append(interference.stop())
-            case.times.append(elapsed)
-            case.loads.append(load_average())
+            base = by_key.get(case.baseline) if case.baseline else None
+            if base is not None:
+                case.paired.append(_time(base))
+            elapsed = _time(case)
             if case.after is not None:
                 case.observed.append(case.after())
             speed = case.rows / elapsed
