@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -165,6 +165,11 @@ class Engine:
         Its ports (after any transform).
     weights_bytes : int, default 0
         Size of the model's weights, used by the cache's byte bound.
+    recompile : callable, optional
+        Compiles the model afresh. After OpenVINO fails on a batch, the engine
+        replaces its compiled model with a new one: with OpenVINO 2026.4 on CPU, a
+        compiled model whose inference raised was seen to return results of the wrong
+        shape afterwards (11 of 60 repeated failures corrupted a dynamic-shape model).
 
     Examples
     --------
@@ -173,8 +178,17 @@ class Engine:
     >>> outputs = engine.run({"x": features})  # doctest: +SKIP
     """
 
-    def __init__(self, compiled: ov.CompiledModel, description: ModelDescription, *, weights_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        compiled: ov.CompiledModel,
+        description: ModelDescription,
+        *,
+        weights_bytes: int = 0,
+        recompile: Callable[[], ov.CompiledModel] | None = None,
+    ) -> None:
         self.compiled = compiled
+        self.recompiles = 0
+        self._recompile = recompile
         self.description = description
         self.weights_bytes = weights_bytes
         self.requests_per_call = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
@@ -188,6 +202,16 @@ class Engine:
             del self._idle_requests[len(self._idle_requests) - len(taken) :]
         taken.extend(self.compiled.create_infer_request() for _ in range(count - len(taken)))
         return taken
+
+    def _recover_from_failure(self, failed: ov.CompiledModel) -> None:
+        """Replace ``failed`` (the compiled model an inference failed on) with a fresh compile."""
+        with self._lock:
+            if self.compiled is not failed:
+                return  # another thread recovered already
+            self._idle_requests.clear()
+            if self._recompile is not None:
+                self.compiled = self._recompile()
+                self.recompiles += 1
 
     def _return_requests(self, requests: list[ov.InferRequest]) -> None:
         with self._lock:
@@ -267,6 +291,7 @@ class Engine:
         outputs: list[np.ndarray | None] = [None] * len(self.description.outputs)
         if n_batches == 0:
             return {p.name: np.empty((0, *(p.row_shape or ())), dtype=p.dtype) for p in self.description.outputs}
+        compiled = self.compiled
         requests = self._borrow_requests(min(self.requests_per_call, n_batches))
         in_flight: list[tuple[int, int] | None] = [None] * len(requests)
         try:
@@ -284,14 +309,17 @@ class Engine:
                 if in_flight[slot] is not None:
                     self._collect(request, in_flight[slot], outputs, n_rows)
                     in_flight[slot] = None
-        finally:
-            # On an error, drain the other requests before they go back to the pool;
-            # their own failures would only repeat the one being raised.
+        except BaseException as err:
+            # Wait for the requests still running (they read our arrays); their own errors
+            # would only repeat the one being raised. The requests are dropped.
             for slot, request in enumerate(requests):
                 if in_flight[slot] is not None:
                     with contextlib.suppress(RuntimeError):
                         request.wait()
-            self._return_requests(requests)
+            if isinstance(err, InferenceError):
+                self._recover_from_failure(compiled)
+            raise
+        self._return_requests(requests)
         return {port.name: out for port, out in zip(self.description.outputs, outputs, strict=True)}  # type: ignore[misc]
 
     def run_capturing_failures(
@@ -301,7 +329,9 @@ class Engine:
 
         When a batch fails, it is bisected (each half run on its own, recursively)
         until the failing rows are single rows; every other row is scored. Costs
-        nothing extra when no batch fails.
+        nothing extra when no batch fails. Once a batch has failed, the rows are run
+        again batch by batch, synchronously, and the model is recompiled after each
+        failure (see the ``recompile`` parameter of :class:`Engine`).
 
         Parameters
         ----------
@@ -327,26 +357,33 @@ class Engine:
         except InferenceError:
             pass
         arrays, n_rows = self._check_feeds(feeds)
-        names = [port.name for port in self.description.inputs]
-        batch = self.description.inputs[0].batch_size or batch_size or default_batch_size(self.description.inputs)
+        static_batch = self.description.inputs[0].batch_size
+        batch = static_batch or batch_size or default_batch_size(self.description.inputs)
         outputs: dict[str, np.ndarray] = {}
         failures: dict[int, str] = {}
 
         def attempt(start: int, stop: int) -> None:
+            compiled = self.compiled
+            request = compiled.create_infer_request()
             try:
-                results = self.run({n: a[start:stop] for n, a in zip(names, arrays, strict=True)}, batch_size=batch)
-            except InferenceError as err:
+                request.infer(
+                    {i: self._batch_view(array, start, stop, static_batch) for i, array in enumerate(arrays)},
+                    share_inputs=True,
+                )
+            except RuntimeError as err:
+                self._recover_from_failure(compiled)
                 if stop - start == 1:
-                    failures[start] = _first_line(err.__cause__ or err)
+                    failures[start] = _first_line(err)
                     return
                 middle = (start + stop) // 2
                 attempt(start, middle)
                 attempt(middle, stop)
                 return
-            for name, result in results.items():
-                if name not in outputs:
-                    outputs[name] = np.zeros((n_rows, *result.shape[1:]), dtype=result.dtype)
-                outputs[name][start:stop] = result
+            for i, port in enumerate(self.description.outputs):
+                result = request.get_output_tensor(i).data
+                if port.name not in outputs:
+                    outputs[port.name] = np.zeros((n_rows, *result.shape[1:]), dtype=result.dtype)
+                outputs[port.name][start:stop] = result[: stop - start]
 
         for start in range(0, n_rows, batch):
             attempt(start, min(start + batch, n_rows))
@@ -414,12 +451,15 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
         model = transform.apply(model)
     config: dict[str, Any] = default_compile_config(spec.device)
     config.update(spec.config_dict)
-    try:
-        compiled = core().compile_model(model, spec.device, config)
-    except RuntimeError as err:
-        raise ModelLoadError(f"OpenVINO cannot compile {spec.xml} for {spec.device}: {_first_line(err)}") from err
-    weights_bytes = _weights_size(spec)
-    return Engine(compiled, describe_model(compiled), weights_bytes=weights_bytes)
+
+    def compile_model() -> ov.CompiledModel:
+        try:
+            return core().compile_model(model, spec.device, config)
+        except RuntimeError as err:
+            raise ModelLoadError(f"OpenVINO cannot compile {spec.xml} for {spec.device}: {_first_line(err)}") from err
+
+    compiled = compile_model()
+    return Engine(compiled, describe_model(compiled), weights_bytes=_weights_size(spec), recompile=compile_model)
 
 
 def _weights_size(spec: ModelSpec) -> int:

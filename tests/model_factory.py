@@ -71,16 +71,15 @@ def int_input(path: Path) -> Path:
 
 
 def one_hot(path: Path, *, depth: int = 10) -> Path:
-    """``onehot[?, depth]`` from class ids ``ids[?, 1]`` (i32); ids >= ``depth`` make OpenVINO fail.
+    """``onehot[?, depth]`` from class ids ``ids[?, 1]`` (i32); ids outside ``[0, depth)`` make OpenVINO fail.
 
-    A real data-dependent inference failure (ScatterElementsUpdate checks its
-    indices), used to test per-row failure isolation.
+    A real data-dependent inference failure (GatherElements checks its indices),
+    used to test per-row failure isolation.
     """
     ids = ops.parameter([-1, 1], np.int32, name="ids")
     rows = ops.gather(ops.shape_of(ids), ops.constant(np.array([0], np.int64)), ops.constant(np.array(0, np.int64)))
-    zeros = ops.broadcast(
-        ops.constant(np.array(0, np.float32)), ops.concat([rows, ops.constant(np.array([depth], np.int64))], 0)
-    )
-    ones = ops.broadcast(ops.constant(np.array(1, np.float32)), ops.shape_of(ids))
-    y = ops.scatter_elements_update(zeros, ids, ones, ops.constant(np.array(1, np.int64)))
+    classes = ops.constant(np.arange(depth, dtype=np.float32))
+    table = ops.broadcast(classes, ops.concat([rows, ops.constant(np.array([depth], np.int64))], 0))
+    checked = ops.gather_elements(table, ids, 1)  # raises for an id outside [0, depth)
+    y = ops.convert(ops.equal(checked, classes), np.float32)
     return save(ov.Model([_name(y, "onehot")], [ids], "one_hot"), path)

@@ -263,15 +263,19 @@ def test_bisection_isolates_failing_rows(one_hot_xml: Path) -> None:
     engine = get_engine(ModelSpec.from_path(one_hot_xml))
     ids = np.arange(100, dtype=np.int32).reshape(100, 1) % 10
     bad = [3, 41, 42, 99]
-    ids[bad] = [[10], [50], [77], [10]]
+    ids[bad] = [[10], [-50], [77], [10]]
     with pytest.raises(DaskOpenVINOError, match=r"OpenVINO failed on rows"):
         engine.run({"ids": ids}, batch_size=16)
-    outputs, failures = engine.run_capturing_failures({"ids": ids}, batch_size=16)
-    assert sorted(failures) == bad
-    assert all("ScatterElementsUpdate" in reason for reason in failures.values())
     good = np.setdiff1d(np.arange(100), bad)
-    np.testing.assert_array_equal(outputs["onehot"][good].argmax(axis=1), ids[good, 0])
-    assert not outputs["onehot"][bad].any()
+    # Repeated, because a compiled model that raised was seen to go wrong only after several failures.
+    for _ in range(15):
+        outputs, failures = engine.run_capturing_failures({"ids": ids}, batch_size=16)
+        assert sorted(failures) == bad
+        assert all("GatherElements" in reason for reason in failures.values())
+        np.testing.assert_array_equal(outputs["onehot"][good].argmax(axis=1), ids[good, 0])
+        assert not outputs["onehot"][bad].any()
+        np.testing.assert_array_equal(engine.run({"ids": ids[good]})["onehot"].argmax(axis=1), ids[good, 0])
+    assert engine.recompiles >= 15
 
 
 def test_capturing_failures_costs_nothing_when_all_rows_succeed(one_hot_xml: Path) -> None:
@@ -361,7 +365,7 @@ def test_errors_null_isolates_rows_whose_inference_fails(one_hot_xml: Path) -> N
     failed = result.index[result["prediction_error"].notna()].tolist()
     assert failed == [105, 106, 133]
     assert result.loc[failed, "prediction"].isna().all()
-    assert result["prediction_error"].str.contains("ScatterElementsUpdate").loc[failed].all()
+    assert result["prediction_error"].str.contains("GatherElements").loc[failed].all()
     good = result.drop(index=failed)
     np.testing.assert_array_equal(np.stack(good["prediction"].to_numpy()).argmax(axis=1), good["ids"].to_numpy())
 
@@ -418,12 +422,9 @@ def test_errors_null_covers_preprocessing_and_inference_failures_together(tmp_pa
     ids = ops.parameter([-1, 1], np.int32, name="ids")
     rows = ops.gather(ops.shape_of(ids), ops.constant(np.array([0], np.int64)), ops.constant(np.array(0, np.int64)))
     brightness = ops.reduce_mean(image, ops.constant(np.array([1, 2, 3], np.int64)), keep_dims=False)
-    onehot = ops.scatter_elements_update(
-        ops.broadcast(ops.constant(np.array(0, np.float32)), ops.concat([rows, ops.constant(np.array([10]))], 0)),
-        ids,
-        ops.broadcast(ops.constant(np.array(1, np.float32)), ops.shape_of(ids)),
-        ops.constant(np.array(1, np.int64)),
-    )
+    classes = ops.constant(np.arange(10, dtype=np.float32))
+    table = ops.broadcast(classes, ops.concat([rows, ops.constant(np.array([10]))], 0))
+    onehot = ops.convert(ops.equal(ops.gather_elements(table, ids, 1), classes), np.float32)
     brightness.output(0).get_tensor().set_names({"brightness"})
     onehot.output(0).get_tensor().set_names({"onehot"})
     xml = model_factory.save(ov.Model([brightness, onehot], [image, ids], "two_inputs"), tmp_path / "two.xml")
@@ -447,7 +448,7 @@ def test_errors_null_covers_preprocessing_and_inference_failures_together(tmp_pa
     assert dict(result.dtypes) == dict(out._meta.dtypes)
     failed = result.index[result["prediction_error"].notna()].tolist()
     assert failed == [4, 7]
-    assert "ScatterElementsUpdate" in result.loc[7, "prediction_error"]
+    assert "GatherElements" in result.loc[7, "prediction_error"]
     assert result.loc[failed, "brightness"].isna().all()
     good = result.drop(index=failed)
     np.testing.assert_allclose(good["brightness"].to_numpy(), 10.0 * good.index.to_numpy(), atol=1e-2)
