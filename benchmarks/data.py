@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,9 +47,8 @@ def _fixed_list(values: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), width)
 
 
-def _write(
-    directory: Path, columns: dict[str, np.ndarray] | dict[str, list[bytes]], partitions: int, *, tabular: bool = False
-) -> None:
+def _write(directory: Path, columns: Mapping[str, Any], partitions: int, *, tabular: bool = False) -> None:
+    """One Parquet file per partition: numbers as plain columns, tensors as fixed-size lists, bytes as binary."""
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)

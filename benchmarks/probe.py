@@ -41,6 +41,18 @@ def worker_memory() -> dict[str, Any]:
     }
 
 
+def load_openvino_cpu() -> None:
+    """Compile a one-operation model, so OpenVINO's CPU plugin is loaded before a memory baseline."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13
+
+    from dask_openvino.spec import core
+
+    x = opset13.parameter([1, 4], np.float32, name="x")
+    core().compile_model(ov.Model([opset13.relu(x)], [x]), "CPU")
+
+
 def reset_peak() -> None:
     """Start a new peak RSS measurement (``VmHWM``) in this process."""
     with open("/proc/self/clear_refs", "w") as clear_refs:

@@ -7,6 +7,7 @@ and compile settings.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import statistics
@@ -336,7 +337,7 @@ def encoder_group(model: ModelFiles, tokens: Dataset, clusters: Clusters, *, ful
                 "df.ov.predict (pandas, in process)",
                 "-",
                 f"batch_size={batch_size or 'default'}",
-                lambda batch_size=batch_size: local.ov.predict(model.fp32_xml, keep_input=False, batch_size=batch_size),
+                functools.partial(local.ov.predict, model.fp32_xml, keep_input=False, batch_size=batch_size),
                 baseline=limit,
                 rows=tokens.rows,
             )
@@ -409,7 +410,7 @@ def tabular_group(
             "ov.predict",
             "threads",
             f"reload per partition, x{dataset.partitions}",
-            lambda dataset=dataset: reloading(dataset.path),
+            functools.partial(reloading, dataset.path),
             baseline=limit,
             rows=dataset.rows,
         )
@@ -522,7 +523,11 @@ def compile_times(
 
 
 def memory_over_jobs(group: Group, jobs: int) -> dict[str, Any]:
-    """Worker RSS on a fresh 2 x 1 LocalCluster, before and after each of ``jobs`` identical jobs."""
+    """Worker RSS on a fresh 2 x 1 LocalCluster, before and after each of ``jobs`` identical jobs.
+
+    The baseline is taken once the workers have read a partition and loaded OpenVINO's
+    CPU plugin, so what grows after it is the model, its batches and the partitions.
+    """
     xml = group.model.fp32_xml
     path = group.dataset.path
     with (
@@ -534,6 +539,7 @@ def memory_over_jobs(group: Group, jobs: int) -> dict[str, Any]:
         read_parquet(path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META).compute(
             scheduler=client
         )
+        client.run(probe.load_openvino_cpu)
         client.run(probe.reset_peak)
         baseline = list(client.run(probe.worker_memory).values())
         per_job = []
