@@ -41,11 +41,11 @@ class Mode:
 
 FULL = Mode(
     name="full",
-    images=(32, 4),
-    tokens=(64, 4),
+    images=(48, 4),
+    tokens=(96, 4),
     tabular=(200_000, 8),
     tabular_fine=(200_000, 64),
-    rounds=3,
+    rounds=4,
     tabular_rounds=4,
     compile_models=(("resnet50", "fp32"), ("resnet50", "int8"), ("minilm", "fp32"), ("minilm", "int8")),
     memory_models=("resnet50", "mlp"),

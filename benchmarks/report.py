@@ -87,7 +87,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         verdicts.append(_verdict("resnet50: INT8 / eager PyTorch pipeline", ratio, 3.5, "threads"))
     for model in ("resnet50", "minilm", "mlp"):
         ort = _find(records, model=model, contender="onnxruntime")
-        for variant, label in (("", "FP32 ov.predict"), ("f32", "FP32 ov.predict with f32 hint")):
+        for variant, label in (("", "FP32 ov.predict"), ("bf16", "FP32 ov.predict in bf16")):
             ours = _find(
                 records, model=model, precision="fp32", contender="ov.predict", scheduler="threads", variant=variant
             )
