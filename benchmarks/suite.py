@@ -53,9 +53,8 @@ PINNED = {"ENABLE_CPU_PINNING": "YES"}
 
 SHAPES = {"1x2": (1, 2), "2x1": (2, 1), "2x1-pinned": (2, 1)}
 """LocalCluster shapes: workers x threads per worker. ``2x1-pinned`` is a second 2 x 1
-cluster whose workers compile only the pinned model, as a user's workers would: in
-workers that compiled an unpinned model first, OpenVINO placed the pinned streams
-differently."""
+cluster whose workers compile only the pinned model, as a user's workers would, so no
+other compiled model in the same process has a say in where OpenVINO pins its threads."""
 
 
 @dataclass
