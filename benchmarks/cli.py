@@ -47,7 +47,13 @@ FULL = Mode(
     tabular_fine=(200_000, 64),
     rounds=4,
     tabular_rounds=4,
-    compile_models=(("resnet50", "fp32"), ("resnet50", "int8"), ("minilm", "fp32"), ("minilm", "int8")),
+    compile_models=(
+        ("resnet50", "fp32"),
+        ("resnet50", "int8"),
+        ("minilm", "fp32"),
+        ("minilm", "int8"),
+        ("mlp", "fp32"),
+    ),
     memory_models=("resnet50", "mlp"),
 )
 QUICK = Mode(
@@ -58,7 +64,7 @@ QUICK = Mode(
     tabular_fine=None,
     rounds=2,
     tabular_rounds=2,
-    compile_models=(("resnet50", "fp32"),),
+    compile_models=(("resnet50", "fp32"), ("mlp", "fp32")),
     memory_models=("mlp",),
 )
 
