@@ -3,8 +3,8 @@
 These are what a Dask user writes today without dask-openvino: a module-level function
 for ``map_partitions`` that converts the partition's columns to numpy with pyarrow,
 runs a runtime session cached per process, and puts the result back as a column. The
-same conversion code serves ONNX Runtime and eager PyTorch, so those contenders differ
-only in what runs the model.
+same conversion code serves ONNX Runtime, eager PyTorch and dask-openvino's engine, so
+those contenders differ only in what runs the model.
 
 This module is imported on the workers: it imports no runtime at module level.
 """
@@ -138,6 +138,14 @@ def torch_partition(
         return np.asarray(result.numpy())
 
     values = _in_batches(run, arrays, batch)
+    return result_frame(values, frame.index, output.column)
+
+
+def openvino_partition(frame: pd.DataFrame, spec: Any, feeds: tuple[Feed, ...], output: Output) -> pd.DataFrame:
+    """Score a partition with dask-openvino's cached engine, converting columns as above."""
+    from dask_openvino.cache import get_engine
+
+    values = get_engine(spec).run(frame_to_arrays(frame, feeds))[output.name]
     return result_frame(values, frame.index, output.column)
 
 

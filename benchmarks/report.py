@@ -223,6 +223,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         "ov.predict": "#55a868",
         "ov.predict from JPEG": "#8fbc8f",
         "onnxruntime": "#dd8452",
+        "openvino by hand": "#64b5cd",
         "pytorch-eager": "#c44e52",
     }
     for axis, model in zip(axes[:, 0], models, strict=True):
@@ -249,7 +250,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         f"{meta['rounds']} interleaved rounds",
         fontsize=9,
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.985))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
