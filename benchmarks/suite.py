@@ -105,9 +105,21 @@ def read_parquet(path: str) -> dd.DataFrame:
     return dd.read_parquet(path, dtype_backend="pyarrow")
 
 
-def _warm_workers(xml: str, config: dict[str, str]) -> None:
+def _warm_engine(xml: str, config: dict[str, str]) -> None:
     """Compile the model on a worker the way ``.ov.predict`` will (same spec, so same cache key)."""
     dask_openvino.get_engine(ModelSpec.from_path(xml, config=config or None))
+
+
+def _warm_workers(client: Client, xml: str, config: dict[str, str]) -> None:
+    """Compile the model once on every worker, as a task.
+
+    Not with ``client.run``: there ``distributed.get_worker()`` finds no worker, so the
+    engine would be compiled with the settings for outside a worker (all cores, OpenVINO's
+    pinning) and cached under the same key the tasks use.
+    """
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(_warm_engine, xml, config, workers=[w], pure=False) for w in workers]
+    client.gather(futures)
 
 
 @dataclass
@@ -194,7 +206,7 @@ class Group:
                 collection().partitions[0].compute(scheduler="sync")
                 return
             client = self.clusters.client(scheduler.removeprefix("cluster "))
-            client.run(_warm_workers, xml, config or {})
+            _warm_workers(client, xml, config or {})
             _compute(collection().partitions[0], scheduler, self.clusters)
 
         after = None
