@@ -105,12 +105,17 @@ def read_parquet(path: str) -> dd.DataFrame:
     return dd.read_parquet(path, dtype_backend="pyarrow")
 
 
-def _warm_engine(xml: str, config: dict[str, str]) -> None:
-    """Compile the model on a worker the way ``.ov.predict`` will (same spec, so same cache key)."""
-    dask_openvino.get_engine(ModelSpec.from_path(xml, config=config or None))
+def _warm_engine(xml: str, config: dict[str, str]) -> dict[str, str]:
+    """Compile the model on a worker the way ``.ov.predict`` will (same spec, so same cache key).
+
+    Returns the settings OpenVINO compiled it with, to record what the workers ran.
+    """
+    compiled = dask_openvino.get_engine(ModelSpec.from_path(xml, config=config or None)).compiled
+    names = ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "ENABLE_CPU_PINNING", "INFERENCE_PRECISION_HINT")
+    return {name: str(compiled.get_property(name)) for name in names}
 
 
-def _warm_workers(client: Client, xml: str, config: dict[str, str]) -> None:
+def _warm_workers(client: Client, xml: str, config: dict[str, str]) -> list[dict[str, str]]:
     """Compile the model once on every worker, as a task.
 
     Not with ``client.run``: there ``distributed.get_worker()`` finds no worker, so the
@@ -119,7 +124,8 @@ def _warm_workers(client: Client, xml: str, config: dict[str, str]) -> None:
     """
     workers = list(client.scheduler_info()["workers"])
     futures = [client.submit(_warm_engine, xml, config, workers=[w], pure=False) for w in workers]
-    client.gather(futures)
+    settings: list[dict[str, str]] = client.gather(futures)
+    return settings
 
 
 @dataclass
@@ -206,7 +212,7 @@ class Group:
                 collection().partitions[0].compute(scheduler="sync")
                 return
             client = self.clusters.client(scheduler.removeprefix("cluster "))
-            _warm_workers(client, xml, config or {})
+            case.settings = _warm_workers(client, xml, config or {})
             _compute(collection().partitions[0], scheduler, self.clusters)
 
         after = None

@@ -38,6 +38,8 @@ class Case:
         The key of the case this one's ratio is taken against (the limit); "" for itself.
     after : callable, optional
         Called after each timed pass; what it returns is kept (e.g. worker RSS).
+    settings : list of dict
+        Filled by ``warm`` on clusters: the properties each worker compiled the model with.
     """
 
     model: str
@@ -55,6 +57,7 @@ class Case:
     others: list[float] = field(default_factory=list)
     paired: list[float] = field(default_factory=list)
     observed: list[Any] = field(default_factory=list)
+    settings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -82,6 +85,7 @@ class Case:
             "load_average": [round(x, 2) for x in self.loads],
             "others_cpu_share": [round(x, 3) for x in self.others],
             "observed": self.observed,
+            "worker_compile_settings": self.settings,
         }
 
 
