@@ -356,6 +356,10 @@ class ModelSpec:
                 f"model {self.xml} changed since the job was built: its content fingerprint is "
                 f"{found}, the job expects {self.fingerprint}. Rebuild the job to use the new model."
             )
+        # The model is built from the bytes just checked, never from the files again:
+        # memory-mapped weights would share memory between workers (about 100 MiB per
+        # ResNet-50 worker) but change under a running job when a .bin is overwritten
+        # in place, which the fingerprint exists to prevent.
         try:
             return core().read_model(xml, ov.Tensor(np.frombuffer(weights, dtype=np.uint8)))
         except RuntimeError as err:

@@ -52,3 +52,14 @@ def test_workers_get_derived_compile_config(client: Client, score_xml: Path) -> 
 
     seen = {value for value in client.run(properties).values() if value is not None}
     assert seen == {(2, False)}
+
+
+def test_warm_up_through_client_run_gets_the_worker_config(client: Client, score_xml: Path) -> None:
+    client.run(dask_openvino.clear_cache)
+    spec = dask_openvino.ModelSpec.from_path(score_xml)
+
+    def warm_up() -> tuple[int, bool]:
+        compiled = dask_openvino.get_engine(spec).compiled
+        return int(compiled.get_property("INFERENCE_NUM_THREADS")), bool(compiled.get_property("ENABLE_CPU_PINNING"))
+
+    assert set(client.run(warm_up).values()) == {(2, False)}
