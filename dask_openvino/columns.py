@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.spec import PortInfo
@@ -290,8 +291,16 @@ def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
         values: np.ndarray = series.to_numpy()
         # NaN is a value for float ports; only integer and boolean ports need the extra pass.
         missing = int(np.isnan(values).sum()) if values.dtype.kind == "f" and port.dtype.kind != "f" else 0
+    elif isinstance(series.dtype, pd.ArrowDtype):
+        # Straight from the Arrow buffers: the null count is kept, not counted.
+        chunked = pa.chunked_array(series.array.__arrow_array__())
+        missing = chunked.null_count
+        if missing and port.dtype.kind == "f":
+            chunked = pc.fill_null(chunked.cast(pa.float64()), np.nan)
+            missing = 0
+        values = chunked.to_numpy()
     else:
-        # Nullable extension dtypes (Int64, Float64, pyarrow numbers) mark missing values with a mask.
+        # Nullable extension dtypes (Int64, Float64) mark missing values with a mask.
         missing = int(series.isna().sum())
         values = series.to_numpy(dtype=np.float64 if missing else None, na_value=np.nan)
         if port.dtype.kind == "f":

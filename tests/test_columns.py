@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from dask_openvino import InputSchemaError
-from dask_openvino.columns import array_to_series, column_to_array, output_dtype, to_port_dtype
+from dask_openvino.columns import array_to_series, column_to_array, output_dtype, stack_columns, to_port_dtype
 from dask_openvino.spec import PortInfo
 
 F32_ROW3 = PortInfo("x", "f32", (None, 3))
@@ -152,3 +152,26 @@ def test_string_column_from_dask_gets_arrow_hint(score_xml: Path) -> None:
         ddf.ov.predict(score_xml)
     # The same object column works on a pandas DataFrame.
     assert frame.ov.predict(score_xml)["prediction"].tolist() == pytest.approx([6.0] * 4, rel=1e-2)
+
+
+def test_pyarrow_backed_numeric_columns() -> None:
+    port = PortInfo("x", "f32", (None, 1))
+    with_null = pd.Series([1.0, None, 3.0], dtype=pd.ArrowDtype(pa.float64()))
+    result = column_to_array(with_null, port=port, column="x")
+    assert result[0, 0] == 1.0 and np.isnan(result[1, 0]) and result[2, 0] == 3.0
+    with pytest.raises(InputSchemaError, match=r"column 'ids' has 1 missing values"):
+        column_to_array(pd.Series([1, None], dtype=pd.ArrowDtype(pa.int64())), port=I32_SCALAR, column="ids")
+    ints = pd.Series([1, 2], dtype=pd.ArrowDtype(pa.int64()))
+    np.testing.assert_array_equal(column_to_array(ints, port=I32_SCALAR, column="ids"), [[1], [2]])
+
+
+def test_stacking_mixed_and_shared_dtypes_agree() -> None:
+    port = PortInfo("x", "f32", (None, 3))
+    shared = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]})
+    mixed = shared.astype({"b": pd.ArrowDtype(pa.float32()), "c": "int64"})
+    expected = np.array([[1, 3, 5], [2, 4, 6]], np.float32)
+    np.testing.assert_array_equal(stack_columns(shared, ("a", "b", "c"), port), expected)
+    np.testing.assert_array_equal(stack_columns(mixed, ("a", "b", "c"), port), expected)
+    overflow = pd.DataFrame({"a": [1, 2], "b": [3, 2**40]})
+    with pytest.raises(InputSchemaError, match=r"column 'b' holds values in"):
+        stack_columns(overflow, ("a", "b"), PortInfo("ids", "i32", (None, 2)))
