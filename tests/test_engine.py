@@ -31,7 +31,9 @@ def test_user_config_overrides_defaults(linear_xml: Path) -> None:
 
 def test_default_batch_size() -> None:
     assert default_batch_size((PortInfo("x", "f32", (8, 3)),)) == 8
-    assert default_batch_size((PortInfo("x", "f32", (None, 64)),)) == 1024
+    assert default_batch_size((PortInfo("x", "f32", (None, 64)),)) == 4096
+    tokens = (PortInfo("input_ids", "i64", (None, 128)), PortInfo("attention_mask", "i64", (None, 128)))
+    assert default_batch_size(tokens) == 128
     assert default_batch_size((PortInfo("x", "f32", (None, 3, 224, 224)),)) == 1
 
 
