@@ -481,7 +481,8 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
                 f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
             )
             _print_dashboard(client, console)
-            yield client
+            with _quiet_shutdown_on_ctrl_c():
+                yield client
         return
     with _workers_ignore_ctrl_c(), warnings.catch_warnings():
         # A busy dashboard port makes distributed pick another one and warn; the link printed below is the real one.
@@ -499,7 +500,24 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
         per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
         console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
         _print_dashboard(client, console)
-        yield client
+        with _quiet_shutdown_on_ctrl_c():
+            yield client
+
+
+@contextmanager
+def _quiet_shutdown_on_ctrl_c() -> Iterator[None]:
+    """After Ctrl-C, keep the cluster's shutdown from printing tracebacks.
+
+    Closing the client while it still gathers results makes tornado log the closed
+    connection's traceback (seen in a CI run); the command has already
+    said what happened, and it is exiting.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        for name in ("tornado", "asyncio", "distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise
 
 
 def _plural(count: int, noun: str) -> str:
