@@ -254,10 +254,7 @@ def _sklearn_run(model: Any, parts: list[tuple[np.ndarray, np.ndarray]], limit: 
 def _score(name: str, spec: ModelSpec, data: Path, client: Any, console: Console) -> DemoRun:
     # pyarrow dtypes keep the fixed-size list column in Arrow buffers instead of one numpy array per row.
     frame = dd.read_parquet(str(data), dtype_backend="pyarrow")
-    # On CPUs with bfloat16 units OpenVINO computes FP32 models in bf16 by default; f32 keeps scikit-learn's
-    # arithmetic, and on a 2-core AVX512-BF16 VM it was also faster for this network (99,000 against 72,000 rows/s).
-    config = {"INFERENCE_PRECISION_HINT": "f32"}
-    scored = frame.ov.predict(spec, inputs="pixels", postprocess=ArgMax(), config=config)
+    scored = frame.ov.predict(spec, inputs="pixels", postprocess=ArgMax())
     stats = scored.map_partitions(partition_accuracy, meta={"rows": "int64", "correct": "int64"})
     done: Completed[pd.DataFrame] = track(
         client.compute(stats.to_delayed()),

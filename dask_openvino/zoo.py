@@ -318,9 +318,9 @@ class InferenceModel:
     device : str, default "CPU"
         OpenVINO device.
     config : dict, optional
-        OpenVINO compile properties, used locally and on the workers, e.g.
-        ``{"INFERENCE_PRECISION_HINT": "f32"}`` to keep a CPU that supports bf16 from
-        computing in bf16 (OpenVINO's default there).
+        OpenVINO compile properties, used locally and on the workers, over the
+        defaults of :func:`~dask_openvino.engine.default_compile_config`, e.g.
+        ``{"PERFORMANCE_HINT": "LATENCY"}``.
 
     Examples
     --------
@@ -821,7 +821,7 @@ class OpenvinoEstimator:
             arrays) gives them; by default the model's own input order.
         config : dict, optional
             OpenVINO compile properties for this call, e.g.
-            ``{"INFERENCE_PRECISION_HINT": "f32"}``.
+            ``{"PERFORMANCE_HINT": "LATENCY"}``.
 
         Returns
         -------
