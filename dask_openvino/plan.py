@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from dask_openvino.cache import get_engine
 from dask_openvino.columns import array_to_series, check_column_dtype, column_to_array, output_dtype, stack_columns
-from dask_openvino.engine import BatchReshape, ModelTransform, TransformChain
+from dask_openvino.engine import ModelTransform, TransformChain, batch_reshape
 from dask_openvino.errors import InferenceError, InputSchemaError
 from dask_openvino.postprocessing import Postprocessor, fill_failed_rows
 from dask_openvino.preprocessing import BoundPreprocessor, Prepared, Preprocessor, run_prepared
@@ -325,9 +325,8 @@ def build_plan(
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise InputSchemaError(f"batch_size must be a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
-        static = {p.batch_size for p in description.inputs}
-        if static != {None} and static != {batch_size}:
-            transform = BatchReshape(batch_size)
+        transform = batch_reshape(description, batch_size)
+        if transform is not None:
             description = _reshaped(description, batch_size)
     pre, pre_column, inputs = _bind_preprocess(description, inputs, preprocess, frame_meta)
     if pre is not None:

@@ -70,7 +70,7 @@ from dask.delayed import delayed
 
 from dask_openvino.cache import get_engine
 from dask_openvino.convert import convert_model
-from dask_openvino.engine import BatchReshape, ModelTransform
+from dask_openvino.engine import ModelTransform, batch_reshape
 from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError, ModelLoadError
 from dask_openvino.plan import InputsArg, feeds_from_frame
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo, resolve_model
@@ -101,14 +101,6 @@ def _check_batch_size(batch_size: object, *, zero_ok: bool) -> int | None:
             raise InputSchemaError("batch_size must be a positive integer (or None for the default), got 0")
         return None
     return int(batch_size)
-
-
-def _batch_transform(description: ModelDescription, batch_size: int | None) -> ModelTransform | None:
-    """Return the reshape ``.ov.predict`` applies: only a model whose static batch differs is reshaped."""
-    static = {port.batch_size for port in description.inputs}
-    if batch_size is None or static == {None} or static == {batch_size}:
-        return None
-    return BatchReshape(batch_size)
 
 
 def _groups(ports: Sequence[PortInfo], arrays: Mapping[str, np.ndarray]) -> tuple[int, int] | None:
@@ -362,7 +354,7 @@ class InferenceModel:
         batch_size: int | None,
         workdir: _Workdir | None,
     ) -> None:
-        transform = _batch_transform(spec.describe(), batch_size)
+        transform = batch_reshape(spec.describe(), batch_size)
         local_config = {"NUM_STREAMS": str(self.supported_concurrent_num), **self.config}
         local_spec = spec.with_options(config=local_config)
         get_engine(local_spec, transform)  # compile now, so a broken model fails here and not in predict
@@ -858,7 +850,7 @@ class OpenvinoEstimator:
                 batch_size=size,
                 output_names=[port.name for port in description.outputs],
             )
-        transform = _batch_transform(description, size)
+        transform = batch_reshape(description, size)
         if isinstance(data, db.Bag):
             return data.map(_predict_shard, spec, transform, size, order)  # type: ignore[no-untyped-call]
         if isinstance(data, Mapping):
