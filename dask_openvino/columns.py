@@ -123,7 +123,8 @@ def to_port_dtype(array: np.ndarray, port: PortInfo, *, source: str) -> np.ndarr
     Returns
     -------
     numpy.ndarray
-        A C-contiguous array of ``port.dtype`` (``array`` itself when nothing changes).
+        An array of ``port.dtype`` in ``array``'s memory order (``array`` itself when
+        nothing changes); the engine makes each batch contiguous as it sends it.
 
     Raises
     ------
@@ -132,7 +133,7 @@ def to_port_dtype(array: np.ndarray, port: PortInfo, *, source: str) -> np.ndarr
     """
     target = port.dtype
     if array.dtype == target:
-        return np.ascontiguousarray(array)
+        return array
     kind = array.dtype.kind
     if kind not in "biuf":
         raise InputSchemaError(f"{source} has dtype {array.dtype}, but model input {port} needs {target}")
@@ -144,7 +145,7 @@ def to_port_dtype(array: np.ndarray, port: PortInfo, *, source: str) -> np.ndarr
                 raise InputSchemaError(
                     f"{source} holds values beyond the range of {target} (|x| > {limit:.3g}) for model input {port}"
                 )
-        return np.ascontiguousarray(array, dtype=target)
+        return array.astype(target)
     if target.kind in "iu":
         if kind == "f":
             if not np.isfinite(array).all():
@@ -164,11 +165,11 @@ def to_port_dtype(array: np.ndarray, port: PortInfo, *, source: str) -> np.ndarr
                     f"{source} holds values in [{low}, {high}], outside the range [{info.min}, {info.max}] "
                     f"of {target} needed by model input {port}"
                 )
-        return np.ascontiguousarray(array, dtype=target)
+        return array.astype(target)
     if target.kind == "b":
         if kind != "b" and array.size and not np.isin(array, (0, 1)).all():
             raise InputSchemaError(f"{source} holds values other than 0 and 1, but model input {port} needs booleans")
-        return np.ascontiguousarray(array, dtype=target)
+        return array.astype(target)
     raise InputSchemaError(f"model input {port} has element type {port.element_type}, which dask-openvino cannot feed")
 
 
@@ -358,21 +359,41 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
     """
     n_rows = len(frame)
     source = "+".join(columns)
-    dtypes = {frame.dtypes[c] for c in columns}
-    shared = dtypes.pop() if len(dtypes) == 1 else None
-    if isinstance(shared, np.dtype) and shared.kind in "biuf" and (shared.kind != "f" or port.dtype.kind == "f"):
-        # One numpy dtype: pandas copies whole blocks (measured 2.4 vs 14 ms for 50,000 x 64).
-        # A lossy cast falls through to the column-by-column path, whose error names the column.
+    column_dtypes = frame.dtypes.to_dict()
+    dtypes = {column_dtypes[c] for c in columns}
+    block_dtype = _block_dtype(dtypes.pop(), port) if len(dtypes) == 1 else None
+    if block_dtype is not None:
+        # One dtype: pandas copies whole blocks, into a [C, N] array whose transpose is the
+        # [N, C] input (measured 1.5 vs 5.3 ms for 25,000 x 64 Arrow floats). The engine
+        # makes each batch contiguous as it sends it. A lossy cast falls through to the
+        # column-by-column path, whose error names the column.
+        selected = frame[list(columns)]
+        if isinstance(column_dtypes[columns[0]], pd.ArrowDtype):
+            block = selected.to_numpy(dtype=block_dtype, na_value=np.nan)
+        else:
+            block = selected.to_numpy(dtype=block_dtype)
         with contextlib.suppress(InputSchemaError):
-            block = to_port_dtype(frame[list(columns)].to_numpy(dtype=shared), port, source=source)
-            return _reshape_rows(np.ascontiguousarray(block), n_rows, port, column=source)
-    # Otherwise column by column, as contiguous rows of a [C, N] array transposed once:
-    # writing them as strided columns of [N, C] is about four times slower.
+            return _reshape_rows(to_port_dtype(block, port, source=source), n_rows, port, column=source)
+    # Otherwise column by column, as contiguous rows of a [C, N] array: writing them as
+    # strided columns of [N, C] is about four times slower.
     by_column = np.empty((len(columns), n_rows), dtype=port.dtype)
     scalar_port = PortInfo(port.name, port.element_type, (None,))
     for j, column in enumerate(columns):
         by_column[j] = column_to_array(frame[column], port=scalar_port, column=column)
-    return _reshape_rows(np.ascontiguousarray(by_column.T), n_rows, port, column=source)
+    return _reshape_rows(by_column.T, n_rows, port, column=source)
+
+
+def _block_dtype(dtype: Any, port: PortInfo) -> np.dtype | None:
+    """Return the numpy dtype in which columns of ``dtype`` are read as one block for ``port``, if any.
+
+    Numpy numbers qualify, except floats into integer ports (whose checks name the
+    column); Arrow-backed floats into float ports too, their nulls read as NaN.
+    """
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf" and (dtype.kind != "f" or port.dtype.kind == "f"):
+        return dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_floating(dtype.pyarrow_dtype) and port.dtype.kind == "f":
+        return np.dtype(dtype.pyarrow_dtype.to_pandas_dtype())
+    return None
 
 
 def output_dtype(port: PortInfo) -> Any:

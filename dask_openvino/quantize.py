@@ -69,7 +69,7 @@ def _feeds_from_arrays(data: Any, description: ModelDescription) -> dict[str, np
             )
         arrays = [data]
     feeds = {
-        port.name: to_port_dtype(np.asarray(array), port, source=f"input {port.name!r}")
+        port.name: np.ascontiguousarray(to_port_dtype(np.asarray(array), port, source=f"input {port.name!r}"))
         for port, array in zip(ports, arrays, strict=True)
     }
     rows = {len(a) for a in feeds.values()}

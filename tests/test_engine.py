@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 
+import dask_openvino.plan
 import model_factory
 from dask_openvino import InputSchemaError, ModelSpec, get_engine
+from dask_openvino.columns import stack_columns
 from dask_openvino.engine import default_batch_size, default_compile_config
 from dask_openvino.spec import PortInfo
 
@@ -46,3 +52,77 @@ def test_feeds_are_checked(linear_xml: Path) -> None:
     with pytest.raises(InputSchemaError, match=r"expects rank 2"):
         engine.run({"x": np.ones((2, 3, 1), np.float32)})
     assert engine.run({"x": np.ones((0, 3), np.float32)})["y"].shape == (0, 2)
+
+
+def _expected(x: np.ndarray) -> np.ndarray:
+    return x @ model_factory.LINEAR_WEIGHTS + model_factory.LINEAR_BIAS
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_chunks_of_any_size_give_the_result_of_one_call(linear_xml: Path, static8_xml: Path, static: bool) -> None:
+    engine = get_engine(ModelSpec.from_path(static8_xml if static else linear_xml))
+    x = np.random.default_rng(0).random((53, 3), dtype=np.float32)
+    bounds = [0, 5, 21, 22, 40, 53]  # chunks of 5, 16, 1, 18, 13 rows: none a whole number of batches of 8
+    taken: list[int] = []
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for start, stop in itertools.pairwise(bounds):
+            taken.append(start)
+            yield {"x": x[start:stop]}
+
+    result = engine.run_chunks(chunks(), len(x), batch_size=8)["y"]
+    np.testing.assert_allclose(result, engine.run({"x": x}, batch_size=8)["y"], rtol=0, atol=0)
+    np.testing.assert_allclose(result, _expected(x), rtol=1e-5, atol=1e-5)
+    assert taken == bounds[:-1]
+    assert engine.request_count == engine.requests_per_call  # every borrowed request came back
+
+
+def test_chunks_must_hold_the_announced_rows(linear_xml: Path) -> None:
+    engine = get_engine(ModelSpec.from_path(linear_xml))
+    x = np.ones((10, 3), np.float32)
+    with pytest.raises(ValueError, match=r"the chunks hold 10 rows, not the 12 announced"):
+        engine.run_chunks([{"x": x}], 12)
+    with pytest.raises(InputSchemaError, match=r"expects dimension 1 = 3"):
+        engine.run_chunks([{"x": x}, {"x": np.ones((2, 4), np.float32)}], 12)
+    assert engine.run_chunks([{"x": x[:0]}], 0)["y"].shape == (0, 2)
+
+
+def test_non_contiguous_inputs_are_sent_batch_by_batch(linear_xml: Path, static8_xml: Path) -> None:
+    x = np.random.default_rng(1).random((29, 3), dtype=np.float32)
+    for xml in (linear_xml, static8_xml):
+        engine = get_engine(ModelSpec.from_path(xml))
+        expected = engine.run({"x": x}, batch_size=8)["y"]
+        for layout in (np.asfortranarray(x), x.T.copy().T, np.repeat(x, 2, axis=0)[::2]):
+            assert not layout.flags.c_contiguous
+            np.testing.assert_array_equal(engine.run({"x": layout}, batch_size=8)["y"], expected)
+
+
+def test_arrow_float_columns_stack_as_one_block_with_nulls_as_nan() -> None:
+    port = PortInfo("x", "f32", (None, 2))
+    frame = pd.DataFrame(
+        {
+            "a": pd.Series([1.0, None, 3.0], dtype=pd.ArrowDtype(pa.float64())),
+            "b": pd.Series([4.0, 5.0, None], dtype=pd.ArrowDtype(pa.float64())),
+        }
+    )
+    stacked = stack_columns(frame, ("a", "b"), port)
+    assert stacked.dtype == np.float32 and stacked.shape == (3, 2)
+    np.testing.assert_array_equal(stacked, [[1, 4], [np.nan, 5], [3, np.nan]])
+    with pytest.raises(InputSchemaError, match=r"column 'a' has 1 missing values"):
+        stack_columns(frame, ("a", "b"), PortInfo("ids", "i32", (None, 2)))
+    too_large = frame.fillna(0).astype({"b": pd.ArrowDtype(pa.float64())})
+    too_large.loc[0, "b"] = 1e300
+    with pytest.raises(InputSchemaError, match=r"column 'b' holds values beyond the range of float32"):
+        stack_columns(too_large, ("a", "b"), port)
+
+
+@pytest.mark.parametrize("errors", ["raise", "null"])
+def test_partition_scored_in_several_chunks(monkeypatch: pytest.MonkeyPatch, linear_xml: Path, errors: str) -> None:
+    monkeypatch.setattr(dask_openvino.plan, "CHUNK_BYTES", 12 * 7 * 4)  # chunks of 28 rows (4 batches of 7)
+    x = np.random.default_rng(2).random((101, 3), dtype=np.float32)
+    frame = pd.DataFrame(x, columns=["a", "b", "c"], index=pd.RangeIndex(500, 601))
+    frame = frame.astype(pd.ArrowDtype(pa.float32()))
+    result = frame.ov.predict(linear_xml, inputs=["a", "b", "c"], batch_size=7, errors=errors)  # type: ignore[arg-type]
+    values = np.stack(result["prediction"].to_numpy())
+    np.testing.assert_allclose(values, _expected(x), rtol=1e-5, atol=1e-5)
+    assert result.index.equals(frame.index)
