@@ -390,10 +390,10 @@ def _block_dtype(dtype: Any, port: PortInfo) -> np.dtype | None:
     column); Arrow-backed floats into float ports too, their nulls read as NaN.
     """
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf" and (dtype.kind != "f" or port.dtype.kind == "f"):
-        block: np.dtype = dtype
-        return block
+        return dtype
     if isinstance(dtype, pd.ArrowDtype) and pa.types.is_floating(dtype.pyarrow_dtype) and port.dtype.kind == "f":
-        return np.dtype(dtype.pyarrow_dtype.to_pandas_dtype())
+        block: np.dtype = np.dtype(dtype.pyarrow_dtype.to_pandas_dtype())
+        return block
     return None
 
 
