@@ -404,9 +404,9 @@ class Engine:
         batch = self.batch_rows(n_rows, batch_size)
         outputs: list[np.ndarray | None] = [None] * len(self.description.outputs)
         if n_rows == 0:
-            for chunk in chunks:
-                if self._check_feeds(chunk)[1]:
-                    raise ValueError(f"the chunks hold rows, not the {n_rows} announced")
+            held = sum(self._check_feeds(chunk)[1] for chunk in chunks)
+            if held:
+                raise ValueError(f"the chunks hold {held} rows, not the 0 announced")
             return {p.name: np.empty((0, *(p.row_shape or ())), dtype=p.dtype) for p in self.description.outputs}
         compiled = self.compiled
         requests = self._borrow_requests(min(self.requests_per_call, -(-n_rows // batch)))

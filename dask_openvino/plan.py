@@ -548,6 +548,11 @@ def _score_in_chunks(frame: pd.DataFrame, plan: PredictionPlan) -> tuple[dict[st
         for name, values in results.items():
             if name not in outputs:
                 outputs[name] = np.empty((n_rows, *values.shape[1:]), dtype=values.dtype)
+            elif outputs[name].shape[1:] != values.shape[1:]:
+                raise InferenceError(
+                    f"output {name!r} changed shape between chunks of a partition ({list(outputs[name].shape[1:])} "
+                    f"then {list(values.shape[1:])} per row); give inputs a fixed shape"
+                )
             outputs[name][start : start + len(values)] = values
     return outputs, failures
 

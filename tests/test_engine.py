@@ -85,6 +85,8 @@ def test_chunks_must_hold_the_announced_rows(linear_xml: Path) -> None:
     with pytest.raises(InputSchemaError, match=r"expects dimension 1 = 3"):
         engine.run_chunks([{"x": x}, {"x": np.ones((2, 4), np.float32)}], 12)
     assert engine.run_chunks([{"x": x[:0]}], 0)["y"].shape == (0, 2)
+    with pytest.raises(ValueError, match=r"the chunks hold 10 rows, not the 0 announced"):
+        engine.run_chunks([{"x": x}], 0)
 
 
 def test_non_contiguous_inputs_are_sent_batch_by_batch(linear_xml: Path, static8_xml: Path) -> None:
