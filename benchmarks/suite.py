@@ -201,8 +201,13 @@ class Group:
         baseline: Case,
         source: Callable[[], dd.DataFrame] | None = None,
         inputs: dict[str, str] | list[str] | None = None,
+        rows: int | None = None,
     ) -> Case:
-        """Contender 2: ``ddf.ov.predict`` over data the workers read from Parquet."""
+        """Contender 2: ``ddf.ov.predict`` over data the workers read from Parquet.
+
+        ``source`` replaces reading the group's data set; ``rows`` gives its row count
+        when it holds other rows.
+        """
         xml = self.xml(precision)
         read = source or (lambda: read_parquet(self.dataset.path))
         columns = inputs or self.inputs()
@@ -229,7 +234,7 @@ class Group:
             precision,
             "ov.predict",
             scheduler,
-            self.dataset.rows,
+            rows or self.dataset.rows,
             lambda: _compute(collection(), scheduler, self.clusters),
             warm,
             variant=variant,
@@ -476,6 +481,7 @@ def tabular_group(
         "threads",
         variant=f"x{fine.partitions} partitions",
         source=lambda: read_parquet(fine.path),
+        rows=fine.rows,
         baseline=limit,
     )
     group.predict(
