@@ -1,0 +1,71 @@
+"""Partition-size sweep for tabular models: ``python -m benchmarks.partitions``.
+
+Scores the same rows through the MLP with ``.ov.predict`` on the threaded scheduler,
+split into partitions of 3,125 to 100,000 rows, both reading the Parquet files and over
+the partitions already in memory, each against OpenVINO alone in the same interleaved
+rounds (see :mod:`benchmarks.timing`). Prints a Markdown table of rows/s and ratios to
+the limit. It shares the harness's models and data directory, so models built by
+``python -m benchmarks`` are reused; about 3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from benchmarks import data, models, report, suite
+from benchmarks.cli import ROOT
+from benchmarks.timing import measure
+
+PARTITION_ROWS = (3_125, 12_500, 25_000, 100_000)
+"""The partition sizes swept, in rows."""
+
+
+def sweep(output: Path, rows: int, rounds: int) -> str:
+    """Measure every partition size and return the Markdown table."""
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
+
+    files, _ = models.build_in_child(output / "models", ("mlp",))
+    sizes = {f"tabular_sweep_{size}": (rows, -(-rows // size)) for size in PARTITION_ROWS}
+    sets = data.prepare(output / "data", sizes)
+    clusters = suite.Clusters()
+    group = suite.Group(files["mlp"], sets[f"tabular_sweep_{PARTITION_ROWS[-1]}"], clusters)
+    limit = group.limit("fp32")
+    for size in PARTITION_ROWS:
+        dataset = sets[f"tabular_sweep_{size}"]
+        in_memory = suite.read_parquet(dataset.path).persist(scheduler="threads")
+        for variant, source in (
+            (f"{size:,} rows a partition", lambda path=dataset.path: suite.read_parquet(path)),
+            (f"{size:,} rows a partition, {suite.IN_MEMORY}", lambda frame=in_memory: frame),
+        ):
+            group.predict("fp32", "threads", variant=variant, source=source, rows=rows, baseline=limit)
+    records = measure(group.cases, rounds, log=log)
+    report.add_ratios(records)
+    lines = ["| partition rows | data | rows/s | x limit |", "|---:|---|---:|---:|"]
+    for record in records:
+        if not record["baseline"]:
+            continue
+        size, _, where = record["variant"].partition(" rows a partition")
+        lines.append(
+            f"| {size} | {'in memory' if where else 'read from Parquet'} | "
+            f"{record['rows_per_second']:,.0f} | {record['ratio_to_limit']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m benchmarks.partitions``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.partitions", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows scored by every case")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
+    args = parser.parse_args(argv)
+    print(sweep(args.output, args.rows, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
