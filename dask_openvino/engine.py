@@ -141,7 +141,7 @@ def default_compile_config(device: str) -> dict[str, str]:
     (Dask threads block while OpenVINO runs, so this does not oversubscribe) and
     CPU pinning is turned off: several worker processes on one host otherwise pin
     their threads to the same cores (the benchmarks measured ResNet-50 on two workers
-    x one thread on two cores at 0.55 of OpenVINO alone pinned, 0.92 unpinned).
+    x one thread on two cores at 0.55 of OpenVINO alone pinned, 0.90-0.92 unpinned).
     Elsewhere OpenVINO uses every core. The THROUGHPUT hint lets OpenVINO choose the
     number of streams.
 
