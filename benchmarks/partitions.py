@@ -40,7 +40,7 @@ def sweep(output: Path, rows: int, rounds: int) -> str:
         in_memory = suite.read_parquet(dataset.path).persist(scheduler="threads")
         for variant, source in (
             (f"{size:,} rows a partition", lambda path=dataset.path: suite.read_parquet(path)),
-            (f"{size:,} rows a partition, {suite.IN_MEMORY}", lambda frame=in_memory: frame),
+            (f"{size:,} rows a partition, {report.IN_MEMORY}", lambda frame=in_memory: frame),
         ):
             group.predict("fp32", "threads", variant=variant, source=source, rows=rows, baseline=limit)
     records = measure(group.cases, rounds, log=log)

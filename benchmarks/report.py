@@ -10,6 +10,9 @@ from typing import Any
 TABLE_START = "<!-- benchmark-table:start -->"
 TABLE_END = "<!-- benchmark-table:end -->"
 
+IN_MEMORY = "data in memory"
+"""Variant of the tabular cases whose partitions were read and persisted before timing."""
+
 MODEL_TITLES = {
     "resnet50": "ResNet-50 224x224",
     "minilm": "MiniLM-L6 encoder, seq 128",
@@ -157,8 +160,8 @@ def _tabular_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     verdicts = []
     mine = {"model": "mlp", "precision": "fp32", "scheduler": "threads"}
-    in_memory = _find(records, **mine, contender="ov.predict", variant="data in memory")
-    ort_in_memory = _find(records, **mine, contender="onnxruntime", variant="data in memory")
+    in_memory = _find(records, **mine, contender="ov.predict", variant=IN_MEMORY)
+    ort_in_memory = _find(records, **mine, contender="onnxruntime", variant=IN_MEMORY)
     reading = _find(records, **mine, contender="read_parquet only", variant="")
     with_reading = _find(records, **mine, contender="ov.predict", variant="")
     if in_memory:

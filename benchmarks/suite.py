@@ -26,7 +26,7 @@ import pyarrow as pa
 from distributed import Client, LocalCluster
 
 import dask_openvino
-from benchmarks import pipelines, probe
+from benchmarks import pipelines, probe, report
 from benchmarks.data import TABULAR_COLUMNS, Dataset, load_arrays
 from benchmarks.models import IMAGENET_MEAN, IMAGENET_STD, ModelFiles
 from benchmarks.timing import Case, measure
@@ -50,9 +50,6 @@ BF16 = {"INFERENCE_PRECISION_HINT": "bf16"}
 
 PINNED = {"ENABLE_CPU_PINNING": "YES"}
 """Compile override: OpenVINO's own CPU pinning default, which dask-openvino turns off on workers."""
-
-IN_MEMORY = "data in memory"
-"""Variant of the tabular cases whose partitions were read and persisted before timing."""
 
 SHAPES = {"1x2": (1, 2), "2x1": (2, 1), "2x1-pinned": (2, 1)}
 """LocalCluster shapes: workers x threads per worker. ``2x1-pinned`` is a second 2 x 1
@@ -296,6 +293,17 @@ class Group:
         self.cases.append(case)
         return case
 
+    def read_only(self, dataset: Dataset, *, variant: str = "", baseline: Case) -> Case:
+        """Read ``dataset`` on the threaded scheduler and do nothing with it: the pipeline's cost without a model."""
+        return self.custom(
+            "read_parquet only",
+            "threads",
+            variant,
+            lambda: read_parquet(dataset.path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META),
+            baseline=baseline,
+            rows=dataset.rows,
+        )
+
     def custom(
         self, contender: str, scheduler: str, variant: str, collection: Callable[[], Any], *, baseline: Case, rows: int
     ) -> Case:
@@ -360,14 +368,7 @@ def image_group(model: ModelFiles, images: Dataset, jpeg: Dataset, clusters: Clu
             baseline=limit,
         )
         group.predict("int8", "cluster 2x1", baseline=int8_limit)
-        group.custom(
-            "read_parquet only",
-            "threads",
-            "",
-            lambda: read_parquet(images.path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META),
-            baseline=int8_limit,
-            rows=images.rows,
-        )
+        group.read_only(images, baseline=int8_limit)
     return group
 
 
@@ -426,18 +427,11 @@ def tabular_group(
     xml = model.fp32_xml
     # The warning about a large graph is the point of this case: the partitions travel in it.
     dask.config.set({"distributed.admin.large-graph-warning-threshold": "1GB"})
-    group.custom(
-        "read_parquet only",
-        "threads",
-        "",
-        lambda: read_parquet(table.path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META),
-        baseline=limit,
-        rows=table.rows,
-    )
+    group.read_only(table, baseline=limit)
     # The same pipelines over partitions already in memory: what is left once reading is not timed.
     in_memory = read_parquet(table.path).persist(scheduler="threads")
-    group.predict("fp32", "threads", variant=IN_MEMORY, source=lambda: in_memory, baseline=limit)
-    group.hand_written("onnxruntime", variant=IN_MEMORY, source=lambda: in_memory, baseline=limit)
+    group.predict("fp32", "threads", variant=report.IN_MEMORY, source=lambda: in_memory, baseline=limit)
+    group.hand_written("onnxruntime", variant=report.IN_MEMORY, source=lambda: in_memory, baseline=limit)
 
     bf16_limit = group.limit("fp32", variant="bf16", config=BF16)
     group.predict("fp32", "threads", variant="bf16", config=BF16, baseline=bf16_limit)
@@ -492,14 +486,7 @@ def tabular_group(
         inputs={"features": "features"},
         baseline=limit,
     )
-    group.custom(
-        "read_parquet only",
-        "threads",
-        "one list column",
-        lambda: read_parquet(as_list.path).map_partitions(pipelines.touch_partition, meta=pipelines.TOUCH_META),
-        baseline=limit,
-        rows=as_list.rows,
-    )
+    group.read_only(as_list, variant="one list column", baseline=limit)
     return group
 
 

@@ -316,7 +316,7 @@ def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
 
 def _stack_objects(series: pd.Series, *, column: str, port: PortInfo) -> np.ndarray:
     rows = series.to_numpy()
-    if any(isinstance(row, str) for row in rows[:1]):
+    if len(rows) and isinstance(rows[0], str):
         raise InputSchemaError(f"column {column!r} holds text, but model input {port} needs numbers; {_ARROW_ROUTE}")
     try:
         arrays = [np.asarray(row) for row in rows]
@@ -364,8 +364,9 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
     block_dtype = _block_dtype(dtypes.pop(), port) if len(dtypes) == 1 else None
     if block_dtype is not None:
         # One dtype: pandas copies whole blocks, into a [C, N] array whose transpose is the
-        # [N, C] input (measured 1.5 vs 5.3 ms for 25,000 x 64 Arrow floats). The engine
-        # makes each batch contiguous as it sends it. A lossy cast falls through to the
+        # [N, C] input (1.5 ms for 25,000 x 64 Arrow floats, against 5.3 ms for stacking
+        # and transposing column by column). The engine makes each batch contiguous as it
+        # sends it (about 1.2 ms more per 25,000 rows, while earlier batches run). A lossy cast falls through to the
         # column-by-column path, whose error names the column.
         selected = frame[list(columns)]
         if isinstance(column_dtypes[columns[0]], pd.ArrowDtype):

@@ -338,7 +338,7 @@ class Engine:
         InferenceError
             If OpenVINO fails on a batch; the message names the rows.
         """
-        n_rows = len(np.asarray(next(iter(feeds.values())))) if feeds else 0
+        n_rows = len(next(iter(feeds.values()))) if feeds else 0
         return self.run_chunks([feeds], n_rows, batch_size=batch_size)
 
     def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:

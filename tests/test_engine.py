@@ -89,7 +89,7 @@ def test_chunks_must_hold_the_announced_rows(linear_xml: Path) -> None:
         engine.run_chunks([{"x": x}], 0)
 
 
-def test_non_contiguous_inputs_are_sent_batch_by_batch(linear_xml: Path, static8_xml: Path) -> None:
+def test_non_contiguous_inputs_give_the_results_of_contiguous_ones(linear_xml: Path, static8_xml: Path) -> None:
     x = np.random.default_rng(1).random((29, 3), dtype=np.float32)
     for xml in (linear_xml, static8_xml):
         engine = get_engine(ModelSpec.from_path(xml))
