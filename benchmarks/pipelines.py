@@ -151,10 +151,11 @@ def openvino_partition(frame: pd.DataFrame, spec: Any, feeds: tuple[Feed, ...], 
 
 def reload_partition(frame: pd.DataFrame, plan: Any) -> pd.DataFrame:
     """``.ov.predict``'s partition function, but reading and compiling the model for every partition."""
-    from dask_openvino.engine import compile_engine
+    import dask_openvino
+    from dask_openvino.partition import predict_partition
 
-    engine = compile_engine(plan.spec, plan.transform)
-    return plan.assemble(frame, engine.run(plan.feeds(frame), batch_size=plan.batch_size))
+    dask_openvino.clear_cache()
+    return predict_partition(frame, plan)
 
 
 TOUCH_META = pd.DataFrame({"rows": pd.Series([], dtype="int64"), "bytes": pd.Series([], dtype="int64")})

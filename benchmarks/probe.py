@@ -47,7 +47,7 @@ def load_openvino_cpu() -> None:
     import openvino as ov
     from openvino import opset13
 
-    from dask_openvino.spec import core
+    from dask_openvino.state import core
 
     x = opset13.parameter([1, 4], np.float32, name="x")
     core().compile_model(ov.Model([opset13.relu(x)], [x]), "CPU")
@@ -85,8 +85,9 @@ def _compile(xml: str, cache_dir: str, how: str) -> dict[str, Any]:
     """Import, read + compile ``xml``, run one row; the times and the memory the model added."""
     started = time.perf_counter()
     import dask_openvino
-    from dask_openvino.engine import compile_engine, default_compile_config
-    from dask_openvino.spec import core
+    from dask_openvino.cache import compile_engine
+    from dask_openvino.policy import default_compile_config
+    from dask_openvino.state import core
 
     load_openvino_cpu()
     imported = time.perf_counter()

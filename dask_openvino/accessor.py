@@ -2,7 +2,7 @@
 
 ``import dask_openvino`` registers it. On a Dask DataFrame, :meth:`predict` is lazy:
 it checks the arguments against ``meta`` and the model's ports, then maps
-:func:`~dask_openvino.plan.predict_partition` over the partitions with the
+[`predict_partition`][dask_openvino.partition.predict_partition] over the partitions with the
 plan (model location and fingerprint, never weights) as its argument. On a pandas
 DataFrame it runs at once in this process.
 """
@@ -18,6 +18,7 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.dataframe.extensions import register_dataframe_accessor
 
+from dask_openvino.partition import predict_partition
 from dask_openvino.plan import (
     ErrorsArg,
     InputsArg,
@@ -26,7 +27,6 @@ from dask_openvino.plan import (
     PredictionPlan,
     PreprocessArg,
     build_plan,
-    predict_partition,
 )
 from dask_openvino.quantize import quantize
 from dask_openvino.spec import ModelSpec, resolve_model
@@ -204,7 +204,7 @@ class OpenVINODataFrameAccessor(_OpenVINOAccessor[dd.DataFrame]):
 
     def _score(self, plan: PredictionPlan) -> dd.DataFrame:
         scored: dd.DataFrame = self._frame.map_partitions(  # type: ignore[no-untyped-call]
-            predict_partition, plan, meta=plan.meta(self._meta()), token="ov-predict"
+            predict_partition, plan, meta=predict_partition(self._meta().iloc[:0], plan), token="ov-predict"
         )
         return scored
 

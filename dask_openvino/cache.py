@@ -1,8 +1,9 @@
 """The per-process cache of compiled models.
 
 Each worker process reads and compiles a model once, on first use, and keeps the
-resulting :class:`~dask_openvino.engine.Engine` here, keyed by the
-:class:`~dask_openvino.spec.ModelSpec` (location, fingerprint, device, config) and
+resulting [`Engine`][dask_openvino.engine.Engine] in
+[`state.ENGINES`][dask_openvino.state.ENGINES], keyed by the
+[`ModelSpec`][dask_openvino.ModelSpec] (location, fingerprint, device, config) and
 the model transform. Concurrent first calls from several threads compile once.
 The cache is bounded and evicts the least recently used model; the bounds come
 from Dask's configuration, so platform teams set them like any other Dask option::
@@ -18,21 +19,23 @@ from Dask's configuration, so platform teams set them like any other Dask option
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import dask.config
+import fsspec
+import openvino as ov
 
-from dask_openvino.engine import Engine, ModelTransform, compile_engine
-from dask_openvino.spec import ModelSpec
+from dask_openvino import state
+from dask_openvino.engine import Engine
+from dask_openvino.errors import ModelLoadError, openvino_message
+from dask_openvino.policy import default_compile_config
+from dask_openvino.spec import ModelSpec, describe_model
+from dask_openvino.transforms import ModelTransform
 
-__all__ = ["CacheInfo", "cache_info", "clear_cache", "get_engine"]
+__all__ = ["CacheInfo", "cache_info", "clear_cache", "compile_engine", "get_engine"]
 
 dask.config.update_defaults({"openvino": {"cache": {"max-models": 4, "max-bytes": None}}})
-
-_CacheKey = tuple[ModelSpec, Any]
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class CacheInfo:
     models : int
         Compiled models held now.
     compiles : int
-        Models compiled by this process since it started (or since :func:`clear_cache`).
+        Models compiled by this process since it started (or since
+        [`clear_cache`][dask_openvino.clear_cache]).
     hits : int
         Look-ups served from the cache.
     evictions : int
@@ -63,81 +67,10 @@ class CacheInfo:
     pid: int
 
 
-class _ModelCache:
-    def __init__(self) -> None:
-        self._engines: OrderedDict[_CacheKey, Engine] = OrderedDict()
-        self._loading: dict[_CacheKey, threading.Lock] = {}
-        self._lock = threading.Lock()
-        self.compiles = 0
-        self.hits = 0
-        self.evictions = 0
 
-    def get(self, spec: ModelSpec, transform: ModelTransform | None) -> Engine:
-        key: _CacheKey = (spec, transform)
-        with self._lock:
-            engine = self._engines.get(key)
-            if engine is not None:
-                self._engines.move_to_end(key)
-                self.hits += 1
-                return engine
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:
-            with self._lock:
-                engine = self._engines.get(key)
-                if engine is not None:
-                    self.hits += 1
-                    return engine
-            try:
-                engine = compile_engine(spec, transform)
-            finally:
-                with self._lock:
-                    self._loading.pop(key, None)
-            with self._lock:
-                self.compiles += 1
-                self._engines[key] = engine
-                self._evict()
-            return engine
-
-    def _evict(self) -> None:
-        max_models = dask.config.get("openvino.cache.max-models")
-        max_bytes = dask.config.get("openvino.cache.max-bytes")
-        while len(self._engines) > 1 and (
-            (max_models is not None and len(self._engines) > int(max_models))
-            or (max_bytes is not None and self._bytes() > int(max_bytes))
-        ):
-            self._engines.popitem(last=False)
-            self.evictions += 1
-
-    def _bytes(self) -> int:
-        return sum(engine.weights_bytes for engine in self._engines.values())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._engines.clear()
-            self.compiles = self.hits = self.evictions = 0
-
-    def info(self) -> CacheInfo:
-        with self._lock:
-            return CacheInfo(
-                models=len(self._engines),
-                compiles=self.compiles,
-                hits=self.hits,
-                evictions=self.evictions,
-                weights_bytes=self._bytes(),
-                pid=os.getpid(),
-            )
-
-
-_cache = _ModelCache()
-
-
-def _reset_after_fork() -> None:
-    # OpenVINO's thread pools do not survive fork: a forked child compiles afresh.
-    global _cache
-    _cache = _ModelCache()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+def _bound(key: str) -> int | None:
+    value = dask.config.get(key)
+    return None if value is None else int(value)
 
 
 def get_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> Engine:
@@ -159,7 +92,12 @@ def get_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> Engi
     >>> engine = get_engine(ModelSpec.from_path("model.xml"))  # doctest: +SKIP
     >>> engine.run({"x": x})["y"]  # doctest: +SKIP
     """
-    return _cache.get(spec, transform)
+    return state.ENGINES.get(  # type: ignore[no-any-return]
+        (spec, transform),
+        lambda: compile_engine(spec, transform),
+        max_items=_bound("openvino.cache.max-models"),
+        max_weight=_bound("openvino.cache.max-bytes"),
+    )
 
 
 def clear_cache() -> None:
@@ -172,7 +110,7 @@ def clear_cache() -> None:
     >>> import dask_openvino
     >>> dask_openvino.clear_cache()
     """
-    _cache.clear()
+    state.ENGINES.clear()
 
 
 def cache_info() -> CacheInfo:
@@ -184,4 +122,54 @@ def cache_info() -> CacheInfo:
     >>> dask_openvino.cache_info().models
     0
     """
-    return _cache.info()
+    models, compiles, hits, evictions, weight = state.ENGINES.stats()
+    return CacheInfo(
+        models=models, compiles=compiles, hits=hits, evictions=evictions, weights_bytes=weight, pid=os.getpid()
+    )
+
+
+def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> Engine:
+    """Read, transform and compile the model described by ``spec``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model; its fingerprint is checked against the files.
+    transform : ModelTransform, optional
+        Edits applied to the model before compiling.
+
+    Returns
+    -------
+    Engine
+
+    Raises
+    ------
+    ModelLoadError
+        If the model cannot be read or compiled for ``spec.device``.
+    ModelChangedError
+        If the files changed since ``spec`` was made.
+    """
+    model = spec.read_model()
+    if transform is not None:
+        model = transform.apply(model)
+    config: dict[str, Any] = default_compile_config(spec.device)
+    config.update(spec.config_dict)
+
+    def compile_model() -> ov.CompiledModel:
+        try:
+            return state.core().compile_model(model, spec.device, config)
+        except RuntimeError as err:
+            raise ModelLoadError(
+                f"OpenVINO cannot compile {spec.xml} for {spec.device}: {openvino_message(err)}"
+            ) from err
+
+    compiled = compile_model()
+    return Engine(compiled, describe_model(compiled), weights_bytes=_weights_size(spec), recompile=compile_model)
+
+
+def _weights_size(spec: ModelSpec) -> int:
+    try:
+        fs, path = fsspec.core.url_to_fs(spec.weights, **dict(spec.storage_options))
+        return int(fs.size(path) or 0)
+    except (OSError, ValueError):
+        return 0

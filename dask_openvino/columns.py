@@ -4,7 +4,11 @@ DataFrame columns become model input arrays of the port's element type, and mode
 outputs become columns. Numeric columns and pyarrow list columns are converted
 without Python loops (list columns are flattened through their Arrow buffers); only
 object columns that hold numpy arrays are stacked row by row, as pandas users have
-them. Casts that would lose information raise :class:`~dask_openvino.errors.InputSchemaError`.
+them. Casts that would lose information raise
+[`InputSchemaError`][dask_openvino.InputSchemaError]. Model outputs become numeric
+columns or pyarrow (fixed-size) list columns built straight from their buffers
+([`arrow_lists`][dask_openvino.columns.arrow_lists]), and rows that could not be
+scored become nulls ([`null_rows`][dask_openvino.columns.null_rows]).
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.api.extensions import take
 
+from dask_openvino.casting import to_port_dtype
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.spec import PortInfo
 
 __all__ = [
     "array_to_series",
+    "arrow_lists",
     "check_column_dtype",
     "column_to_array",
+    "null_rows",
     "output_dtype",
     "stack_columns",
-    "to_port_dtype",
 ]
 
 _ARROW_ROUTE = (
@@ -104,75 +111,6 @@ def _fixed_list_size(arrow_type: pa.DataType) -> int | None:
     return size
 
 
-def to_port_dtype(array: np.ndarray, port: PortInfo, *, source: str) -> np.ndarray:
-    """Cast ``array`` to the element type of ``port``, refusing lossy casts.
-
-    Float to float casts are allowed (values beyond the target's range raise);
-    NaN and infinity pass through to float ports. Casts to integer ports require
-    finite, whole values within the target's range; booleans accept only 0 and 1.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        The values to cast.
-    port : PortInfo
-        The model input they feed.
-    source : str
-        What the values came from (a column name, "input 0"), for messages.
-
-    Returns
-    -------
-    numpy.ndarray
-        An array of ``port.dtype`` in ``array``'s memory order (``array`` itself when
-        nothing changes); the engine makes each batch contiguous as it sends it.
-
-    Raises
-    ------
-    InputSchemaError
-        If the cast would lose information.
-    """
-    target = port.dtype
-    if array.dtype == target:
-        return array
-    kind = array.dtype.kind
-    if kind not in "biuf":
-        raise InputSchemaError(f"{source} has dtype {array.dtype}, but model input {port} needs {target}")
-    if target.kind == "f":
-        if kind == "f" and array.dtype.itemsize > target.itemsize and array.size:
-            limit = np.finfo(target).max
-            finite = array[np.isfinite(array)]
-            if finite.size and np.abs(finite).max() > limit:
-                raise InputSchemaError(
-                    f"{source} holds values beyond the range of {target} (|x| > {limit:.3g}) for model input {port}"
-                )
-        return array.astype(target)
-    if target.kind in "iu":
-        if kind == "f":
-            if not np.isfinite(array).all():
-                raise InputSchemaError(
-                    f"{source} holds NaN or infinity, but model input {port} needs integers ({target})"
-                )
-            if not np.array_equal(array, np.trunc(array)):
-                raise InputSchemaError(
-                    f"{source} holds fractional values, but model input {port} needs integers ({target}); "
-                    "round them first if that is intended"
-                )
-        if array.size and kind != "b":
-            info = np.iinfo(target)
-            low, high = array.min(), array.max()
-            if low < info.min or high > info.max:
-                raise InputSchemaError(
-                    f"{source} holds values in [{low}, {high}], outside the range [{info.min}, {info.max}] "
-                    f"of {target} needed by model input {port}"
-                )
-        return array.astype(target)
-    if target.kind == "b":
-        if kind != "b" and array.size and not np.isin(array, (0, 1)).all():
-            raise InputSchemaError(f"{source} holds values other than 0 and 1, but model input {port} needs booleans")
-        return array.astype(target)
-    raise InputSchemaError(f"model input {port} has element type {port.element_type}, which dask-openvino cannot feed")
-
-
 def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: str) -> np.ndarray:
     """Reshape flat per-row values to ``[n_rows, *row_shape]`` of ``port``."""
     if port.shape is None:
@@ -196,6 +134,8 @@ def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: st
             )
         return values.reshape(n_rows, *[free if d is None else d for d in port.shape[1:]])
     expected = int(np.prod(row_shape, dtype=np.int64))
+    if n_rows == 0 and values.size == 0:
+        return values.reshape(0, *row_shape)
     if per_row != expected or values.size != n_rows * expected:
         raise InputSchemaError(
             f"column {column!r} gives {per_row} values per row (row shape {list(values.shape[1:])}), but model "
@@ -440,15 +380,61 @@ def array_to_series(array: np.ndarray, index: pd.Index, name: str, dtype: Any) -
     pandas.Series
     """
     n_rows = len(index)
-    if not isinstance(dtype, pd.ArrowDtype):
+    if not (isinstance(dtype, pd.ArrowDtype) and _is_list_type(dtype.pyarrow_dtype)):
         numeric: pd.Series = pd.Series(array.reshape(n_rows), index=index, name=name, dtype=dtype, copy=False)
         return numeric
-    arrow_type = dtype.pyarrow_dtype
-    flat = pa.array(np.ascontiguousarray(array).reshape(-1), type=arrow_type.value_type)
-    if pa.types.is_fixed_size_list(arrow_type):
-        lists = pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)
-    else:
-        width = len(flat) // n_rows if n_rows else 0
-        offsets = pa.array(np.arange(n_rows + 1, dtype=np.int32) * width)
-        lists = pa.ListArray.from_arrays(offsets, flat)
+    lists = arrow_lists(array.reshape(n_rows, -1) if n_rows else array.reshape(0, 0), dtype.pyarrow_dtype)
     return pd.Series(pd.arrays.ArrowExtensionArray(lists), index=index, name=name, copy=False)
+
+
+def arrow_lists(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
+    """Make a (fixed-size) list array with one list per row of ``[N, k]`` values, from their buffer.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``[N, k]`` values (numbers, or strings for label columns).
+    arrow_type : pyarrow.DataType
+        A ``pa.list_(value_type, k)`` or ``pa.list_(value_type)`` type.
+
+    Returns
+    -------
+    pyarrow.Array
+
+    Examples
+    --------
+    >>> arrow_lists(np.array([[1, 2], [3, 4]], np.int64), pa.list_(pa.int64(), 2)).to_pylist()
+    [[1, 2], [3, 4]]
+    """
+    n_rows = len(values)
+    width = values.shape[1] if values.ndim == 2 else 0
+    flat = pa.array(np.ascontiguousarray(values).reshape(-1), type=arrow_type.value_type)
+    if pa.types.is_fixed_size_list(arrow_type):
+        return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)
+    return pa.ListArray.from_arrays(pa.array(np.arange(n_rows + 1, dtype=np.int32) * width), flat)
+
+
+def null_rows(series: pd.Series, failed: np.ndarray) -> pd.Series:
+    """Return ``series`` with the rows where ``failed`` is True set to null (NaN for numpy floats).
+
+    Parameters
+    ----------
+    series : pandas.Series
+        A result column, of a dtype that holds nulls.
+    failed : numpy.ndarray
+        Boolean mask over its rows.
+
+    Returns
+    -------
+    pandas.Series
+        Same dtype, index and name.
+
+    Examples
+    --------
+    >>> null_rows(pd.Series([1.5, 2.5], dtype="float32"), np.array([True, False])).tolist()
+    [nan, 2.5]
+    """
+    positions = np.arange(len(series))
+    positions[failed] = -1
+    values = take(series.array, positions, allow_fill=True)
+    return pd.Series(values, index=series.index, name=series.name, copy=False)

@@ -1,203 +1,127 @@
 """The engine: batched, asynchronous inference with one compiled model.
 
-An :class:`Engine` wraps one ``openvino.CompiledModel`` shared by every thread of a
-process. Each :meth:`Engine.run` call borrows its own infer requests from a pool
-(one ``CompiledModel`` called from several threads at once can hang), cuts the
-rows into batches, keeps several batches in flight so every OpenVINO stream is
-busy, and writes each result straight into preallocated output arrays.
+An [`Engine`][dask_openvino.engine.Engine] wraps one ``openvino.CompiledModel`` shared by
+every thread of a process. Each call borrows its own infer requests from a pool (one
+``CompiledModel`` called from several threads at once can hang), cuts the rows into
+batches, keeps several batches in flight so every OpenVINO stream is busy, and writes
+each result straight into one preallocated array per output
+([`OutputBuffer`][dask_openvino.engine.OutputBuffer]). With ``isolate=True`` a failing
+call is run again batch by batch, and failing batches are bisected until the rows
+that fail are found; the other rows are scored.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Union
 
-import fsspec
 import numpy as np
 import openvino as ov
 
-from dask_openvino.columns import to_port_dtype
-from dask_openvino.errors import InferenceError, InputSchemaError, ModelLoadError
-from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo, _first_line, core, describe_model
+from dask_openvino.casting import to_port_dtype
+from dask_openvino.errors import InferenceError, InputSchemaError, openvino_message
+from dask_openvino.policy import default_batch_size
+from dask_openvino.spec import ModelDescription, PortInfo
 
-__all__ = [
-    "MAX_DEFAULT_BATCH_SIZE",
-    "BatchReshape",
-    "Engine",
-    "ModelTransform",
-    "TransformChain",
-    "batch_reshape",
-    "compile_engine",
-    "default_batch_size",
-    "default_compile_config",
-]
+__all__ = ["Chunk", "Engine", "OutputBuffer", "Rows"]
 
-MAX_DEFAULT_BATCH_SIZE = 4096
-"""Upper bound of the default batch size for models with a dynamic batch dimension."""
+Rows = Union[slice, np.ndarray]
+"""Where a chunk's rows go in the output: a slice, or an array of row positions."""
 
-_SMALL_ROW_BYTES = 1024
-"""Rows up to this many input bytes (tabular features) get larger default batches."""
+Chunk = tuple[Rows, Mapping[str, np.ndarray]]
+"""A chunk of rows to score: where they go in the output, and one array per model input."""
 
-_SMALL_ROW_BATCH_BYTES = 1024 * 1024
-_LARGE_ROW_BATCH_BYTES = 256 * 1024
+Failures = dict[int, str]
+
+_RUNS_AFTER_RETIREMENT = 3
+"""How often a call runs again when other calls' failures keep retiring the compiled model under it."""
 
 
-class ModelTransform(Protocol):
-    """Edits a model before it is compiled (reshape, baked preprocessing, ...).
-
-    Implementations are hashable and picklable (frozen dataclasses): they travel
-    in the task graph and are part of the per-process cache key.
-    """
-
-    def apply(self, model: ov.Model) -> ov.Model:
-        """Return the edited model (it may edit ``model`` in place and return it)."""
+def _take(rows: Rows, start: int, stop: int) -> Rows:
+    """Rows ``start:stop`` of a chunk, as positions in the output."""
+    if isinstance(rows, slice):
+        first = rows.start or 0
+        return slice(first + start, first + stop)
+    return rows[start:stop]
 
 
-@dataclass(frozen=True)
-class TransformChain:
-    """Several :class:`ModelTransform` applied in order."""
+class OutputBuffer:
+    """One array per model output with a row per input row, filled batch by batch.
 
-    steps: tuple[ModelTransform, ...]
-
-    def apply(self, model: ov.Model) -> ov.Model:
-        """Apply every step in order."""
-        for step in self.steps:
-            model = step.apply(model)
-        return model
-
-
-@dataclass(frozen=True)
-class BatchReshape:
-    """Set the batch (first) dimension of every input to ``batch_size``.
-
-    Used when a model exported with a static batch (often 1) should run with
-    another batch size.
-    """
-
-    batch_size: int
-
-    def apply(self, model: ov.Model) -> ov.Model:
-        """Reshape every input's first dimension, keeping the others."""
-        shapes = {}
-        for port in model.inputs:
-            shape = port.get_partial_shape()
-            if shape.rank.is_dynamic or len(shape) == 0:
-                raise InputSchemaError(f"cannot set the batch size of input {port.get_any_name()} with shape {shape}")
-            shape[0] = ov.Dimension(self.batch_size)
-            shapes[port] = shape
-        model.reshape(shapes)
-        return model
-
-
-def batch_reshape(description: ModelDescription, batch_size: int | None) -> BatchReshape | None:
-    """Return the reshape a requested batch size needs: only a model whose static batch differs is reshaped.
-
-    Parameters
-    ----------
-    description : ModelDescription
-        The model's ports.
-    batch_size : int or None
-        The requested rows per inference; None keeps the model as it is.
-
-    Returns
-    -------
-    BatchReshape or None
-    """
-    static = {port.batch_size for port in description.inputs}
-    if batch_size is None or static == {None} or static == {batch_size}:
-        return None
-    return BatchReshape(batch_size)
-
-
-def _worker_threads() -> int | None:
-    """Threads of the ``distributed`` worker running this code, or None outside one.
-
-    Inside ``client.run`` (a warm-up, say) ``get_worker()`` finds no worker, so the
-    process's only live worker is used instead; without this, a model first compiled
-    there would be cached with the settings for outside a worker.
-    """
-    try:
-        from distributed import Worker, get_worker
-    except ImportError:
-        return None
-    try:
-        worker = get_worker()
-    except ValueError:
-        workers = [w for w in Worker._instances if w.status.name not in ("closed", "closing", "failed")]
-        if len(workers) != 1:
-            return None
-        worker = workers[0]
-    return int(worker.state.nthreads)
-
-
-def default_compile_config(device: str) -> dict[str, str]:
-    """Compile properties derived from where the model is compiled.
-
-    On a ``distributed`` worker, OpenVINO gets as many threads as the worker has
-    (Dask threads block while OpenVINO runs, so this does not oversubscribe) and
-    CPU pinning is turned off: several worker processes on one host otherwise pin
-    their threads to the same cores (the benchmarks measured ResNet-50 on two workers
-    x one thread on two cores at 0.55 of OpenVINO alone pinned, 0.90-0.92 unpinned).
-    Elsewhere OpenVINO uses every core. The THROUGHPUT hint lets OpenVINO choose the
-    number of streams.
-
-    Inference runs in float32 (``INFERENCE_PRECISION_HINT=f32``), so predictions equal
-    the framework's: on CPUs with AVX512-BF16, OpenVINO's own default is bfloat16, which
-    changed about 1e-2 of each logit and 62 of 200,000 logistic-regression labels here,
-    and was slower on a CPU without AMX (72k vs 99k rows/s on the demo's MLP). On CPUs
-    with AMX, ``config={"INFERENCE_PRECISION_HINT": "bf16"}`` trades that accuracy for
-    speed; INT8 models (:func:`dask_openvino.quantize`) are the faster path everywhere.
-    Properties in ``ModelSpec.config`` override these.
-
-    Parameters
-    ----------
-    device : str
-        The OpenVINO device; only "CPU" gets derived properties.
-
-    Returns
-    -------
-    dict of str to str
-    """
-    if device != "CPU":
-        return {"PERFORMANCE_HINT": "THROUGHPUT"}
-    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
-    threads = _worker_threads()
-    if threads is not None:
-        config["INFERENCE_NUM_THREADS"] = str(min(threads, os.cpu_count() or threads))
-        config["ENABLE_CPU_PINNING"] = "NO"
-    return config
-
-
-def default_batch_size(ports: tuple[PortInfo, ...]) -> int:
-    """Return the batch size used when a user gives none.
-
-    A static batch dimension wins. Otherwise rows of up to 1 KiB (tabular features)
-    are batched by about 1 MiB of input, so a 64-feature float table runs 4096 rows a
-    batch (measured 1.16-1.33x the throughput of 1024-row batches on a 64-256-256-1 MLP);
-    larger rows (images, token sequences, whose activations grow much faster than
-    their inputs) by about 256 KiB, so a 224x224 image runs one row a batch and a
-    128-token pair of int64 inputs 128. Always between 1 and
-    :data:`MAX_DEFAULT_BATCH_SIZE` rows.
+    Each output is allocated when its first batch arrives (its row shape may only be
+    known then) and every later batch is checked against it.
 
     Parameters
     ----------
     ports : tuple of PortInfo
-        The model's inputs.
-
-    Returns
-    -------
-    int
+        The model's outputs.
+    n_rows : int
+        Rows of the whole call.
+    zeros : bool, default False
+        Start from zeros: rows no batch writes (failed rows) then hold zeros.
+    ragged : bool, default False
+        Accept batches narrower than the first on the axes after the batch axis
+        (text batches padded to their own longest row): they fill the leading part
+        of each row, zeros after it.
     """
-    static = {p.batch_size for p in ports if p.batch_size is not None}
-    if static:
-        return static.pop() if len(static) == 1 else min(static)
-    row_bytes = max(1, sum((p.row_size or 128) * p.dtype.itemsize for p in ports))
-    target = _SMALL_ROW_BATCH_BYTES if row_bytes <= _SMALL_ROW_BYTES else _LARGE_ROW_BATCH_BYTES
-    return max(1, min(MAX_DEFAULT_BATCH_SIZE, target // row_bytes))
+
+    def __init__(self, ports: tuple[PortInfo, ...], n_rows: int, *, zeros: bool = False, ragged: bool = False) -> None:
+        self.ports = ports
+        self.n_rows = n_rows
+        self._zeros = zeros or ragged
+        self._ragged = ragged
+        self._arrays: list[np.ndarray | None] = [None] * len(ports)
+
+    def write(self, rows: Rows, results: list[np.ndarray], sent: int) -> None:
+        """Copy one batch's outputs (padding rows of a static batch dropped) into ``rows``.
+
+        Parameters
+        ----------
+        rows : slice or numpy.ndarray
+            Where the batch's rows go.
+        results : list of numpy.ndarray
+            The batch's outputs, in port order.
+        sent : int
+            Rows the batch had as sent to OpenVINO (with the padding of a static batch).
+
+        Raises
+        ------
+        InferenceError
+            If an output does not have one row per row sent, or its row shape differs
+            from the earlier batches'.
+        """
+        n = (rows.stop - rows.start) if isinstance(rows, slice) else len(rows)
+        for i, (port, result) in enumerate(zip(self.ports, results, strict=True)):
+            if len(result) != sent:
+                raise InferenceError(
+                    f"output {port.name!r} has {len(result)} rows for a batch of {sent}: it is not one row per "
+                    "input row, so it cannot become a column"
+                )
+            target = self._arrays[i]
+            if target is None:
+                make = np.zeros if self._zeros else np.empty
+                target = self._arrays[i] = make((self.n_rows, *result.shape[1:]), dtype=result.dtype)
+            row_shape, got = target.shape[1:], result.shape[1:]
+            if got == row_shape:
+                target[rows] = result[:n]
+            elif self._ragged and len(got) == len(row_shape) and all(g <= w for g, w in zip(got, row_shape, strict=True)):
+                target[(rows, *(slice(0, g) for g in got))] = result[:n]
+            else:
+                raise InferenceError(
+                    f"output {port.name!r} changed shape between batches ({list(row_shape)} then {list(got)} per "
+                    "row); give inputs a fixed shape"
+                )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Return the outputs by name; an output no batch reached is empty of its port's row shape."""
+        return {
+            port.name: (
+                array if array is not None else np.zeros((self.n_rows, *(port.row_shape or ())), dtype=port.dtype)
+            )
+            for port, array in zip(self.ports, self._arrays, strict=True)
+        }
 
 
 class Engine:
@@ -213,22 +137,22 @@ class Engine:
         Size of the model's weights, used by the cache's byte bound.
     recompile : callable, optional
         Compiles the model afresh. After OpenVINO fails on a batch, the engine
-        replaces its compiled model with a new one: with OpenVINO 2026.4 on CPU, a
-        compiled model whose inference raised was seen to return results of the wrong
-        shape afterwards (21 of 60 repeated bisections of a dynamic-shape model).
+        replaces its compiled model with a new one: a CPU compiled model whose
+        inference raised was seen to return results of the wrong shape afterwards
+        (``docs/reliability.md``). Requests of the retired model are never reused.
 
     Attributes
     ----------
     compiled : openvino.CompiledModel
         The compiled model now in use.
     requests_per_call : int
-        Infer requests each :meth:`run` keeps in flight (OpenVINO's optimal number).
+        Infer requests each call keeps in flight (OpenVINO's optimal number).
     recompiles : int
         How often the model was compiled afresh after a failed inference.
 
     Examples
     --------
-    >>> from dask_openvino.cache import get_engine
+    >>> from dask_openvino import ModelSpec, get_engine
     >>> engine = get_engine(ModelSpec.from_path("model.xml"))  # doctest: +SKIP
     >>> outputs = engine.run({"x": features})  # doctest: +SKIP
     """
@@ -250,13 +174,23 @@ class Engine:
         self._idle_requests: list[ov.InferRequest] = []
         self._lock = threading.Lock()
         self._input_index = {port.name: i for i, port in enumerate(description.inputs)}
+        inputs = description.inputs
+        self._static_batch = inputs[0].batch_size if inputs else None
 
-    def _borrow_requests(self, count: int) -> list[ov.InferRequest]:
+    # ------------------------------------------------------------------ request pool
+
+    def _borrow_requests(self, count: int) -> tuple[ov.CompiledModel, list[ov.InferRequest]]:
         with self._lock:
+            compiled = self.compiled
             taken = self._idle_requests[-count:]
             del self._idle_requests[len(self._idle_requests) - len(taken) :]
-        taken.extend(self.compiled.create_infer_request() for _ in range(count - len(taken)))
-        return taken
+        taken.extend(compiled.create_infer_request() for _ in range(count - len(taken)))
+        return compiled, taken
+
+    def _return_requests(self, compiled: ov.CompiledModel, requests: list[ov.InferRequest]) -> None:
+        with self._lock:
+            if compiled is self.compiled:
+                self._idle_requests.extend(requests)
 
     def _recover_from_failure(self, failed: ov.CompiledModel) -> None:
         """Replace ``failed`` (the compiled model an inference failed on) with a fresh compile."""
@@ -268,17 +202,35 @@ class Engine:
                 self.compiled = self._recompile()
                 self.recompiles += 1
 
-    def _return_requests(self, requests: list[ov.InferRequest]) -> None:
-        with self._lock:
-            self._idle_requests.extend(requests)
-
     @property
     def request_count(self) -> int:
         """Infer requests created so far and now idle (for diagnostics)."""
         with self._lock:
             return len(self._idle_requests)
 
-    def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
+    # ------------------------------------------------------------------ feeds and batches
+
+    def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
+        """Check arrays against the model's inputs and cast them to the inputs' element types.
+
+        Parameters
+        ----------
+        feeds : mapping of str to numpy.ndarray
+            One array per model input, keyed by input name, all with the same number of rows.
+
+        Returns
+        -------
+        arrays : list of numpy.ndarray
+            In the order of the model's inputs.
+        n_rows : int
+            Their number of rows.
+
+        Raises
+        ------
+        InputSchemaError
+            If an input is missing or unknown, or an array's rank, dimensions, row
+            count or values do not fit.
+        """
         names = set(feeds)
         expected = set(self._input_index)
         if names != expected:
@@ -313,6 +265,44 @@ class Engine:
             arrays.append(to_port_dtype(array, port, source=f"input {port.name!r}"))
         return arrays, n_rows or 0
 
+    def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:
+        """Rows per inference for a call of ``n_rows`` rows.
+
+        A static batch dimension wins, then ``batch_size``, then
+        [`default_batch_size`][dask_openvino.policy.default_batch_size] cut so that a
+        small call is split across every infer request.
+
+        Parameters
+        ----------
+        n_rows : int
+            Rows of the whole call.
+        batch_size : int, optional
+            The batch size asked for.
+
+        Returns
+        -------
+        int
+        """
+        fair_share = -(-n_rows // self.requests_per_call)
+        batch = self._static_batch or batch_size or min(default_batch_size(self.description.inputs), fair_share)
+        return max(batch, 1)
+
+    def _batch(self, arrays: list[np.ndarray], start: int, stop: int) -> dict[int, np.ndarray]:
+        # A contiguous batch is shared with OpenVINO as it is; others (columns stacked as
+        # the transpose of a [C, N] block) are copied one batch at a time, while the
+        # previous batches run. A short last batch of a static-batch model is padded.
+        views = {}
+        for i, array in enumerate(arrays):
+            view = np.ascontiguousarray(array[start:stop])
+            if self._static_batch is not None and stop - start != self._static_batch:
+                padded = np.zeros((self._static_batch, *array.shape[1:]), dtype=array.dtype)
+                padded[: stop - start] = view
+                view = padded
+            views[i] = view
+        return views
+
+    # ------------------------------------------------------------------ running
+
     def run(self, feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """Run the model over all rows of ``feeds``.
 
@@ -322,8 +312,8 @@ class Engine:
             One array per model input, keyed by input name, all with the same
             number of rows (first dimension), any number of rows.
         batch_size : int, optional
-            Rows per inference. Defaults to :func:`default_batch_size`. With a
-            static batch dimension, the last short batch is padded and the
+            Rows per inference (see [`batch_rows`][dask_openvino.engine.Engine.batch_rows]).
+            With a static batch dimension, the last short batch is padded and the
             padding's results are dropped.
 
         Returns
@@ -339,100 +329,115 @@ class Engine:
             If OpenVINO fails on a batch; the message names the rows.
         """
         n_rows = len(next(iter(feeds.values()))) if feeds else 0
-        return self.run_chunks([feeds], n_rows, batch_size=batch_size)
-
-    def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:
-        """Rows per inference for a call of ``n_rows`` rows.
-
-        A static batch dimension wins, then ``batch_size``, then
-        :func:`default_batch_size` cut so that a small call is split across every
-        infer request (the benchmarks measured 31.7 vs 68.9 sequences/s for 64 MiniLM
-        rows in one batch vs two).
-
-        Parameters
-        ----------
-        n_rows : int
-            Rows of the whole call.
-        batch_size : int, optional
-            The batch size asked for.
-
-        Returns
-        -------
-        int
-        """
-        ports = self.description.inputs
-        static_batch = ports[0].batch_size if ports else None
-        batch = static_batch or batch_size or min(default_batch_size(ports), -(-n_rows // self.requests_per_call))
-        return max(batch, 1)
+        outputs, _ = self.run_chunks([(slice(0, n_rows), feeds)], n_rows, batch_size=batch_size)
+        return outputs
 
     def run_chunks(
-        self, chunks: Iterable[Mapping[str, np.ndarray]], n_rows: int, *, batch_size: int | None = None
-    ) -> dict[str, np.ndarray]:
-        """Run the model over consecutive chunks of rows, taking each chunk only when it is needed.
+        self,
+        chunks: Iterable[Chunk],
+        n_rows: int,
+        *,
+        batch_size: int | None = None,
+        isolate: bool = False,
+        zeros: bool = False,
+        ragged: bool = False,
+    ) -> tuple[dict[str, np.ndarray], Failures]:
+        """Run the model over chunks of rows, taking each chunk only when it is needed.
 
         ``chunks`` is read lazily: the next chunk is taken (for ``.ov.predict``,
         converted from its columns) while the last batches of the previous one are
         still running, so conversion overlaps inference instead of leaving
-        OpenVINO's streams idle. The batches run across chunk boundaries as one
-        pipeline; results are the same as :meth:`run` on the concatenated rows.
+        OpenVINO's streams idle. The batches of all chunks run as one pipeline.
 
         Parameters
         ----------
-        chunks : iterable of mapping of str to numpy.ndarray
-            Feeds as in :meth:`run`, one mapping per chunk. Chunks of a whole number
-            of batches keep every batch full.
+        chunks : iterable of (rows, feeds) pairs
+            Each chunk's rows in the output (a slice or positions) and its feeds as
+            in [`run`][dask_openvino.engine.Engine.run]. With ``isolate``, ``chunks``
+            is iterated a second time after a failure, so it must be re-iterable.
         n_rows : int
-            The rows of all chunks together.
+            Rows of the output; rows that no chunk covers hold zeros.
         batch_size : int, optional
-            As in :meth:`run`; a default batch is chosen from ``n_rows``.
+            As in [`run`][dask_openvino.engine.Engine.run].
+        isolate : bool, default False
+            Instead of raising [`InferenceError`][dask_openvino.InferenceError], run
+            the chunks again batch by batch, bisect each failing batch down to the
+            rows that fail, and return those rows' reasons; they hold zeros.
+        zeros : bool, default False
+            Allocate the outputs zeroed (some rows are covered by no chunk).
+        ragged : bool, default False
+            Chunks may differ in width on axes after the batch axis (see
+            [`OutputBuffer`][dask_openvino.engine.OutputBuffer]); give the widest first.
 
         Returns
         -------
-        dict of str to numpy.ndarray
+        outputs : dict of str to numpy.ndarray
             One array per model output with ``n_rows`` rows.
+        failures : dict of int to str
+            Output row -> OpenVINO's reason, for each row whose inference failed
+            (empty unless ``isolate``).
 
         Raises
         ------
         InputSchemaError
             If a chunk does not match the model's inputs.
         InferenceError
-            If OpenVINO fails on a batch; the message names the rows.
-        ValueError
-            If the chunks do not hold ``n_rows`` rows.
+            If OpenVINO fails on a batch and ``isolate`` is False; the message names the rows.
         """
-        static_batch = self.description.inputs[0].batch_size if self.description.inputs else None
         batch = self.batch_rows(n_rows, batch_size)
-        outputs: list[np.ndarray | None] = [None] * len(self.description.outputs)
         if n_rows == 0:
-            held = sum(self._check_feeds(chunk)[1] for chunk in chunks)
-            if held:
-                raise ValueError(f"the chunks hold {held} rows, not the 0 announced")
-            return {p.name: np.empty((0, *(p.row_shape or ())), dtype=p.dtype) for p in self.description.outputs}
-        compiled = self.compiled
-        requests = self._borrow_requests(min(self.requests_per_call, -(-n_rows // batch)))
-        # Per request: the rows it runs and the arrays it reads (kept alive until it is collected).
-        in_flight: list[tuple[int, int, list[np.ndarray]] | None] = [None] * len(requests)
+            for _, feeds in chunks:
+                self.check_feeds(feeds)
+            return OutputBuffer(self.description.outputs, 0).arrays(), {}
+        for _ in range(_RUNS_AFTER_RETIREMENT):
+            buffer = OutputBuffer(self.description.outputs, n_rows, zeros=zeros or isolate, ragged=ragged)
+            try:
+                if self._pipeline(chunks, buffer, batch, n_rows):
+                    return buffer.arrays(), {}
+            except InferenceError:
+                if not isolate:
+                    raise
+                break
+        else:
+            if not isolate:
+                raise InferenceError(
+                    f"failed inferences of other calls recompiled the model {_RUNS_AFTER_RETIREMENT} times while this "
+                    "call ran; its results were discarded"
+                )
+        buffer = OutputBuffer(self.description.outputs, n_rows, zeros=True, ragged=ragged)
+        failures: Failures = {}
+        for rows, feeds in chunks:
+            arrays, chunk_rows = self.check_feeds(feeds)
+            for start in range(0, chunk_rows, batch):
+                self._bisect(arrays, rows, start, min(start + batch, chunk_rows), buffer, failures)
+        return buffer.arrays(), failures
+
+    def _pipeline(self, chunks: Iterable[Chunk], buffer: OutputBuffer, batch: int, n_rows: int) -> bool:
+        """Run every batch; False when another call's failure retired the compiled model meanwhile.
+
+        A failed inference can leave the compiled model returning wrong results to its other
+        requests too, so results computed on a retired model are not trusted: the caller runs
+        the call again on the new one.
+        """
+        compiled, requests = self._borrow_requests(min(self.requests_per_call, -(-n_rows // batch)))
+        # Per request: the output rows it computes, the rows it was sent, and the arrays it reads
+        # (kept alive until it is collected).
+        in_flight: list[tuple[Rows, int, list[np.ndarray]] | None] = [None] * len(requests)
         number = 0
-        offset = 0
         try:
-            for chunk in chunks:
-                arrays, chunk_rows = self._check_feeds(chunk)
+            for rows, feeds in chunks:
+                arrays, chunk_rows = self.check_feeds(feeds)
                 for start in range(0, chunk_rows, batch):
                     stop = min(start + batch, chunk_rows)
                     slot = number % len(requests)
                     number += 1
-                    if in_flight[slot] is not None:
-                        self._collect(requests[slot], in_flight[slot], outputs, n_rows)
-                    views = {i: self._batch_view(array, start, stop, static_batch) for i, array in enumerate(arrays)}
+                    self._collect(requests[slot], in_flight[slot], buffer)
+                    views = self._batch(arrays, start, stop)
                     requests[slot].start_async(views, share_inputs=True)
-                    in_flight[slot] = (offset + start, offset + stop, arrays)
-                offset += chunk_rows
+                    in_flight[slot] = (_take(rows, start, stop), len(views[0]) if views else stop - start, arrays)
             for slot, request in enumerate(requests):
-                if in_flight[slot] is not None:
-                    self._collect(request, in_flight[slot], outputs, n_rows)
-                    in_flight[slot] = None
-            if offset != n_rows:
-                raise ValueError(f"the chunks hold {offset} rows, not the {n_rows} announced")
+                self._collect(request, in_flight[slot], buffer)
+                in_flight[slot] = None
         except BaseException as err:
             # Wait for the requests still running (they read our arrays); their own errors
             # would only repeat the one being raised. The requests are dropped.
@@ -441,161 +446,50 @@ class Engine:
                     with contextlib.suppress(RuntimeError):
                         request.wait()
             if isinstance(err, InferenceError):
+                if compiled is not self.compiled:
+                    return False
                 self._recover_from_failure(compiled)
             raise
-        self._return_requests(requests)
-        return {port.name: out for port, out in zip(self.description.outputs, outputs, strict=True)}  # type: ignore[misc]
-
-    def run_capturing_failures(
-        self, feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
-        """Run like :meth:`run`, but isolate the rows whose inference fails instead of raising.
-
-        When a batch fails, it is bisected (each half run on its own, recursively)
-        until the failing rows are single rows; every other row is scored. Costs
-        nothing extra when no batch fails. Once a batch has failed, the rows are run
-        again batch by batch, synchronously, and the model is recompiled after each
-        failure (see the ``recompile`` parameter of :class:`Engine`).
-
-        Parameters
-        ----------
-        feeds : mapping of str to numpy.ndarray
-            As in :meth:`run`.
-        batch_size : int, optional
-            As in :meth:`run`.
-
-        Returns
-        -------
-        outputs : dict of str to numpy.ndarray
-            As in :meth:`run`; the rows of failed inputs hold zeros.
-        failures : dict of int to str
-            Row position -> OpenVINO's reason, for each row that could not be scored.
-
-        Raises
-        ------
-        InputSchemaError
-            If the arrays do not match the model's inputs (a whole-job problem, not a row's).
-        """
-        try:
-            return self.run(feeds, batch_size=batch_size), {}
-        except InferenceError:
-            pass
-        arrays, n_rows = self._check_feeds(feeds)
-        static_batch = self.description.inputs[0].batch_size
-        batch = self.batch_rows(n_rows, batch_size)
-        outputs: dict[str, np.ndarray] = {}
-        failures: dict[int, str] = {}
-
-        def attempt(start: int, stop: int) -> None:
-            compiled = self.compiled
-            request = compiled.create_infer_request()
-            try:
-                request.infer(
-                    {i: self._batch_view(array, start, stop, static_batch) for i, array in enumerate(arrays)},
-                    share_inputs=True,
-                )
-            except RuntimeError as err:
-                self._recover_from_failure(compiled)
-                if stop - start == 1:
-                    failures[start] = _first_line(err)
-                    return
-                middle = (start + stop) // 2
-                attempt(start, middle)
-                attempt(middle, stop)
-                return
-            for i, port in enumerate(self.description.outputs):
-                result = request.get_output_tensor(i).data
-                if port.name not in outputs:
-                    outputs[port.name] = np.zeros((n_rows, *result.shape[1:]), dtype=result.dtype)
-                outputs[port.name][start:stop] = result[: stop - start]
-
-        for start in range(0, n_rows, batch):
-            attempt(start, min(start + batch, n_rows))
-        for port in self.description.outputs:
-            outputs.setdefault(port.name, np.zeros((n_rows, *(port.row_shape or ())), dtype=port.dtype))
-        return outputs, failures
-
-    @staticmethod
-    def _batch_view(array: np.ndarray, start: int, stop: int, static_batch: int | None) -> np.ndarray:
-        # A contiguous batch is shared with OpenVINO as it is; others (columns stacked as
-        # the transpose of a [C, N] block) are copied one batch at a time, while the
-        # previous batches run.
-        view = np.ascontiguousarray(array[start:stop])
-        if static_batch is None or stop - start == static_batch:
-            return view
-        padded = np.zeros((static_batch, *array.shape[1:]), dtype=array.dtype)
-        padded[: stop - start] = view
-        return padded
+        self._return_requests(compiled, requests)
+        return compiled is self.compiled
 
     def _collect(
-        self,
-        request: ov.InferRequest,
-        rows: tuple[int, int, list[np.ndarray]] | None,
-        outputs: list[np.ndarray | None],
-        n_rows: int,
+        self, request: ov.InferRequest, flight: tuple[Rows, int, list[np.ndarray]] | None, buffer: OutputBuffer
     ) -> None:
-        assert rows is not None
-        start, stop, _ = rows
+        if flight is None:
+            return
+        rows, sent, _ = flight
         try:
             request.wait()
         except RuntimeError as err:
-            raise InferenceError(
-                f"OpenVINO failed on rows {start}..{stop - 1} of the batch: {_first_line(err)}"
-            ) from err
-        for i, port in enumerate(self.description.outputs):
-            result = request.get_output_tensor(i).data
-            if outputs[i] is None:
-                outputs[i] = np.empty((n_rows, *result.shape[1:]), dtype=result.dtype)
-            target = outputs[i]
-            assert target is not None
-            if result.shape[1:] != target.shape[1:]:
-                raise InferenceError(
-                    f"output {port.name!r} changed shape between batches ({list(target.shape[1:])} then "
-                    f"{list(result.shape[1:])} per row); give inputs a fixed shape"
-                )
-            target[start:stop] = result[: stop - start]
+            raise InferenceError(f"OpenVINO failed on rows {_describe_rows(rows)}: {openvino_message(err)}") from err
+        buffer.write(rows, [request.get_output_tensor(i).data for i in range(len(buffer.ports))], sent)
 
-
-def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> Engine:
-    """Read, transform and compile the model described by ``spec``.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        The model; its fingerprint is checked against the files.
-    transform : ModelTransform, optional
-        Edits applied to the model before compiling.
-
-    Returns
-    -------
-    Engine
-
-    Raises
-    ------
-    ModelLoadError
-        If the model cannot be read or compiled for ``spec.device``.
-    ModelChangedError
-        If the files changed since ``spec`` was made.
-    """
-    model = spec.read_model()
-    if transform is not None:
-        model = transform.apply(model)
-    config: dict[str, Any] = default_compile_config(spec.device)
-    config.update(spec.config_dict)
-
-    def compile_model() -> ov.CompiledModel:
+    def _bisect(
+        self, arrays: list[np.ndarray], rows: Rows, start: int, stop: int, buffer: OutputBuffer, failures: Failures
+    ) -> None:
+        """Run chunk rows ``start:stop`` synchronously; on failure, each half on its own, down to single rows."""
+        compiled = self.compiled
+        request = compiled.create_infer_request()
+        views = self._batch(arrays, start, stop)
         try:
-            return core().compile_model(model, spec.device, config)
+            request.infer(views, share_inputs=True)
         except RuntimeError as err:
-            raise ModelLoadError(f"OpenVINO cannot compile {spec.xml} for {spec.device}: {_first_line(err)}") from err
+            self._recover_from_failure(compiled)
+            if stop - start == 1:
+                position = _take(rows, start, stop)
+                first = position.start if isinstance(position, slice) else int(position[0])
+                failures[first] = openvino_message(err)
+                return
+            middle = (start + stop) // 2
+            self._bisect(arrays, rows, start, middle, buffer, failures)
+            self._bisect(arrays, rows, middle, stop, buffer, failures)
+            return
+        outputs = [request.get_output_tensor(i).data for i in range(len(buffer.ports))]
+        buffer.write(_take(rows, start, stop), outputs, len(views[0]) if views else stop - start)
 
-    compiled = compile_model()
-    return Engine(compiled, describe_model(compiled), weights_bytes=_weights_size(spec), recompile=compile_model)
 
-
-def _weights_size(spec: ModelSpec) -> int:
-    try:
-        fs, path = fsspec.core.url_to_fs(spec.weights, **dict(spec.storage_options))
-        return int(fs.size(path) or 0)
-    except (OSError, ValueError):
-        return 0
+def _describe_rows(rows: Rows) -> str:
+    if isinstance(rows, slice):
+        return f"{rows.start}..{rows.stop - 1} of the batch"
+    return f"{int(rows.min())}..{int(rows.max())} of the batch" if len(rows) else "of an empty batch"

@@ -12,6 +12,9 @@ The tree::
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``
 keeps working for code that predates this package.
+
+[`openvino_message`][dask_openvino.errors.openvino_message] is the one place that turns
+an OpenVINO exception into the text these errors carry.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelChangedError",
     "ModelLoadError",
+    "openvino_message",
 ]
 
 
@@ -68,3 +72,31 @@ class MissingDependencyError(DaskOpenVINOError, ImportError):
 
     The message names the package and the extra that installs it.
     """
+
+
+def openvino_message(err: BaseException, *, sep: str = " ") -> str:
+    """Return an OpenVINO (or converter) exception's message without its C++ source locations.
+
+    OpenVINO prefixes its messages with lines such as ``Exception from src/inference/...``;
+    the meaningful lines are kept, stripped and joined with ``sep``.
+
+    Parameters
+    ----------
+    err : BaseException
+        The exception raised by OpenVINO.
+    sep : str, default " "
+        What joins the kept lines: a space for one-line messages, a newline to keep
+        a converter's multi-line report readable.
+
+    Returns
+    -------
+    str
+        The cleaned message, or ``repr(err)`` when nothing is left.
+
+    Examples
+    --------
+    >>> openvino_message(RuntimeError("Exception from src/core.cpp:12:\\nshape mismatch"))
+    'shape mismatch'
+    """
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")]
+    return sep.join(lines) or repr(err)

@@ -1,35 +1,30 @@
-"""The prediction plan: which columns feed which model input, and what comes out.
+"""The prediction plan, made when the graph is built: which columns feed which model input, and what comes out.
 
-:func:`build_plan` checks the user's ``inputs=`` / ``output_names=`` against the
-model's ports and the frame's ``meta`` when the graph is built, so schema errors
-surface before any task runs. The resulting :class:`PredictionPlan` is small and
-picklable; :func:`predict_partition` is the pure, module-level function that
-``map_partitions`` runs on each pandas partition.
-
-With ``preprocess=``, one input column goes through a preprocessor
-(:mod:`dask_openvino.preprocessing`, :mod:`dask_openvino.text`) whose per-row
-failures either raise or, with ``errors="null"``, give null outputs and a message
-in :data:`ERROR_COLUMN`; with ``postprocess=``, outputs become the columns of
-:mod:`dask_openvino.postprocessing`.
+[`build_plan`][dask_openvino.plan.build_plan] checks the user's ``inputs=``,
+``output_names=``, ``preprocess=`` and ``postprocess=`` against the model's ports and
+the frame's ``meta`` on the client, so schema errors surface before any task runs.
+The resulting [`PredictionPlan`][dask_openvino.plan.PredictionPlan] is small and
+picklable; [`predict_partition`][dask_openvino.partition.predict_partition] carries it
+out on each partition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dask_openvino.cache import get_engine
-from dask_openvino.columns import array_to_series, check_column_dtype, column_to_array, output_dtype, stack_columns
-from dask_openvino.engine import ModelTransform, TransformChain, batch_reshape
-from dask_openvino.errors import InferenceError, InputSchemaError
-from dask_openvino.postprocessing import Postprocessor, fill_failed_rows
-from dask_openvino.preprocessing import BoundPreprocessor, Prepared, Preprocessor, run_prepared
+from dask_openvino.checks import positive_int
+from dask_openvino.columns import check_column_dtype, output_dtype
+from dask_openvino.errors import InputSchemaError
+from dask_openvino.postprocessing import Postprocessor
+from dask_openvino.preprocessing.base import BoundPreprocessor, Preprocessor
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
+from dask_openvino.transforms import ModelTransform, batch_reshape, chain
 
 __all__ = [
     "ERROR_COLUMN",
@@ -42,8 +37,6 @@ __all__ = [
     "PredictionPlan",
     "PreprocessArg",
     "build_plan",
-    "feeds_from_frame",
-    "predict_partition",
 ]
 
 InputsArg = None | str | Sequence[str] | Mapping[str, str | Sequence[str]]
@@ -67,7 +60,8 @@ SINGLE_OUTPUT_COLUMN = "prediction"
 ERROR_COLUMN = "prediction_error"
 """With ``errors="null"``: why a row has no prediction (null for rows that were scored)."""
 
-_ERROR_DTYPE = pd.ArrowDtype(pa.string())
+ERROR_DTYPE = pd.ArrowDtype(pa.string())
+"""The dtype of [`ERROR_COLUMN`][dask_openvino.plan.ERROR_COLUMN]."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +80,6 @@ class InputBinding:
     port: PortInfo
     columns: tuple[str, ...]
 
-    def to_array(self, frame: pd.DataFrame) -> np.ndarray:
-        """Convert this input's columns of ``frame`` into one ``[N, ...]`` array."""
-        if len(self.columns) == 1:
-            return column_to_array(frame[self.columns[0]], port=self.port, column=self.columns[0])
-        return stack_columns(frame, self.columns, self.port)
-
 
 @dataclass(frozen=True)
 class OutputBinding:
@@ -104,7 +92,8 @@ class OutputBinding:
     column : str
         The result column's name.
     dtype : numpy.dtype or pandas.ArrowDtype
-        The result column's dtype (see :func:`dask_openvino.columns.output_dtype`).
+        The result column's dtype (see [`output_dtype`][dask_openvino.columns.output_dtype]),
+        nullable with ``errors="null"``.
     """
 
     port: PortInfo
@@ -129,7 +118,7 @@ class PredictionPlan:
     transform : ModelTransform or None
         Edits applied to the model before compiling (e.g. a batch reshape).
     preprocess : BoundPreprocessor or None
-        Turns :attr:`preprocess_column` into the inputs it feeds (the others come from :attr:`inputs`).
+        Turns ``preprocess_column`` into the inputs it feeds (the others come from ``inputs``).
     preprocess_column : str or None
         The column it reads.
     postprocess : tuple of (output name, Postprocessor) pairs
@@ -149,56 +138,15 @@ class PredictionPlan:
     postprocess: tuple[tuple[str, Postprocessor], ...] = ()
     errors: ErrorsArg = "raise"
 
-    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Convert a partition's columns into model input arrays."""
-        return {binding.port.name: binding.to_array(frame) for binding in self.inputs}
-
-    def assemble(
-        self, frame: pd.DataFrame, results: Mapping[str, np.ndarray], prepared: Prepared | None = None
-    ) -> pd.DataFrame:
-        """Build the result frame from a partition and the model outputs for its rows.
-
-        With ``prepared``, ``results`` hold only the rows that were preprocessed;
-        the others get nulls and, with ``errors="null"``, their reason.
-        """
-        ok = prepared.ok if prepared is not None else np.ones(len(frame), dtype=bool)
-        scored = pd.RangeIndex(int(ok.sum()))
-        postprocess = dict(self.postprocess)
-        columns: dict[str, pd.Series] = {}
-        for out in self.outputs:
-            post = postprocess.get(out.port.name)
-            if post is None:
-                series = array_to_series(results[out.port.name], scored, out.column, out.dtype)
-                made = {out.column: series.astype(_nullable(out.dtype)) if self.errors == "null" else series}
-            else:
-                dtypes = post.columns(out.port, out.column)
-                made = {
-                    name: series.astype(dtypes[name])
-                    for name, series in post.apply(results[out.port.name], out.port, out.column).items()
-                }
-            for name, series in made.items():
-                columns[name] = fill_failed_rows(series.rename(name), ok, frame.index)
-        if self.errors == "null":
-            failures = prepared.failures if prepared is not None else {}
-            reasons = pd.Series(None, index=frame.index, name=ERROR_COLUMN, dtype=_ERROR_DTYPE)
-            if failures:
-                reasons.iloc[list(failures)] = list(failures.values())
-            columns[ERROR_COLUMN] = reasons
-        if self.keep_input:
-            return frame.assign(**columns)
-        return pd.DataFrame(columns, index=frame.index)
-
-    def empty_results(self) -> dict[str, np.ndarray]:
-        """Zero-row outputs, for empty partitions and ``meta``."""
-        return {out.port.name: np.empty((0, *(out.port.row_shape or ())), dtype=out.port.dtype) for out in self.outputs}
-
-    def meta(self, frame_meta: pd.DataFrame) -> pd.DataFrame:
-        """Return the empty result frame, built from the ports without running the model."""
-        return self.assemble(frame_meta.iloc[:0], self.empty_results())
-
 
 def _nullable(dtype: Any) -> Any:
-    """Return a dtype that can hold nulls for failed rows: pyarrow-backed for numpy integers and booleans."""
+    """Return a dtype that can hold nulls for failed rows: pyarrow-backed for numpy integers and booleans.
+
+    Examples
+    --------
+    >>> _nullable(np.dtype("int64"))
+    int64[pyarrow]
+    """
     if isinstance(dtype, np.dtype) and dtype.kind in "biu":
         return pd.ArrowDtype(pa.from_numpy_dtype(dtype))
     return dtype
@@ -323,17 +271,14 @@ def build_plan(
     description = spec.describe()
     transform: ModelTransform | None = None
     if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InputSchemaError(f"batch_size must be a positive integer, got {batch_size!r}")
-        batch_size = int(batch_size)
-        transform = batch_reshape(description, batch_size)
-        if transform is not None:
-            description = _reshaped(description, batch_size)
+        batch_size = positive_int(batch_size, "batch_size", error=InputSchemaError)
+        reshape = batch_reshape(description, batch_size)
+        if reshape is not None:
+            transform, description = reshape, reshape.describe(description)
     pre, pre_column, inputs = _bind_preprocess(description, inputs, preprocess, frame_meta)
     if pre is not None:
         description = pre.describe(description)
-        if pre.transform is not None:
-            transform = pre.transform if transform is None else TransformChain((pre.transform, transform))
+        transform = chain(pre.transform, transform)
     fed = ModelDescription(
         inputs=tuple(p for p in description.inputs if pre is None or p.name not in pre.inputs),
         outputs=description.outputs,
@@ -344,6 +289,8 @@ def build_plan(
         _check_binding(port, bound[port.name], frame_meta)
         bindings.append(InputBinding(port=port, columns=bound[port.name]))
     outputs = _bind_outputs(description, output_names)
+    if errors == "null":
+        outputs = tuple(replace(out, dtype=_nullable(out.dtype)) for out in outputs)
     posts = _bind_postprocess(outputs, postprocess)
     made: list[str] = []
     for out in outputs:
@@ -385,8 +332,10 @@ def _bind_preprocess(
         ((target, pipeline),) = preprocess.items()
     elif isinstance(inputs, Mapping) and len(inputs) == 1:
         target, pipeline = next(iter(inputs)), preprocess
-    elif len(names) == 1 or "input_ids" in names:
-        target, pipeline = (names[0] if len(names) == 1 else "input_ids"), preprocess
+    elif len(names) == 1:
+        target, pipeline = names[0], preprocess
+    elif (default := preprocess.default_input(description)) is not None:
+        target, pipeline = default, preprocess
     else:
         raise InputSchemaError(
             f"the model has inputs {names}: name the one to preprocess with preprocess={{input name: pipeline}}"
@@ -441,144 +390,3 @@ def _bind_postprocess(outputs: tuple[OutputBinding, ...], postprocess: Postproce
         if out.port.name in posts:
             posts[out.port.name].columns(out.port, out.column)
     return posts
-
-
-def _reshaped(description: ModelDescription, batch_size: int) -> ModelDescription:
-    def with_batch(port: PortInfo) -> PortInfo:
-        if not port.shape:
-            return port
-        return PortInfo(port.name, port.element_type, (batch_size, *port.shape[1:]))
-
-    return ModelDescription(
-        inputs=tuple(with_batch(p) for p in description.inputs),
-        outputs=tuple(with_batch(p) for p in description.outputs),
-    )
-
-
-def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame:
-    """Score one pandas partition; the function ``map_partitions`` runs.
-
-    Empty partitions return a correctly typed empty frame without touching the model.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        The partition.
-    plan : PredictionPlan
-        The plan built on the client.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The partition (if ``plan.keep_input``) plus one column per output, same index and order.
-    """
-    if len(frame) == 0:
-        return plan.assemble(frame, plan.empty_results())
-    if plan.preprocess is None or plan.preprocess_column is None:
-        results, failures = _score_in_chunks(frame, plan)
-        if plan.errors == "raise":
-            return plan.assemble(frame, results)
-        scored = Prepared(n_rows=len(frame), failures=failures, chunks=())
-        if failures:
-            results = {name: values[scored.ok] for name, values in results.items()}
-        return plan.assemble(frame, results, scored)
-    prepared = plan.preprocess.prepare(frame[plan.preprocess_column], batch_size=plan.batch_size)
-    if plan.errors == "raise":
-        prepared.raise_first_failure(frame.index, plan.preprocess_column)
-    ok = prepared.ok
-    if not ok.any():
-        return plan.assemble(frame, plan.empty_results(), prepared)
-    other = plan.feeds(frame if ok.all() else frame[ok])
-    engine = get_engine(plan.spec, plan.transform)
-    results, failed = run_prepared(
-        engine, prepared, other, batch_size=plan.batch_size, capture_failures=plan.errors == "null"
-    )
-    if not failed:
-        return plan.assemble(frame, results, prepared)
-    # Rows whose inference failed join those whose preprocessing failed.
-    scored_positions = np.flatnonzero(ok)
-    failures = {**prepared.failures, **{int(scored_positions[row]): reason for row, reason in failed.items()}}
-    still_ok = np.ones(len(scored_positions), dtype=bool)
-    still_ok[list(failed)] = False
-    kept = {name: values[still_ok] for name, values in results.items()}
-    return plan.assemble(frame, kept, Prepared(n_rows=len(frame), failures=failures, chunks=()))
-
-
-CHUNK_BYTES = 32 * 2**20
-"""Input bytes converted at a time: a partition's columns become tensors chunk by chunk."""
-
-
-def _chunk_rows(plan: PredictionPlan, batch: int) -> int:
-    """Rows per conversion chunk: about :data:`CHUNK_BYTES` of input, a whole number of batches.
-
-    Smaller chunks were measured slower: scoring 25,000-row partitions of 64 float
-    columns through an MLP in 8,192-row chunks used 28% more CPU than in one chunk.
-    """
-    row_bytes = sum(max(b.port.row_size or 1, len(b.columns)) * b.port.dtype.itemsize for b in plan.inputs) or 1
-    rows = max(CHUNK_BYTES // row_bytes, batch)
-    return rows - rows % batch
-
-
-def _score_in_chunks(frame: pd.DataFrame, plan: PredictionPlan) -> tuple[dict[str, np.ndarray], dict[int, str]]:
-    """Convert and infer a partition a chunk of rows at a time, into one preallocated array per output.
-
-    The engine takes each chunk when its requests are busy with the previous one's
-    last batches, so converting overlaps inference; converting the whole partition
-    first would also hold a second, tensor-shaped copy of it. With
-    ``errors="null"``, a failing partition is run again chunk by chunk and the rows
-    whose inference fails are isolated by bisection (see
-    :meth:`~dask_openvino.engine.Engine.run_capturing_failures`).
-    """
-    engine = get_engine(plan.spec, plan.transform)
-    n_rows = len(frame)
-    step = _chunk_rows(plan, engine.batch_rows(n_rows, plan.batch_size))
-    starts = range(0, n_rows, step)
-
-    def chunk(start: int) -> pd.DataFrame:
-        return frame.iloc[start : start + step] if step < n_rows else frame
-
-    try:
-        return engine.run_chunks((plan.feeds(chunk(start)) for start in starts), n_rows, batch_size=plan.batch_size), {}
-    except InferenceError:
-        if plan.errors == "raise":
-            raise
-    outputs: dict[str, np.ndarray] = {}
-    failures: dict[int, str] = {}
-    for start in starts:
-        results, failed = engine.run_capturing_failures(plan.feeds(chunk(start)), batch_size=plan.batch_size)
-        failures.update({start + row: reason for row, reason in failed.items()})
-        for name, values in results.items():
-            if name not in outputs:
-                outputs[name] = np.empty((n_rows, *values.shape[1:]), dtype=values.dtype)
-            elif outputs[name].shape[1:] != values.shape[1:]:
-                raise InferenceError(
-                    f"output {name!r} changed shape between chunks of a partition ({list(outputs[name].shape[1:])} "
-                    f"then {list(values.shape[1:])} per row); give inputs a fixed shape"
-                )
-            outputs[name][start : start + len(values)] = values
-    return outputs, failures
-
-
-def feeds_from_frame(frame: pd.DataFrame, spec: ModelSpec, inputs: InputsArg = None) -> dict[str, np.ndarray]:
-    """Map a pandas DataFrame's columns to model input arrays, exactly as ``.ov.predict`` does.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        The rows to convert.
-    spec : ModelSpec
-        The model whose inputs they feed.
-    inputs : None, str, list of str, or dict
-        As ``inputs=`` of ``.ov.predict``.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        One array per model input.
-
-    Examples
-    --------
-    >>> feeds = feeds_from_frame(df, ModelSpec.from_path("model.xml"), inputs=["f0", "f1"])  # doctest: +SKIP
-    """
-    plan = build_plan(spec, frame, inputs=inputs, keep_input=False)
-    return plan.feeds(frame)

@@ -30,8 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pandas.api.extensions import take
 
+from dask_openvino.checks import positive_int
+from dask_openvino.columns import arrow_lists
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.spec import PortInfo
 
@@ -45,7 +46,6 @@ __all__ = [
     "TopK",
     "argmax",
     "expand",
-    "fill_failed_rows",
     "softmax",
     "softmax_array",
     "threshold",
@@ -104,14 +104,7 @@ def _list_dtype(value_type: pa.DataType, size: int | None) -> pd.ArrowDtype:
 
 def _list_series(values: np.ndarray, dtype: pd.ArrowDtype) -> pd.Series:
     """``[N, k]`` values as a (fixed-size) list column."""
-    arrow_type = dtype.pyarrow_dtype
-    flat = pa.array(np.ascontiguousarray(values).reshape(-1), type=arrow_type.value_type)
-    n_rows, width = values.shape
-    if pa.types.is_fixed_size_list(arrow_type):
-        lists = pa.FixedSizeListArray.from_arrays(flat, width)
-    else:
-        lists = pa.ListArray.from_arrays(pa.array(np.arange(n_rows + 1, dtype=np.int32) * width), flat)
-    return pd.Series(pd.arrays.ArrowExtensionArray(lists), copy=False)
+    return pd.Series(pd.arrays.ArrowExtensionArray(arrow_lists(values, dtype.pyarrow_dtype)), copy=False)
 
 
 def _numbered(prefix: str, size: int | None, port: PortInfo, what: str) -> list[str]:
@@ -254,11 +247,10 @@ class TopK:
         label_column: str = "label",
         probability_column: str = "probability",
     ) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"TopK needs a positive integer k, got {k!r}")
+        k = positive_int(k, "TopK's k")
         if label_column == probability_column:
             raise ValueError(f"TopK label and probability columns need different names, got {label_column!r} twice")
-        object.__setattr__(self, "k", int(k))
+        object.__setattr__(self, "k", k)
         object.__setattr__(self, "labels", _labels(labels))
         object.__setattr__(self, "softmax", bool(softmax))
         object.__setattr__(self, "expand", bool(expand))
@@ -306,11 +298,8 @@ class TopK:
                 self.label_column: pd.Series(labels[:, 0], dtype=dtypes[self.label_column]),
                 self.probability_column: pd.Series(values[:, 0], copy=False),
             }
-        label_lists = pa.FixedSizeListArray.from_arrays(
-            pa.array(labels.reshape(-1), type=dtypes[self.label_column].pyarrow_dtype.value_type), self.k
-        )
         return {
-            self.label_column: pd.Series(pd.arrays.ArrowExtensionArray(label_lists), copy=False),
+            self.label_column: _list_series(labels, dtypes[self.label_column]),
             self.probability_column: _list_series(values, dtypes[self.probability_column]),
         }
 
@@ -444,33 +433,3 @@ def expand() -> Expand:
     Expand()
     """
     return Expand()
-
-
-def fill_failed_rows(series: pd.Series, ok: np.ndarray, index: pd.Index) -> pd.Series:
-    """Spread values computed for the successful rows over the whole partition, null elsewhere.
-
-    Parameters
-    ----------
-    series : pandas.Series
-        One value per successful row, in partition order.
-    ok : numpy.ndarray
-        Boolean mask over the partition's rows.
-    index : pandas.Index
-        The partition's index.
-
-    Returns
-    -------
-    pandas.Series
-        Same dtype (floats get NaN, pyarrow-backed columns get nulls), indexed by ``index``.
-
-    Examples
-    --------
-    >>> fill_failed_rows(pd.Series([1.5], dtype="float32"), np.array([False, True]), pd.RangeIndex(2)).tolist()
-    [nan, 1.5]
-    """
-    if ok.all():
-        return series.set_axis(index)
-    positions = np.full(len(ok), -1, dtype=np.int64)
-    positions[ok] = np.arange(int(ok.sum()))
-    values = take(series.array, positions, allow_fill=True)
-    return pd.Series(values, index=index, name=series.name, copy=False)

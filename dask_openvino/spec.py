@@ -1,28 +1,27 @@
 """Model source and fingerprint: where a model lives and which bytes it is.
 
-A :class:`ModelSpec` is what travels in the Dask task graph: a small, frozen,
+A [`ModelSpec`][dask_openvino.ModelSpec] is what travels in the Dask task graph: a small, frozen,
 picklable description (file locations, content fingerprint, device, compile
 configuration). Weights never travel; every worker reads them itself, checks
-the fingerprint and compiles once (see :mod:`dask_openvino.cache`).
+the fingerprint and compiles once (see [`get_engine`][dask_openvino.get_engine]).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
-import fsspec
 import numpy as np
 import openvino as ov
 
-from dask_openvino.errors import ModelChangedError, ModelLoadError
+from dask_openvino import state
+from dask_openvino.errors import ModelChangedError, ModelLoadError, openvino_message
+from dask_openvino.storage import StorageOptions, absolute, freeze_options, is_local, read_bytes
 
-__all__ = ["ModelDescription", "ModelSpec", "PortInfo", "resolve_model"]
+__all__ = ["ConfigItems", "ModelDescription", "ModelSpec", "PortInfo", "describe_model", "port_info", "resolve_model"]
 
 _NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     name: np.dtype(getattr(ov.Type, name).to_dtype())
@@ -54,7 +53,7 @@ class PortInfo:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        """The numpy dtype matching :attr:`element_type`."""
+        """The numpy dtype matching ``element_type``."""
         try:
             return _NUMPY_DTYPES[self.element_type]
         except KeyError:
@@ -78,7 +77,7 @@ class PortInfo:
 
     @property
     def row_size(self) -> int | None:
-        """Number of values per row when :attr:`row_shape` is static."""
+        """Number of values per row when ``row_shape`` is static."""
         row_shape = self.row_shape
         return None if row_shape is None else int(np.prod(row_shape, dtype=np.int64))
 
@@ -177,14 +176,8 @@ def describe_model(model: ov.Model) -> ModelDescription:
     )
 
 
-def _read_bytes(path: str, storage_options: Mapping[str, Any]) -> bytes:
-    try:
-        with fsspec.open(path, "rb", **storage_options) as f:
-            return f.read()  # type: ignore[no-any-return]
-    except FileNotFoundError as err:
-        raise ModelLoadError(f"model file not found: {path}") from err
-    except OSError as err:
-        raise ModelLoadError(f"cannot read model file {path}: {err}") from err
+def _read(url: str, options: StorageOptions) -> bytes:
+    return read_bytes(url, options, what="model file", error=ModelLoadError)
 
 
 def _digest(xml: bytes, weights: bytes) -> str:
@@ -195,39 +188,25 @@ def _digest(xml: bytes, weights: bytes) -> str:
     return h.hexdigest()
 
 
-_local_fingerprints: dict[tuple[str, str, int, int, int, int], str] = {}
-_local_fingerprints_lock = threading.Lock()
+@state.memoize(maxsize=256)
+def _local_digest(xml: str, weights: str, stats: tuple[int, int, int, int]) -> str:
+    """Digest of local files, memoised by path, size and modification time (``stats``)."""
+    return _digest(_read(xml, ()), _read(weights, ()))
 
 
-def _fingerprint(xml: str, weights: str, storage_options: Mapping[str, Any]) -> str:
+def _fingerprint(xml: str, weights: str, storage_options: StorageOptions) -> str:
     """Content fingerprint of an IR, memoised for unchanged local files.
 
     Hashing a large ``.bin`` on every ``predict`` call would cost seconds, so local
-    files are keyed by path, size and modification time and hashed again only when
-    one of those changes.
+    files are hashed again only when their size or modification time changes.
     """
-    protocol = fsspec.utils.get_protocol(xml)
-    if protocol in ("file", "local") and not storage_options:
+    if is_local(xml) and is_local(weights) and not storage_options:
         try:
             sx, sw = os.stat(xml), os.stat(weights)
         except FileNotFoundError as err:
             raise ModelLoadError(f"model file not found: {err.filename}") from err
-        key = (xml, weights, sx.st_size, sx.st_mtime_ns, sw.st_size, sw.st_mtime_ns)
-        with _local_fingerprints_lock:
-            known = _local_fingerprints.get(key)
-        if known is not None:
-            return known
-        digest = _digest(_read_bytes(xml, {}), _read_bytes(weights, {}))
-        with _local_fingerprints_lock:
-            _local_fingerprints[key] = digest
-        return digest
-    return _digest(_read_bytes(xml, storage_options), _read_bytes(weights, storage_options))
-
-
-@lru_cache(maxsize=1)
-def core() -> ov.Core:
-    """Return the process-wide ``openvino.Core``, created on first use."""
-    return ov.Core()
+        return _local_digest(xml, weights, (sx.st_size, sx.st_mtime_ns, sw.st_size, sw.st_mtime_ns))
+    return _digest(_read(xml, storage_options), _read(weights, storage_options))
 
 
 @dataclass(frozen=True)
@@ -235,7 +214,7 @@ class ModelSpec:
     """A picklable description of an OpenVINO IR model: location, content and compile options.
 
     This is what ``.ov.predict`` puts in the task graph. Each worker process reads
-    the files, checks that their content still matches :attr:`fingerprint`, and
+    the files, checks that their content still matches ``fingerprint``, and
     compiles the model once into its per-process cache.
 
     Parameters
@@ -250,7 +229,7 @@ class ModelSpec:
         OpenVINO device to compile for.
     config : tuple of (str, str) pairs
         OpenVINO compile properties that override the derived defaults
-        (see :func:`dask_openvino.engine.default_compile_config`).
+        (see [`default_compile_config`][dask_openvino.policy.default_compile_config]).
     storage_options : tuple of (str, object) pairs
         Options passed to ``fsspec.open`` for remote URIs.
 
@@ -265,7 +244,7 @@ class ModelSpec:
     fingerprint: str
     device: str = "CPU"
     config: ConfigItems = ()
-    storage_options: tuple[tuple[str, Any], ...] = field(default=(), compare=True)
+    storage_options: StorageOptions = field(default=(), compare=True)
 
     @classmethod
     def from_path(
@@ -301,22 +280,18 @@ class ModelSpec:
         ModelLoadError
             If a file does not exist or is not an ``.xml`` IR.
         """
-        xml = os.fspath(model)
-        if fsspec.utils.get_protocol(xml) in ("file", "local"):
-            xml = os.path.abspath(xml)
+        xml = absolute(os.fspath(model))
         if not xml.endswith(".xml"):
             raise ModelLoadError(f"expected an OpenVINO IR .xml file, got {xml!r}")
-        bin_path = os.fspath(weights) if weights is not None else xml[: -len(".xml")] + ".bin"
-        if weights is not None and fsspec.utils.get_protocol(bin_path) in ("file", "local"):
-            bin_path = os.path.abspath(bin_path)
-        options = dict(storage_options or {})
+        bin_path = absolute(os.fspath(weights)) if weights is not None else xml[: -len(".xml")] + ".bin"
+        options = freeze_options(storage_options)
         return cls(
             xml=xml,
             weights=bin_path,
             fingerprint=_fingerprint(xml, bin_path, options),
             device=device,
             config=_freeze_config(config),
-            storage_options=tuple(sorted(options.items())),
+            storage_options=options,
         )
 
     def with_options(self, *, device: str | None = None, config: Mapping[str, Any] | None = None) -> ModelSpec:
@@ -334,7 +309,7 @@ class ModelSpec:
         return dict(self.config)
 
     def read_model(self) -> ov.Model:
-        """Read the IR, checking its content against :attr:`fingerprint`.
+        """Read the IR, checking its content against ``fingerprint``.
 
         Returns
         -------
@@ -347,9 +322,8 @@ class ModelSpec:
         ModelChangedError
             If the files' content changed since this spec was made.
         """
-        options = dict(self.storage_options)
-        xml = _read_bytes(self.xml, options)
-        weights = _read_bytes(self.weights, options)
+        xml = _read(self.xml, self.storage_options)
+        weights = _read(self.weights, self.storage_options)
         found = _digest(xml, weights)
         if found != self.fingerprint:
             raise ModelChangedError(
@@ -361,11 +335,11 @@ class ModelSpec:
         # ResNet-50 worker) but change under a running job when a .bin is overwritten
         # in place, which the fingerprint exists to prevent.
         try:
-            return core().read_model(xml, ov.Tensor(np.frombuffer(weights, dtype=np.uint8)))
+            return state.core().read_model(xml, ov.Tensor(np.frombuffer(weights, dtype=np.uint8)))
         except RuntimeError as err:
             raise ModelLoadError(
                 f"OpenVINO cannot read the IR {self.xml} with weights {self.weights} "
-                f"({len(weights)} bytes): {_first_line(err)}"
+                f"({len(weights)} bytes): {openvino_message(err)}"
             ) from err
 
     def describe(self) -> ModelDescription:
@@ -383,18 +357,10 @@ class ModelSpec:
         return _describe(self.xml, self.weights, self.fingerprint, self.storage_options)
 
 
-@lru_cache(maxsize=64)
-def _describe(
-    xml: str, weights: str, fingerprint: str, storage_options: tuple[tuple[str, Any], ...]
-) -> ModelDescription:
+@state.memoize(maxsize=64)
+def _describe(xml: str, weights: str, fingerprint: str, storage_options: StorageOptions) -> ModelDescription:
     spec = ModelSpec(xml=xml, weights=weights, fingerprint=fingerprint, storage_options=storage_options)
     return describe_model(spec.read_model())
-
-
-def _first_line(err: BaseException) -> str:
-    """OpenVINO messages start with C++ source locations; keep the meaningful lines."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")]
-    return " ".join(lines) or str(err)
 
 
 def resolve_model(
@@ -404,7 +370,7 @@ def resolve_model(
     device: str | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> ModelSpec:
-    """Turn what users pass as ``model`` into a :class:`ModelSpec`.
+    """Turn what users pass as ``model`` into a [`ModelSpec`][dask_openvino.ModelSpec].
 
     Parameters
     ----------

@@ -83,3 +83,10 @@ def one_hot(path: Path, *, depth: int = 10) -> Path:
     checked = ops.gather_elements(table, ids, 1)  # raises for an id outside [0, depth)
     y = ops.convert(ops.equal(checked, classes), np.float32)
     return save(ov.Model([_name(y, "onehot")], [ids], "one_hot"), path)
+
+
+def identity(path: Path, shape: list[int], element_type: str = "f32") -> Path:
+    """``y = x + 0``: returns its input, of any shape the parameter allows."""
+    x = ops.parameter(shape, getattr(ov.Type, element_type), name="x")
+    zero = ops.constant(np.zeros((), dtype=getattr(ov.Type, element_type).to_dtype()))
+    return save(ov.Model([_name(ops.add(x, zero), "y")], [x], "identity"), path)

@@ -9,7 +9,9 @@ import pyarrow as pa
 import pytest
 
 from dask_openvino import InputSchemaError
-from dask_openvino.columns import array_to_series, column_to_array, output_dtype, stack_columns, to_port_dtype
+from dask_openvino.casting import to_port_dtype
+from dask_openvino.columns import array_to_series, column_to_array, null_rows, output_dtype, stack_columns
+from dask_openvino.postprocessing import TopK
 from dask_openvino.spec import PortInfo
 
 F32_ROW3 = PortInfo("x", "f32", (None, 3))
@@ -175,3 +177,35 @@ def test_stacking_mixed_and_shared_dtypes_agree() -> None:
     overflow = pd.DataFrame({"a": [1, 2], "b": [3, 2**40]})
     with pytest.raises(InputSchemaError, match=r"column 'b' holds values in"):
         stack_columns(overflow, ("a", "b"), PortInfo("ids", "i32", (None, 2)))
+
+
+def test_null_rows_keeps_dtypes_and_index_and_nulls_the_failed_rows() -> None:
+    failed = np.array([False, True, False])
+    index = pd.Index(["a", "a", "b"])  # duplicate labels are fine: nulling is positional
+    floats = null_rows(pd.Series([1.5, 9.0, 2.5], dtype=np.float32, index=index), failed)
+    assert floats.dtype == np.float32 and floats.isna().tolist() == [False, True, False]
+    labels = null_rows(pd.Series(["x", "?", "y"], dtype=pd.ArrowDtype(pa.string()), index=index), failed)
+    assert labels.tolist()[0::2] == ["x", "y"] and labels.isna().tolist() == [False, True, False]
+    lists = TopK(2).apply(np.array([[1.0, 2.0], [0.0, 0.0], [4.0, 3.0]], np.float32), PortInfo("p", "f32", (None, 2)), "p")
+    filled = null_rows(lists["label"].set_axis(index), failed)
+    assert filled.dtype == lists["label"].dtype and filled.isna().tolist() == [False, True, False]
+    assert list(filled.index) == ["a", "a", "b"]
+
+
+def test_arrow_float_columns_stack_as_one_block_with_nulls_as_nan() -> None:
+    port = PortInfo("x", "f32", (None, 2))
+    frame = pd.DataFrame(
+        {
+            "a": pd.Series([1.0, None, 3.0], dtype=pd.ArrowDtype(pa.float64())),
+            "b": pd.Series([4.0, 5.0, None], dtype=pd.ArrowDtype(pa.float64())),
+        }
+    )
+    stacked = stack_columns(frame, ("a", "b"), port)
+    assert stacked.dtype == np.float32 and stacked.shape == (3, 2)
+    np.testing.assert_array_equal(stacked, [[1, 4], [np.nan, 5], [3, np.nan]])
+    with pytest.raises(InputSchemaError, match=r"column 'a' has 1 missing values"):
+        stack_columns(frame, ("a", "b"), PortInfo("ids", "i32", (None, 2)))
+    too_large = frame.fillna(0).astype({"b": pd.ArrowDtype(pa.float64())})
+    too_large.loc[0, "b"] = 1e300
+    with pytest.raises(InputSchemaError, match=r"column 'b' holds values beyond the range of float32"):
+        stack_columns(too_large, ("a", "b"), port)

@@ -9,17 +9,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import dask_openvino.plan
 import model_factory
-from dask_openvino import InputSchemaError, ModelSpec, get_engine
-from dask_openvino.columns import stack_columns
-from dask_openvino.engine import default_batch_size, default_compile_config
-from dask_openvino.spec import PortInfo
-
-
-def test_default_config_is_float32_throughput_outside_workers() -> None:
-    assert default_compile_config("CPU") == {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
-    assert default_compile_config("GPU") == {"PERFORMANCE_HINT": "THROUGHPUT"}
+from dask_openvino import InferenceError, InputSchemaError, ModelSpec, get_engine
+from dask_openvino.engine import Chunk
+from dask_openvino.transforms import BatchReshape
 
 
 def test_results_are_float32_exact_by_default(linear_xml: Path) -> None:
@@ -27,20 +20,6 @@ def test_results_are_float32_exact_by_default(linear_xml: Path) -> None:
     y = get_engine(ModelSpec.from_path(linear_xml)).run({"x": x})["y"]
     expected = x.astype(np.float64) @ model_factory.LINEAR_WEIGHTS + model_factory.LINEAR_BIAS
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
-
-
-def test_user_config_overrides_defaults(linear_xml: Path) -> None:
-    spec = ModelSpec.from_path(linear_xml, config={"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"})
-    compiled = get_engine(spec).compiled
-    assert str(compiled.get_property("PERFORMANCE_HINT")) == "LATENCY"
-
-
-def test_default_batch_size() -> None:
-    assert default_batch_size((PortInfo("x", "f32", (8, 3)),)) == 8
-    assert default_batch_size((PortInfo("x", "f32", (None, 64)),)) == 4096
-    tokens = (PortInfo("input_ids", "i64", (None, 128)), PortInfo("attention_mask", "i64", (None, 128)))
-    assert default_batch_size(tokens) == 128
-    assert default_batch_size((PortInfo("x", "f32", (None, 3, 224, 224)),)) == 1
 
 
 def test_feeds_are_checked(linear_xml: Path) -> None:
@@ -65,28 +44,41 @@ def test_chunks_of_any_size_give_the_result_of_one_call(linear_xml: Path, static
     bounds = [0, 5, 21, 22, 40, 53]  # chunks of 5, 16, 1, 18, 13 rows: none a whole number of batches of 8
     taken: list[int] = []
 
-    def chunks() -> Iterator[dict[str, np.ndarray]]:
+    def chunks() -> Iterator[Chunk]:
         for start, stop in itertools.pairwise(bounds):
             taken.append(start)
-            yield {"x": x[start:stop]}
+            yield slice(start, stop), {"x": x[start:stop]}
 
-    result = engine.run_chunks(chunks(), len(x), batch_size=8)["y"]
-    np.testing.assert_allclose(result, engine.run({"x": x}, batch_size=8)["y"], rtol=0, atol=0)
-    np.testing.assert_allclose(result, _expected(x), rtol=1e-5, atol=1e-5)
+    result, failures = engine.run_chunks(chunks(), len(x), batch_size=8)
+    assert failures == {}
+    np.testing.assert_allclose(result["y"], engine.run({"x": x}, batch_size=8)["y"], rtol=0, atol=0)
+    np.testing.assert_allclose(result["y"], _expected(x), rtol=1e-5, atol=1e-5)
     assert taken == bounds[:-1]
     assert engine.request_count == engine.requests_per_call  # every borrowed request came back
 
 
-def test_chunks_must_hold_the_announced_rows(linear_xml: Path) -> None:
+def test_chunks_write_to_their_rows_and_uncovered_rows_hold_zeros(linear_xml: Path) -> None:
     engine = get_engine(ModelSpec.from_path(linear_xml))
-    x = np.ones((10, 3), np.float32)
-    with pytest.raises(ValueError, match=r"the chunks hold 10 rows, not the 12 announced"):
-        engine.run_chunks([{"x": x}], 12)
+    x = np.random.default_rng(5).random((6, 3), dtype=np.float32)
+    positions = np.array([5, 0, 3])
+    outputs, _ = engine.run_chunks([(positions, {"x": x[positions]})], 6, zeros=True)
+    np.testing.assert_allclose(outputs["y"][positions], _expected(x[positions]), rtol=1e-5, atol=1e-5)
+    assert not outputs["y"][[1, 2, 4]].any()
     with pytest.raises(InputSchemaError, match=r"expects dimension 1 = 3"):
-        engine.run_chunks([{"x": x}, {"x": np.ones((2, 4), np.float32)}], 12)
-    assert engine.run_chunks([{"x": x[:0]}], 0)["y"].shape == (0, 2)
-    with pytest.raises(ValueError, match=r"the chunks hold 10 rows, not the 0 announced"):
-        engine.run_chunks([{"x": x}], 0)
+        engine.run_chunks([(slice(0, 6), {"x": x}), (slice(6, 8), {"x": np.ones((2, 4), np.float32)})], 8)
+    assert engine.run_chunks([(slice(0, 0), {"x": x[:0]})], 0)[0]["y"].shape == (0, 2)
+
+
+def test_ragged_chunks_fill_the_leading_part_of_each_row(model_dir: Path) -> None:
+    xml = model_factory.identity(model_dir / "identity_tokens.xml", [-1, -1], "i32")
+    engine = get_engine(ModelSpec.from_path(xml))
+    wide, narrow = np.arange(8, dtype=np.int32).reshape(2, 4) + 1, np.full((1, 2), 9, np.int32)
+    outputs, _ = engine.run_chunks(
+        [(np.array([2, 0]), {"x": wide}), (np.array([1]), {"x": narrow})], 3, ragged=True
+    )
+    np.testing.assert_array_equal(outputs["y"], [[5, 6, 7, 8], [9, 9, 0, 0], [1, 2, 3, 4]])
+    with pytest.raises(InferenceError, match=r"output 'y' changed shape between batches"):
+        engine.run_chunks([(np.array([0]), {"x": narrow}), (np.array([1]), {"x": wide[:1]})], 2, ragged=True)
 
 
 def test_non_contiguous_inputs_give_the_results_of_contiguous_ones(linear_xml: Path, static8_xml: Path) -> None:
@@ -99,32 +91,49 @@ def test_non_contiguous_inputs_give_the_results_of_contiguous_ones(linear_xml: P
             np.testing.assert_array_equal(engine.run({"x": layout}, batch_size=8)["y"], expected)
 
 
-def test_arrow_float_columns_stack_as_one_block_with_nulls_as_nan() -> None:
-    port = PortInfo("x", "f32", (None, 2))
-    frame = pd.DataFrame(
-        {
-            "a": pd.Series([1.0, None, 3.0], dtype=pd.ArrowDtype(pa.float64())),
-            "b": pd.Series([4.0, 5.0, None], dtype=pd.ArrowDtype(pa.float64())),
-        }
-    )
-    stacked = stack_columns(frame, ("a", "b"), port)
-    assert stacked.dtype == np.float32 and stacked.shape == (3, 2)
-    np.testing.assert_array_equal(stacked, [[1, 4], [np.nan, 5], [3, np.nan]])
-    with pytest.raises(InputSchemaError, match=r"column 'a' has 1 missing values"):
-        stack_columns(frame, ("a", "b"), PortInfo("ids", "i32", (None, 2)))
-    too_large = frame.fillna(0).astype({"b": pd.ArrowDtype(pa.float64())})
-    too_large.loc[0, "b"] = 1e300
-    with pytest.raises(InputSchemaError, match=r"column 'b' holds values beyond the range of float32"):
-        stack_columns(too_large, ("a", "b"), port)
 
 
-@pytest.mark.parametrize("errors", ["raise", "null"])
-def test_partition_scored_in_several_chunks(monkeypatch: pytest.MonkeyPatch, linear_xml: Path, errors: str) -> None:
-    monkeypatch.setattr(dask_openvino.plan, "CHUNK_BYTES", 12 * 7 * 4)  # chunks of 28 rows (4 batches of 7)
-    x = np.random.default_rng(2).random((101, 3), dtype=np.float32)
-    frame = pd.DataFrame(x, columns=["a", "b", "c"], index=pd.RangeIndex(500, 601))
-    frame = frame.astype(pd.ArrowDtype(pa.float32()))
-    result = frame.ov.predict(linear_xml, inputs=["a", "b", "c"], batch_size=7, errors=errors)  # type: ignore[arg-type]
-    values = np.stack(result["prediction"].to_numpy())
-    np.testing.assert_allclose(values, _expected(x), rtol=1e-5, atol=1e-5)
-    assert result.index.equals(frame.index)
+def test_requests_of_a_retired_compiled_model_are_not_reused(linear_xml: Path) -> None:
+    engine = get_engine(ModelSpec.from_path(linear_xml), BatchReshape(4))
+    compiled, requests = engine._borrow_requests(2)
+    engine._recover_from_failure(compiled)  # another call's inference failed meanwhile
+    engine._return_requests(compiled, requests)
+    assert engine.compiled is not compiled and engine.request_count == 0
+
+
+def test_a_call_running_while_another_fails_is_run_again_on_the_new_model(one_hot_xml: Path) -> None:
+    # A failed inference can leave its compiled model returning wrong results to its other
+    # requests; a call that was running on it then runs again on the recompiled model.
+    engine = get_engine(ModelSpec.from_path(one_hot_xml))
+    good = (np.arange(64, dtype=np.int32) % 10).reshape(64, 1)
+    failed_once: list[bool] = []
+
+    def chunks() -> Iterator[Chunk]:
+        yield slice(0, 32), {"ids": good[:32]}
+        if not failed_once:
+            failed_once.append(True)
+            with pytest.raises(InferenceError):
+                engine.run({"ids": np.full((4, 1), 10, np.int32)})
+        yield slice(32, 64), {"ids": good[32:]}
+
+    class Again:
+        def __iter__(self) -> Iterator[Chunk]:
+            return chunks()
+
+    outputs, _ = engine.run_chunks(Again(), 64, batch_size=8)
+    np.testing.assert_array_equal(outputs["onehot"].argmax(axis=1), good[:, 0])
+    assert engine.recompiles == 1 and engine.request_count == engine.requests_per_call
+
+
+def test_isolation_costs_nothing_when_every_row_succeeds(one_hot_xml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = get_engine(ModelSpec.from_path(one_hot_xml))
+    ids = (np.arange(50, dtype=np.int32) % 10).reshape(50, 1)
+
+    def no_bisection(*args: object) -> None:
+        raise AssertionError("rows were run one batch at a time although no batch failed")
+
+    monkeypatch.setattr(engine, "_bisect", no_bisection)
+    outputs, failures = engine.run_chunks([(slice(0, 50), {"ids": ids})], 50, isolate=True)
+    assert failures == {}
+    np.testing.assert_array_equal(outputs["onehot"].argmax(axis=1), ids[:, 0])
+    assert engine.recompiles == 0

@@ -25,7 +25,6 @@ from dask_openvino.postprocessing import (
     TopK,
     argmax,
     expand,
-    fill_failed_rows,
     softmax,
     softmax_array,
     threshold,
@@ -178,7 +177,7 @@ def test_postprocessors_are_checked_against_the_output_when_the_graph_is_built(
         Softmax().columns(PortInfo("maps", "f32", (None, 2, 4, 4)), "maps")
     with pytest.raises(InputSchemaError, match="static size"):
         Softmax(expand=True).columns(PortInfo("v", "f32", (None, None)), "v")
-    with pytest.raises(ValueError, match="positive integer k"):
+    with pytest.raises(ValueError, match="TopK's k must be a positive integer"):
         TopK(0)
     with pytest.raises(TypeError, match="sequence of class names"):
         ArgMax("cats")
@@ -210,19 +209,6 @@ def test_zero_rows_give_the_declared_columns() -> None:
         made = post.apply(empty, LOGITS, "prediction")
         assert list(made) == list(declared)
         assert all(len(series) == 0 for series in made.values())
-
-
-def test_fill_failed_rows_keeps_dtypes_and_nulls_the_failed_rows() -> None:
-    ok = np.array([True, False, True])
-    index = pd.Index(["a", "a", "b"])  # duplicate labels are fine: filling is positional
-    floats = fill_failed_rows(pd.Series([1.5, 2.5], dtype=np.float32), ok, index)
-    assert floats.dtype == np.float32 and floats.isna().tolist() == [False, True, False]
-    labels = fill_failed_rows(pd.Series(["x", "y"], dtype=pd.ArrowDtype(pa.string())), ok, index)
-    assert labels.tolist()[0::2] == ["x", "y"] and labels.isna().tolist() == [False, True, False]
-    lists = TopK(2).apply(np.array([[1.0, 2.0], [4.0, 3.0]], np.float32), PortInfo("p", "f32", (None, 2)), "p")
-    filled = fill_failed_rows(lists["label"], ok, index)
-    assert filled.dtype == lists["label"].dtype and filled.isna().tolist() == [False, True, False]
-    assert list(filled.index) == ["a", "a", "b"]
 
 
 def test_postprocessors_are_hashable_and_picklable() -> None:

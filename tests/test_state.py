@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+from dask_openvino import ModelSpec, get_engine, state
+
+
+def test_concurrent_first_calls_load_each_key_once() -> None:
+    # A thread arriving between the end of a load and the insert of its value used to start a
+    # second load: the value is now inserted before the key's load lock goes. The window is
+    # microseconds wide, so many threads race over many keys with a tiny switch interval.
+    for _ in range(6):
+        cache: state.LoadingCache[int, object] = state.LoadingCache(weigh=lambda value: 0)
+        loads: Counter[int] = Counter()
+
+        def load(key: int) -> object:
+            loads[key] += 1
+            return object()
+
+        start = threading.Barrier(8)
+
+        def worker() -> None:
+            start.wait()
+            for key in range(3000):
+                cache.get(key, lambda key=key: load(key), max_items=None, max_weight=None)  # type: ignore[misc]
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            threads = [threading.Thread(target=worker) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        assert max(loads.values()) == 1, [key for key, n in loads.items() if n > 1][:10]
+        assert cache.stats()[:2] == (3000, 3000)
+
+
+def test_failed_load_is_retried_by_the_next_call() -> None:
+    cache: state.LoadingCache[str, int] = state.LoadingCache(weigh=lambda value: value)
+    calls = []
+
+    def failing() -> int:
+        calls.append(1)
+        raise OSError("disk gone")
+
+    for _ in range(2):
+        try:
+            cache.get("m", failing, max_items=None, max_weight=None)
+        except OSError:
+            pass
+    assert len(calls) == 2
+    assert cache.get("m", lambda: 5, max_items=None, max_weight=None) == 5
+
+
+def test_bounds_evict_least_recently_used_but_keep_the_newest() -> None:
+    cache: state.LoadingCache[str, int] = state.LoadingCache(weigh=lambda value: value)
+    for key, weight in (("a", 1), ("b", 1), ("c", 1)):
+        cache.get(key, lambda weight=weight: weight, max_items=2, max_weight=None)  # type: ignore[misc]
+    assert cache.values() == [1, 1] and cache.evictions == 1
+    cache.get("huge", lambda: 100, max_items=None, max_weight=10)
+    assert cache.values() == [100]
+
+
+def test_memoize_is_cleared_by_reset() -> None:
+    seen: list[int] = []
+
+    @state.memoize(maxsize=4)
+    def double(x: int) -> int:
+        seen.append(x)
+        return 2 * x
+
+    assert double(2) == double(2) == 4 and seen == [2]
+    state.reset()
+    assert double(2) == 4 and seen == [2, 2]
+
+
+def test_forked_child_starts_from_nothing(linear_xml: Path) -> None:
+    get_engine(ModelSpec.from_path(linear_xml))
+    core = state.core()
+    assert state.ENGINES.stats()[0] == 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it inherited, then leave at once
+        os.close(read)
+        inherited = state.ENGINES.stats()[0] + (state.core() is core)
+        os.write(write, str(inherited).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        inherited_text = pipe.read()
+    os.waitpid(pid, 0)
+    assert inherited_text == "0"
+    assert state.ENGINES.stats()[0] == 1 and state.core() is core
