@@ -67,7 +67,6 @@ class CacheInfo:
     pid: int
 
 
-
 def _bound(key: str) -> int | None:
     value = dask.config.get(key)
     return None if value is None else int(value)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Union
-
 import numpy as np
 import openvino as ov
 
@@ -27,7 +25,7 @@ from dask_openvino.spec import ModelDescription, PortInfo
 
 __all__ = ["Chunk", "Engine", "OutputBuffer", "Rows"]
 
-Rows = Union[slice, np.ndarray]
+Rows = slice | np.ndarray
 """Where a chunk's rows go in the output: a slice, or an array of row positions."""
 
 Chunk = tuple[Rows, Mapping[str, np.ndarray]]
@@ -106,7 +104,9 @@ class OutputBuffer:
             row_shape, got = target.shape[1:], result.shape[1:]
             if got == row_shape:
                 target[rows] = result[:n]
-            elif self._ragged and len(got) == len(row_shape) and all(g <= w for g, w in zip(got, row_shape, strict=True)):
+            elif (
+                self._ragged and len(got) == len(row_shape) and all(g <= w for g, w in zip(got, row_shape, strict=True))
+            ):
                 target[(rows, *(slice(0, g) for g in got))] = result[:n]
             else:
                 raise InferenceError(

@@ -75,7 +75,7 @@ class MissingDependencyError(DaskOpenVINOError, ImportError):
 
 
 def openvino_message(err: BaseException, *, sep: str = " ") -> str:
-    """Return an OpenVINO (or converter) exception's message without its C++ source locations.
+    r"""Return an OpenVINO (or converter) exception's message without its C++ source locations.
 
     OpenVINO prefixes its messages with lines such as ``Exception from src/inference/...``;
     the meaningful lines are kept, stripped and joined with ``sep``.

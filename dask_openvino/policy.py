@@ -23,6 +23,7 @@ _SMALL_ROW_BYTES = 1024
 _SMALL_ROW_BATCH_BYTES = 1024 * 1024
 _LARGE_ROW_BATCH_BYTES = 256 * 1024
 
+
 def _worker_threads() -> int | None:
     """Threads of the ``distributed`` worker running this code, or None outside one.
 
@@ -104,4 +105,3 @@ def default_batch_size(ports: tuple[PortInfo, ...]) -> int:
     row_bytes = max(1, sum((p.row_size or 128) * p.dtype.itemsize for p in ports))
     target = _SMALL_ROW_BATCH_BYTES if row_bytes <= _SMALL_ROW_BYTES else _LARGE_ROW_BATCH_BYTES
     return max(1, min(MAX_DEFAULT_BATCH_SIZE, target // row_bytes))
-

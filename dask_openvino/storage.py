@@ -63,7 +63,7 @@ def absolute(url: str) -> str:
     """
     if not is_local(url):
         return url
-    path = fsspec.utils.stringify_path(url)
+    path = str(fsspec.utils.stringify_path(url))
     if path.startswith("file://"):
         path = path[len("file://") :]
     elif path.startswith("local://"):

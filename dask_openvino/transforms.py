@@ -101,7 +101,6 @@ def batch_reshape(description: ModelDescription, batch_size: int | None) -> Batc
     return BatchReshape(batch_size)
 
 
-
 def chain(first: ModelTransform | None, second: ModelTransform | None) -> ModelTransform | None:
     """Return the transform that applies ``first`` then ``second`` (either may be None).
 

@@ -186,7 +186,9 @@ def test_null_rows_keeps_dtypes_and_index_and_nulls_the_failed_rows() -> None:
     assert floats.dtype == np.float32 and floats.isna().tolist() == [False, True, False]
     labels = null_rows(pd.Series(["x", "?", "y"], dtype=pd.ArrowDtype(pa.string()), index=index), failed)
     assert labels.tolist()[0::2] == ["x", "y"] and labels.isna().tolist() == [False, True, False]
-    lists = TopK(2).apply(np.array([[1.0, 2.0], [0.0, 0.0], [4.0, 3.0]], np.float32), PortInfo("p", "f32", (None, 2)), "p")
+    lists = TopK(2).apply(
+        np.array([[1.0, 2.0], [0.0, 0.0], [4.0, 3.0]], np.float32), PortInfo("p", "f32", (None, 2)), "p"
+    )
     filled = null_rows(lists["label"].set_axis(index), failed)
     assert filled.dtype == lists["label"].dtype and filled.isna().tolist() == [False, True, False]
     assert list(filled.index) == ["a", "a", "b"]

@@ -5,8 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
 
 import model_factory
@@ -73,9 +71,7 @@ def test_ragged_chunks_fill_the_leading_part_of_each_row(model_dir: Path) -> Non
     xml = model_factory.identity(model_dir / "identity_tokens.xml", [-1, -1], "i32")
     engine = get_engine(ModelSpec.from_path(xml))
     wide, narrow = np.arange(8, dtype=np.int32).reshape(2, 4) + 1, np.full((1, 2), 9, np.int32)
-    outputs, _ = engine.run_chunks(
-        [(np.array([2, 0]), {"x": wide}), (np.array([1]), {"x": narrow})], 3, ragged=True
-    )
+    outputs, _ = engine.run_chunks([(np.array([2, 0]), {"x": wide}), (np.array([1]), {"x": narrow})], 3, ragged=True)
     np.testing.assert_array_equal(outputs["y"], [[5, 6, 7, 8], [9, 9, 0, 0], [1, 2, 3, 4]])
     with pytest.raises(InferenceError, match=r"output 'y' changed shape between batches"):
         engine.run_chunks([(np.array([0]), {"x": narrow}), (np.array([1]), {"x": wide[:1]})], 2, ragged=True)
@@ -89,8 +85,6 @@ def test_non_contiguous_inputs_give_the_results_of_contiguous_ones(linear_xml: P
         for layout in (np.asfortranarray(x), x.T.copy().T, np.repeat(x, 2, axis=0)[::2]):
             assert not layout.flags.c_contiguous
             np.testing.assert_array_equal(engine.run({"x": layout}, batch_size=8)["y"], expected)
-
-
 
 
 def test_requests_of_a_retired_compiled_model_are_not_reused(linear_xml: Path) -> None:

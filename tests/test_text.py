@@ -228,7 +228,7 @@ def test_text_pipelines_are_checked_when_the_graph_is_built(encoder_xml: Path) -
         ddf.ov.predict(
             encoder_xml, inputs={"input_ids": "text"}, preprocess=SentenceEmbedding(TOKENIZER, output="pooled")
         )
-    with pytest.raises(InputSchemaError, match="tokenizer not found: /nonexistent/tokenizer.json"):
+    with pytest.raises(InputSchemaError, match=r"tokenizer not found: /nonexistent/tokenizer\.json"):
         ddf.ov.predict(
             encoder_xml, inputs={"input_ids": "text"}, preprocess=TextTokenize("/nonexistent/tokenizer.json")
         )

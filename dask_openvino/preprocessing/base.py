@@ -110,7 +110,7 @@ class BoundPreprocessor(Protocol):
         """Return the model's ports once ``transform`` is applied, worked out without reading the model."""
 
     def check_column(self, dtype: Any, column: str) -> None:
-        """Raise [`InputSchemaError`][dask_openvino.InputSchemaError] if a column of ``dtype`` cannot be preprocessed."""
+        """Raise [`InputSchemaError`][dask_openvino.InputSchemaError] if a column of ``dtype`` cannot feed the model."""
 
     def prepare(self, values: pd.Series, *, batch_size: int | None) -> Prepared:
         """Turn one partition's column into model feeds."""
@@ -120,7 +120,7 @@ class Preprocessor(Protocol):
     """What ``preprocess=`` accepts: a pipeline that can be bound to a model input."""
 
     def default_input(self, description: ModelDescription) -> str | None:
-        """The model input this pipeline feeds when the user names none, if the ports show it."""
+        """Return the model input this pipeline feeds when the user names none, if the ports show it."""
 
     def bind(self, description: ModelDescription, input_name: str) -> BoundPreprocessor:
         """Check the pipeline against the model and fix where each step runs."""

@@ -178,7 +178,7 @@ class ChainedPreprocessing:
         return next((s for s in self.steps if isinstance(s, kind)), None)
 
     def default_input(self, description: ModelDescription) -> str | None:
-        """The model's only 4-D input, which the pipeline feeds when ``preprocess=`` names none."""
+        """Return the model's only 4-D input, which the pipeline feeds when ``preprocess=`` names none."""
         images = [p.name for p in description.inputs if p.shape is not None and len(p.shape) == 4]
         return images[0] if len(images) == 1 else None
 

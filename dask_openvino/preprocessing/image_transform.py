@@ -71,10 +71,10 @@ class ImageArithmetic:
 class ImagePreprocessTransform:
     """Bakes the post-decoding image arithmetic into a model with ``PrePostProcessor``.
 
-    After :meth:`apply`, the model input ``input`` takes ``[N, height, width, channels]``
+    After ``apply``, the model input ``input`` takes ``[N, height, width, channels]``
     uint8 RGB (or grey) pixels and crops, converts, normalises and re-lays them out
-    itself. Built by [`ChainedPreprocessing.bind`][dask_openvino.ChainedPreprocessing.bind]; hashable, so it is part of the
-    engine cache key.
+    itself. Built by [`ChainedPreprocessing.bind`][dask_openvino.ChainedPreprocessing.bind];
+    hashable, so it is part of the engine cache key.
 
     Attributes
     ----------

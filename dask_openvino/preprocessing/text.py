@@ -175,7 +175,7 @@ class TextTokenize:
         return None
 
     def default_input(self, description: ModelDescription) -> str | None:
-        """``input_ids`` when the model has it: the input a tokenizer feeds when ``preprocess=`` names none."""
+        """Return ``input_ids`` when the model has it: the input a tokenizer feeds when ``preprocess=`` names none."""
         return "input_ids" if any(p.name == "input_ids" for p in description.inputs) else None
 
     def bind(self, description: ModelDescription, input_name: str) -> TextPipeline:
