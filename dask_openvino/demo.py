@@ -1,15 +1,15 @@
-"""``dask-openvino demo``: a real model, trained, converted and scored end to end, offline.
+"""`dask-openvino demo`: a real model, trained, converted and scored end to end, offline.
 
-The demo trains a scikit-learn ``MLPClassifier`` on the handwritten digits that
+The demo trains a scikit-learn `MLPClassifier` on the handwritten digits that
 ship with scikit-learn, converts it to OpenVINO IR with
-:func:`dask_openvino.convert.convert` (and to INT8 with
-:func:`dask_openvino.quantize.quantize` when NNCF is installed), writes the
+[`convert`][dask_openvino.convert.convert] (and to INT8 with
+[`quantize`][dask_openvino.quantize.quantize] when NNCF is installed), writes the
 held-out digits, repeated with pixel noise to a million rows, as Parquet, and
-scores them on a ``distributed.LocalCluster`` through ``ddf.ov.predict`` with a
+scores them on a `distributed.LocalCluster` through `ddf.ov.predict` with a
 live progress bar. It prints accuracy against the true labels, throughput, and
-the speedup over scikit-learn's own ``predict`` on the same rows.
+the speedup over scikit-learn's own `predict` on the same rows.
 
-Everything the demo runs is public API; read :func:`run_demo` as a worked example.
+Everything the demo runs is public API; read [`run_demo`][dask_openvino.demo.run_demo] as a worked example.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from dask_openvino.cli import ClusterOptions, connect
+from dask_openvino.cluster import ClusterOptions, connect
 from dask_openvino.errors import MissingDependencyError
 from dask_openvino.postprocessing import ArgMax
 from dask_openvino.progress import Completed, track
@@ -59,7 +59,7 @@ class DemoOptions:
     int8 : bool
         Also quantize to INT8 and score with that model (needs NNCF).
     workdir : str or None
-        Directory for the model and data; ``None`` for a temporary one removed at the end.
+        Directory for the model and data; `None` for a temporary one removed at the end.
     seed : int
         Seed of the split, the network and the noise.
 
@@ -115,7 +115,7 @@ class DemoResult:
     Attributes
     ----------
     baseline : DemoRun
-        scikit-learn's own ``predict`` on the same rows, in memory.
+        scikit-learn's own `predict` on the same rows, in memory.
     runs : tuple of DemoRun
         dask-openvino runs: FP32, then INT8 when it was made.
     int8_skipped : str or None
@@ -162,19 +162,19 @@ def _train(quick: bool, seed: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndar
 def write_digits(
     directory: Path, pixels: np.ndarray, labels: np.ndarray, *, rows: int, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Write ``rows`` noisy copies of the digits as 8-bit images in Parquet files, one partition each.
+    """Write `rows` noisy copies of the digits as 8-bit images in Parquet files, one partition each.
 
     Each row is a randomly chosen digit plus Gaussian pixel noise (standard
     deviation 0.1 on the 0..1 scale), clipped to 0..1 and stored as 8-bit pixels
-    (0..255), as images are. Columns: ``pixels``, a fixed-size list of 64 uint8
-    values, and ``label``, the true digit.
+    (0..255), as images are. Columns: `pixels`, a fixed-size list of 64 uint8
+    values, and `label`, the true digit.
 
     Parameters
     ----------
     directory : pathlib.Path
-        Created; receives ``part.<n>.parquet``.
+        Created; receives `part.<n>.parquet`.
     pixels : numpy.ndarray
-        ``[n, 64]`` digits on the 0..1 scale to draw from.
+        `[n, 64]` digits on the 0..1 scale to draw from.
     labels : numpy.ndarray
         Their labels.
     rows : int
@@ -216,18 +216,18 @@ def write_digits(
 def partition_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
     """Count rows and correct predictions of one scored partition.
 
-    ``frame`` has the predicted digit in ``prediction`` (``.ov.predict`` with
-    ``postprocess=ArgMax()``) and the true digit in ``label``.
+    `frame` has the predicted digit in `prediction` (`.ov.predict` with
+    `postprocess=ArgMax()`) and the true digit in `label`.
 
     Parameters
     ----------
     frame : pandas.DataFrame
-        A partition scored by ``.ov.predict``.
+        A partition scored by `.ov.predict`.
 
     Returns
     -------
     pandas.DataFrame
-        One row: ``rows`` and ``correct``.
+        One row: `rows` and `correct`.
 
     Examples
     --------
@@ -240,7 +240,7 @@ def partition_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sklearn_run(model: Any, parts: list[tuple[np.ndarray, np.ndarray]], limit: int) -> DemoRun:
-    """Score the first files, ``limit`` rows or more, with scikit-learn's own predict, in memory."""
+    """Score the first files, `limit` rows or more, with scikit-learn's own predict, in memory."""
     correct = rows = 0
     start = time.perf_counter()
     for pixels, labels in parts:
@@ -277,7 +277,7 @@ def _quantize(spec: ModelSpec, calibration: np.ndarray, directory: Path) -> Mode
 
 @contextmanager
 def _step(console: Console, doing: str) -> Iterator[Callable[[str], None]]:
-    """Show ``doing`` with a spinner, then a line with its wall time and what ``note`` was given."""
+    """Show `doing` with a spinner, then a line with its wall time and what `note` was given."""
     notes: list[str] = []
     start = time.perf_counter()
     with console.status(doing):
@@ -322,7 +322,7 @@ def run_demo(options: DemoOptions, cluster: ClusterOptions, console: Console) ->
     Raises
     ------
     MissingDependencyError
-        If scikit-learn or skl2onnx is missing (``pip install "dask-openvino[demo]"``).
+        If scikit-learn or skl2onnx is missing (`pip install "dask-openvino[demo]"`).
 
     Examples
     --------

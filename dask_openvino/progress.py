@@ -1,13 +1,15 @@
-"""Live progress of a partition-by-partition job on a ``distributed`` cluster.
+"""Live progress of a partition-by-partition job on a `distributed` cluster.
 
-:func:`track` follows one future per partition as they complete and draws a
-`rich <https://rich.readthedocs.io>`_ progress bar: partitions done, rows done,
-rows per second and the time left. The command line (``dask-openvino predict``,
-``dask-openvino demo``) uses it; it works the same from a notebook or a script::
+[`track`][dask_openvino.progress.track] follows one future per partition as they complete and draws a
+[rich](https://rich.readthedocs.io) progress bar: partitions done, rows done,
+rows per second and the time left. The command line (`dask-openvino predict`,
+`dask-openvino demo`) uses it; it works the same from a notebook or a script:
 
-    futures = client.compute(per_partition.to_delayed())
-    done = track(futures, rows=len)
-    print(f"{done.rows:,} rows in {done.seconds:.1f} s")
+```python
+futures = client.compute(per_partition.to_delayed())
+done = track(futures, rows=len)
+print(f"{done.rows:,} rows in {done.seconds:.1f} s")
+```
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Completed(Generic[T]):
-    """What :func:`track` returns once every partition is done.
+    """What [`track`][dask_openvino.progress.track] returns once every partition is done.
 
     Attributes
     ----------
@@ -48,7 +50,7 @@ class Completed(Generic[T]):
     rows : int
         Rows counted over all results.
     seconds : float
-        Wall time from the call to :func:`track` until the last partition finished.
+        Wall time from the call to [`track`][dask_openvino.progress.track] until the last partition finished.
 
     Examples
     --------
@@ -73,7 +75,7 @@ class Completed(Generic[T]):
 
 
 class _RowsColumn(ProgressColumn):
-    """Rows done so far and rows per second, from the task's ``rows`` field."""
+    """Rows done so far and rows per second, from the task's `rows` field."""
 
     def render(self, task: Task) -> Text:
         rows = int(task.fields.get("rows", 0))
@@ -106,16 +108,16 @@ def track(
     """Wait for one future per partition, showing a live progress bar.
 
     If a partition fails, or the wait is interrupted (Ctrl-C raises
-    ``KeyboardInterrupt``), the futures not yet done are cancelled and the
+    `KeyboardInterrupt`), the futures not yet done are cancelled and the
     exception propagates.
 
     Parameters
     ----------
     futures : sequence of distributed.Future
-        One future per partition, e.g. ``client.compute(frame.to_delayed())``.
+        One future per partition, e.g. `client.compute(frame.to_delayed())`.
     rows : callable
         Maps one future's result to the number of rows it stands for
-        (``len`` for partitions that are DataFrames).
+        (`len` for partitions that are DataFrames).
     description : str, default "scoring"
         Label shown left of the bar.
     console : rich.console.Console, optional
@@ -125,7 +127,7 @@ def track(
     Returns
     -------
     Completed
-        The results in the order of ``futures``, total rows and wall time.
+        The results in the order of `futures`, total rows and wall time.
 
     Examples
     --------

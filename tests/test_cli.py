@@ -297,7 +297,7 @@ def test_parse_preprocess_and_postprocess() -> None:
     from dask_openvino import postprocessing as post
     from dask_openvino import preprocessing as pre
     from dask_openvino import text
-    from dask_openvino.cli import parse_postprocess, parse_preprocess
+    from dask_openvino.cli.processing import parse_postprocess, parse_preprocess
 
     pipeline = parse_preprocess("image:paths,resize=256,crop=224x200,imagenet,format=nchw,backend=numpy")
     assert pipeline == pre.ChainedPreprocessing(
@@ -434,3 +434,136 @@ def test_convert_and_quantize_commands(tmp_path: Path) -> None:
     code, text = _invoke("convert", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "ir2"))
     assert code == 1
     assert "ConversionError" in text
+
+
+def test_predict_options_reach_the_job_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, score_xml: Path) -> None:
+    from dask_openvino import postprocessing as post
+    from dask_openvino import preprocessing as pre
+    from dask_openvino.cli import predict
+    from dask_openvino.errors import InputSchemaError
+
+    jobs: list[predict.PredictJob] = []
+
+    def build_scoring(job: predict.PredictJob) -> None:
+        jobs.append(job)
+        raise InputSchemaError("stopped before scoring")
+
+    monkeypatch.setattr(predict, "build_scoring", build_scoring)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\n\ndog\n")
+    code, text = _invoke(
+        "predict",
+        str(score_xml),
+        "data/*.csv.gz",
+        "-o",
+        str(tmp_path / "scored"),
+        "--inputs",
+        "image=jpeg",
+        "--inputs",
+        "bias=b0+b1",
+        "--output-names",
+        "logits,total",
+        "--config",
+        "PERFORMANCE_HINT=LATENCY",
+        "--config",
+        "INFERENCE_NUM_THREADS=2",
+        "--preprocess",
+        "image:resize=8",
+        "--postprocess",
+        "logits=topk:2",
+        "--postprocess",
+        "total=threshold:0.9",
+        "--labels",
+        str(labels),
+        *LOCAL,
+    )
+    assert code == 1
+    assert "InputSchemaError: stopped before scoring" in text
+    (job,) = jobs
+    assert job.inputs == {"image": "jpeg", "bias": ["b0", "b1"]}
+    assert job.output_names == ["logits", "total"]
+    assert job.config == {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2"}
+    assert (job.input_format, job.output_format) == ("csv", "parquet")
+    assert job.preprocess == pre.ChainedPreprocessing(
+        [pre.ImageBytesToTensor(), pre.ImageResize(8, 8), pre.ImageMatToTensor()]
+    )
+    assert job.postprocess == {"logits": post.TopK(2, ["cat", "dog"]), "total": post.Threshold(0.9)}
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "message"),
+    [
+        (["--inputs", "x=a", "--inputs", "b"], "--inputs", "NAME=COLUMN"),
+        (["--config", "FOO"], "--config", "'FOO' is not KEY=VALUE"),
+        (["--preprocess", "image:zoom=2"], "--preprocess", "unknown option 'zoom=2'"),
+        (["--postprocess", "topk:0"], "--postprocess", "'topk:0': "),
+        (["--postprocess", "argmax", "--postprocess", "softmax"], "--postprocess", "write each as OUTPUT=KIND"),
+        (["--labels", "missing-labels.txt"], "--labels", "cannot read missing-labels.txt"),
+    ],
+)
+def test_predict_option_mistakes_are_usage_errors_naming_the_option(
+    tmp_path: Path, args: list[str], option: str, message: str
+) -> None:
+    code, text = _invoke("predict", str(tmp_path / "no-model.xml"), "t.parquet", "-o", str(tmp_path / "o"), *args)
+    assert code == 2, text
+    assert f"Invalid value for '{option}'" in text
+    assert message in text
+    assert "ModelLoadError" not in text
+
+
+def test_convert_and_quantize_options_reach_the_library_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dask_openvino.cli import commands
+
+    calls: list[dict[str, object]] = []
+
+    def stop(*args: object, **kwargs: object) -> None:
+        calls.append(kwargs)
+        raise ValueError("stopped")
+
+    monkeypatch.setattr(commands, "convert", stop)
+    code, text = _invoke(
+        "convert",
+        "model.onnx",
+        "-o",
+        str(tmp_path),
+        "--input-shape",
+        "x=?,3,224,224",
+        "--input-shape",
+        "mask=[1,-1]",
+        "--layout",
+        "nchw",
+        "--mean-values",
+        "123.675/116.28/103.53",
+        "--scale-values",
+        "255",
+    )
+    assert code == 1
+    assert "ValueError: stopped" in text
+    assert calls[-1] | {"name": None} == {
+        "input_shape": {"x": [None, 3, 224, 224], "mask": [1, None]},
+        "layout": "NCHW",
+        "mean_values": [123.675, 116.28, 103.53],
+        "scale_values": 255.0,
+        "reverse_input_channels": False,
+        "compress_to_fp16": False,
+        "name": None,
+    }
+    code, text = _invoke("convert", "model.onnx", "-o", str(tmp_path), "--layout", "x=NCHW", "--layout", "NC")
+    assert code == 2
+    assert "repeat --layout only as NAME=VALUE" in text
+
+    monkeypatch.setattr(commands, "quantize", stop)
+    _features(20).to_parquet(tmp_path / "calibration.parquet")
+    code, text = _invoke(
+        "quantize",
+        "model.xml",
+        str(tmp_path / "calibration.parquet"),
+        "-o",
+        str(tmp_path),
+        "--inputs",
+        "a,b",
+        "--inputs",
+        "c",
+    )
+    assert code == 1, text
+    assert calls[-1]["inputs"] == ["a", "b", "c"]

@@ -1,0 +1,383 @@
+"""`dask-openvino predict`: score a table on a cluster and write one file per partition.
+
+The command reads Parquet or CSV with [`read_table`][dask_openvino.cli.tables.read_table],
+applies `ddf.ov.predict` ([`build_scoring`][dask_openvino.cli.predict.build_scoring]),
+and computes one [`write_partition`][dask_openvino.cli.tables.write_partition] task
+per partition on the cluster with a live progress bar
+([`write_scored`][dask_openvino.cli.predict.write_scored]), into a
+[`StagedOutput`][dask_openvino.cli.tables.StagedOutput] that is renamed to the
+output path once every partition is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import click
+import dask.dataframe as dd
+import pandas as pd
+import pyarrow as pa
+from distributed import Client
+from rich.console import Console
+from rich.table import Table
+
+from dask_openvino.cli.params import ConfigParam, InputsParam, NamesParam, cluster_options
+from dask_openvino.cli.processing import (
+    LabelsParam,
+    PostprocessParam,
+    PostprocessStep,
+    Preprocess,
+    PreprocessParam,
+    build_postprocess,
+)
+from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
+from dask_openvino.cluster import ClusterOptions, connect
+from dask_openvino.errors import DaskOpenVINOError
+from dask_openvino.plan import InputsArg
+from dask_openvino.postprocessing import Postprocessor
+from dask_openvino.progress import Completed, track
+
+__all__ = ["PredictJob", "build_scoring", "predict_command", "write_scored"]
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    """Everything `dask-openvino predict` needs, parsed from the command line.
+
+    Attributes
+    ----------
+    model : str
+        IR `.xml` path or URI.
+    input : str
+        Input path, glob or URI.
+    output : str
+        Output directory path or URI.
+    inputs : None, str, list or dict
+        As `.ov.predict(inputs=...)`.
+    batch_size : int or None
+        As `.ov.predict(batch_size=...)`.
+    keep_input : bool
+        As `.ov.predict(keep_input=...)`.
+    output_names : list of str or None
+        As `.ov.predict(output_names=...)`.
+    device : str
+        OpenVINO device.
+    config : dict or None
+        OpenVINO compile properties.
+    input_format, output_format : {"parquet", "csv"}
+        File formats.
+    partitions : int or None
+        Repartition the input into this many partitions.
+    overwrite : bool
+        Replace an existing output.
+    preprocess, postprocess, errors
+        As `.ov.predict(preprocess=..., postprocess=..., errors=...)`.
+
+    Examples
+    --------
+    >>> job = PredictJob("model.xml", "features.parquet", "scored.parquet", inputs=["f0", "f1", "f2"])
+    >>> job.output_format
+    'parquet'
+    """
+
+    model: str
+    input: str
+    output: str
+    inputs: InputsArg = None
+    batch_size: int | None = None
+    keep_input: bool = True
+    output_names: list[str] | None = None
+    device: str = "CPU"
+    config: Mapping[str, str] | None = None
+    input_format: Format = "parquet"
+    output_format: Format = "parquet"
+    partitions: int | None = None
+    overwrite: bool = False
+    preprocess: Preprocess | None = None
+    postprocess: Postprocessor | Mapping[str, Postprocessor] | None = None
+    errors: Literal["raise", "null"] = "raise"
+
+
+def build_scoring(job: PredictJob) -> dd.DataFrame:
+    """Read `job.input` lazily and apply `.ov.predict`; check everything that `meta` shows.
+
+    Column and model problems therefore surface here, before any cluster starts.
+
+    Parameters
+    ----------
+    job : PredictJob
+        What to score.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        The scored frame, not computed.
+
+    Raises
+    ------
+    DaskOpenVINOError
+        If the model cannot be read or the columns do not fit it.
+    click.ClickException
+        If the input cannot be read, or CSV output is asked for tensor columns.
+
+    Examples
+    --------
+    >>> scored = build_scoring(PredictJob("model.xml", "features.parquet", "scored.parquet"))  # doctest: +SKIP
+    >>> list(scored.columns)  # doctest: +SKIP
+    ['f0', 'f1', 'f2', 'prediction']
+    """
+    frame = read_table(job.input, job.input_format, job.partitions)
+    scored: dd.DataFrame = frame.ov.predict(
+        job.model,
+        inputs=job.inputs,
+        batch_size=job.batch_size,
+        output_names=job.output_names,
+        keep_input=job.keep_input,
+        config=job.config,
+        device=job.device,
+        preprocess=job.preprocess,
+        postprocess=job.postprocess,
+        errors=job.errors,
+    )
+    if job.output_format == "csv":
+        _check_csv_can_hold(scored._meta)
+    return scored
+
+
+def _check_csv_can_hold(meta: pd.DataFrame) -> None:
+    nested = [
+        str(column)
+        for column, dtype in meta.dtypes.items()
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)
+    ]
+    if nested:
+        raise click.ClickException(
+            f"columns {nested} hold one tensor per row, which CSV cannot store; write Parquet "
+            "(an OUTPUT not ending in .csv) or choose --no-keep-input / other outputs"
+        )
+
+
+def write_scored(
+    scored: dd.DataFrame, out: StagedOutput, fmt: Format, client: Client, console: Console
+) -> Completed[pd.Series]:
+    """Compute `scored` on `client`, one file per partition into `out.staging`, with a progress bar.
+
+    Parameters
+    ----------
+    scored : dask.dataframe.DataFrame
+        The frame to write.
+    out : StagedOutput
+        The output being staged (not committed here).
+    fmt : {"parquet", "csv"}
+        File format.
+    client : distributed.Client
+        The cluster to run on.
+    console : rich.console.Console
+        Where the progress bar goes.
+
+    Returns
+    -------
+    Completed
+        Rows written and the wall time.
+
+    Examples
+    --------
+    >>> with StagedOutput("scored.parquet") as out, connect(ClusterOptions(), console) as client:  # doctest: +SKIP
+    ...     done = write_scored(scored, out, "parquet", client, console)
+    ...     out.commit()
+    """
+    counts = scored.map_partitions(  # type: ignore[no-untyped-call]
+        write_partition, out.fs, out.staging, fmt, meta=pd.Series(dtype="int64", name="rows")
+    )
+    futures = client.compute(counts.to_delayed())  # type: ignore[no-untyped-call]
+    return track(futures, rows=lambda rows: int(rows.iloc[0]), description="scoring", console=console)
+
+
+def _summary(done: Completed[Any]) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("rows scored", f"{done.rows:,}")
+    table.add_row("partitions", f"{done.partitions:,}")
+    table.add_row("time", f"{done.seconds:.2f} s")
+    table.add_row("throughput", f"{done.rows_per_second:,.0f} rows/s")
+    return table
+
+
+@click.command("predict")
+@click.argument("model")
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", required=True, help="Output directory path or URI (one file per partition).")
+@click.option(
+    "--inputs",
+    "inputs",
+    multiple=True,
+    type=InputsParam(),
+    callback=InputsParam.combine,
+    metavar="COLS",
+    help="Columns feeding the model, in input order (repeat or comma-separate), or NAME=COL pairs "
+    "(NAME=COL1+COL2 stacks columns). Default: columns named like the model's inputs.",
+)
+@click.option(
+    "--output-names",
+    multiple=True,
+    type=NamesParam(),
+    callback=NamesParam.combine,
+    metavar="NAMES",
+    help="Result column names, in output order.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Rows per inference [default: from the model].")
+@click.option(
+    "--keep-input/--no-keep-input", default=True, show_default=True, help="Keep the input columns in the output."
+)
+@click.option("--device", default="CPU", show_default=True, help="OpenVINO device.")
+@click.option(
+    "--config",
+    multiple=True,
+    type=ConfigParam(),
+    callback=ConfigParam.combine,
+    metavar="KEY=VALUE",
+    help="OpenVINO compile property (repeatable).",
+)
+@click.option("--partitions", type=click.IntRange(min=1), help="Repartition the input into this many partitions first.")
+@click.option(
+    "--input-format",
+    type=click.Choice(["auto", "parquet", "csv"]),
+    default="auto",
+    show_default=True,
+    help="auto: CSV if INPUT ends with .csv/.tsv (optionally compressed), else Parquet.",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(["auto", "parquet", "csv"]),
+    default="auto",
+    show_default=True,
+    help="auto: CSV if OUTPUT ends with .csv, else Parquet.",
+)
+@click.option(
+    "--preprocess",
+    type=PreprocessParam(),
+    metavar="KIND[:OPTIONS]",
+    help="Turn an image or text column into the model input on the workers (see Preprocessing above).",
+)
+@click.option(
+    "--postprocess",
+    multiple=True,
+    type=PostprocessParam(),
+    callback=PostprocessParam.combine,
+    metavar="[OUTPUT=]KIND[:OPTIONS]",
+    help="Turn an output into label / probability columns (see Postprocessing above).",
+)
+@click.option("--labels", type=LabelsParam(), metavar="FILE", help="Class names, one per line, for argmax and topk.")
+@click.option(
+    "--errors",
+    type=click.Choice(["raise", "null"]),
+    default="raise",
+    show_default=True,
+    help="A row that cannot be preprocessed or scored fails the job (raise), or gets null outputs and its "
+    "reason in a prediction_error column (null).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@cluster_options
+def predict_command(
+    model: str,
+    input_path: str,
+    output: str,
+    inputs: InputsArg,
+    output_names: list[str] | None,
+    batch_size: int | None,
+    keep_input: bool,
+    device: str,
+    config: dict[str, str] | None,
+    partitions: int | None,
+    input_format: str,
+    output_format: str,
+    preprocess: Preprocess | None,
+    postprocess: tuple[PostprocessStep, ...],
+    labels: list[str] | None,
+    errors: Literal["raise", "null"],
+    overwrite: bool,
+    cluster: ClusterOptions,
+) -> None:
+    """Score a Parquet or CSV table with an OpenVINO model and write the result.
+
+    MODEL is an OpenVINO IR .xml (its .bin beside it). INPUT is a Parquet file,
+    directory or glob, or CSV file(s); local paths or fsspec URIs (s3://, gs://,
+    ...; workers must be able to read and write them). OUTPUT is a directory of
+    part files, written under a hidden temporary name and renamed when every
+    partition is done: a failed or interrupted job leaves no OUTPUT.
+
+    Without --scheduler a local cluster sized to this machine runs the job.
+    Each model output becomes a column ("prediction" for a single output).
+
+    \b
+    Preprocessing (--preprocess KIND:OPTIONS, options comma-separated), applied to
+    the column --inputs maps to the model input (--inputs image=jpeg):
+      image[:OPTIONS]      decode an image column of bytes; options: paths (the column
+                           holds paths or URIs), resize=H[xW], crop=H[xW], mean=R/G/B,
+                           std=R/G/B (0..255 scale), rgb (else BGR), imagenet (ImageNet
+                           mean/std, RGB), format=NCHW|NHWC, backend=numpy
+      text:TOKENIZER_JSON[,max_length=N]
+                           tokenize a text column with a Hugging Face tokenizer.json
+      sentence-embedding:TOKENIZER_JSON[,max_length=N,pooling=mean|cls,no-normalize]
+                           tokenize, then pool to one normalised vector per row
+
+    \b
+    Postprocessing (--postprocess [OUTPUT=]KIND[:OPTIONS]; name OUTPUT when
+    repeating it for several outputs; --labels FILE names the classes):
+      softmax[:expand]              probabilities (expand: one column per class)
+      argmax                        the best class (index, or label with --labels)
+      topk:K[,softmax,expand]       K best classes and their scores
+      threshold:VALUE[,expand]      output > VALUE
+      expand                        one column per value of a vector output
+
+    \b
+    Examples:
+      dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
+      dask-openvino predict model.xml 'data/*.csv' -o scored.csv --no-keep-input
+      dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/
+          --scheduler tcp://10.0.0.5:8786 --batch-size 256
+      dask-openvino predict two_inputs.xml t.parquet -o out.parquet
+          --inputs ids=tokens --inputs mask=attention
+      dask-openvino predict resnet50.xml photos.parquet -o labels.parquet --inputs image=jpeg
+          --preprocess image:resize=256,crop=224,imagenet --postprocess topk:5,softmax
+          --labels classes.txt
+      dask-openvino predict minilm.xml docs.parquet -o emb.parquet --inputs input_ids=text
+          --preprocess sentence-embedding:minilm/tokenizer.json
+      dask-openvino predict model.xml t.parquet -o out.parquet --workers 2
+          --threads-per-worker 4 --config PERFORMANCE_HINT=LATENCY
+    """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
+    console = Console()
+    job = PredictJob(
+        model=model,
+        input=input_path,
+        output=output,
+        inputs=inputs,
+        batch_size=batch_size,
+        keep_input=keep_input,
+        output_names=output_names,
+        device=device,
+        config=config,
+        input_format=format_of(input_path, input_format),
+        output_format=format_of(output, output_format),
+        partitions=partitions,
+        overwrite=overwrite,
+        preprocess=preprocess,
+        postprocess=build_postprocess(postprocess, labels),
+        errors=errors,
+    )
+    try:
+        scored = build_scoring(job)
+        # The cluster closes before the staging directory is removed on failure, so no
+        # worker of a local cluster is still writing into it.
+        with StagedOutput(output, overwrite=overwrite) as out:
+            with connect(cluster, console) as client:
+                done = write_scored(scored, out, job.output_format, client, console)
+            out.commit()
+    except KeyboardInterrupt:
+        console.print("[red]Interrupted[/red]: the job was cancelled and no output was written.")
+        raise SystemExit(130) from None
+    except DaskOpenVINOError as err:
+        raise click.ClickException(f"{type(err).__name__}: {err}") from err
+    console.print(_summary(done))
+    console.print(f"Output: {output}", soft_wrap=True)

@@ -1,0 +1,166 @@
+"""Where a command runs: connect to a scheduler or start a local cluster, and exit quietly on Ctrl-C.
+
+[`connect`][dask_openvino.cluster.connect] is what `dask-openvino predict` and
+`dask-openvino demo` run inside: it starts a `distributed.LocalCluster` sized to the
+machine (or by [`ClusterOptions`][dask_openvino.cluster.ClusterOptions]), or
+connects to a running scheduler, prints the cluster and its dashboard link, and
+closes what it started. Ctrl-C reaches only the calling process, which cancels the
+job and shuts the cluster down without the tracebacks of half-closed connections.
+
+```python
+from rich.console import Console
+
+with connect(ClusterOptions(workers=2), Console()) as client:
+    done = track(client.compute(frame.to_delayed()), rows=len)
+```
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import signal
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from distributed import Client, LocalCluster
+from rich.console import Console
+
+__all__ = ["ClusterOptions", "connect"]
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where a command runs: an existing scheduler, or a local cluster of this size.
+
+    Attributes
+    ----------
+    scheduler : str or None
+        Address of a running scheduler (`tcp://host:8786`); `None` starts a
+        `distributed.LocalCluster`.
+    workers : int or None
+        Worker processes of the local cluster (default: sized to the machine).
+    threads_per_worker : int or None
+        Threads per local worker (default: sized to the machine).
+    dashboard_address : str
+        Where the local cluster serves its dashboard (`":0"`: any free port).
+
+    Examples
+    --------
+    >>> ClusterOptions(workers=2, threads_per_worker=1).scheduler is None
+    True
+    """
+
+    scheduler: str | None = None
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    dashboard_address: str = ":8787"
+
+
+@contextmanager
+def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
+    """Connect to `options.scheduler`, or start a local cluster; close what was started.
+
+    Local worker processes start with Ctrl-C ignored, so that only this process
+    reacts to a terminal's Ctrl-C. A `KeyboardInterrupt` raised inside the block
+    propagates, and the cluster's shutdown that follows logs no tracebacks.
+
+    Parameters
+    ----------
+    options : ClusterOptions
+        Where to run.
+    console : rich.console.Console
+        Where to print the cluster and its dashboard link.
+
+    Yields
+    ------
+    distributed.Client
+
+    Examples
+    --------
+    >>> from rich.console import Console
+    >>> with connect(ClusterOptions(workers=1, dashboard_address=":0"), Console()) as client:  # doctest: +SKIP
+    ...     client.submit(sum, [1, 2]).result()
+    Cluster: local, 1 worker x 1 thread
+    Dashboard: http://127.0.0.1:53211/status
+    3
+    """
+    if options.scheduler is not None:
+        with Client(options.scheduler) as client:  # type: ignore[no-untyped-call]
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+            threads = sum(w["nthreads"] for w in workers.values())
+            console.print(
+                f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
+            )
+            _print_dashboard(client, console)
+            with _quiet_shutdown_on_ctrl_c():
+                yield client
+        return
+    with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+        # A busy dashboard port makes distributed pick another one and warn; the link printed below is the real one.
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=options.workers,
+            threads_per_worker=options.threads_per_worker,
+            processes=True,
+            dashboard_address=options.dashboard_address,
+            silence_logs=logging.ERROR,
+        )
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        threads = sorted({w["nthreads"] for w in workers.values()})
+        per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
+        console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
+        _print_dashboard(client, console)
+        with _quiet_shutdown_on_ctrl_c():
+            yield client
+
+
+@contextmanager
+def _quiet_shutdown_on_ctrl_c() -> Iterator[None]:
+    """After Ctrl-C, keep the cluster's shutdown from printing tracebacks.
+
+    Closing the client while it still gathers results makes tornado log the closed
+    connection's traceback (seen in a CI run); the command has already
+    said what happened, and it is exiting.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        for name in ("tornado", "asyncio", "distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored.
+
+    Ctrl-C in a terminal signals the whole process group, local workers included;
+    they would die mid-task printing tracebacks. Ignored signals stay ignored in
+    spawned children, so only this process sees Ctrl-C and shuts the cluster down.
+    """
+    # signal.signal works only in the main thread; elsewhere workers keep the default handler.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _print_dashboard(client: Client, console: Console) -> None:
+    link = client.dashboard_link
+    if importlib.util.find_spec("bokeh") is None:
+        console.print(f"Dashboard: {link} (needs bokeh: pip install bokeh)")
+    else:
+        console.print(f"Dashboard: {link}")

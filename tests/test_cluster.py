@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import io
+import logging
+import re
+import signal
+from collections.abc import Iterator
+
+import pytest
+from distributed import LocalCluster
+from rich.console import Console
+
+from dask_openvino.cluster import ClusterOptions, connect
+
+QUIETED = ("tornado", "asyncio", "distributed")
+
+
+def _console() -> Console:
+    return Console(file=io.StringIO(), force_terminal=False, width=200)
+
+
+def _ctrl_c_ignored() -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+@pytest.fixture
+def _restore_log_levels() -> Iterator[None]:
+    levels = {name: logging.getLogger(name).level for name in QUIETED}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.cluster
+def test_local_cluster_of_the_given_size_whose_workers_ignore_ctrl_c() -> None:
+    console = _console()
+    handler = signal.getsignal(signal.SIGINT)
+    with connect(ClusterOptions(workers=2, threads_per_worker=1, dashboard_address=":0"), console) as client:
+        assert signal.getsignal(signal.SIGINT) is handler
+        assert list(client.run(_ctrl_c_ignored).values()) == [True, True]
+        assert client.submit(sum, [1, 2]).result() == 3
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Cluster: local, 2 workers x 1 thread\n" in text
+    assert re.search(r"Dashboard: http://\S+/status", text)
+    assert client.status == "closed"
+
+
+@pytest.mark.cluster
+def test_a_scheduler_address_connects_to_that_cluster_and_leaves_it_running() -> None:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster:
+        console = _console()
+        with connect(ClusterOptions(scheduler=cluster.scheduler_address), console) as client:
+            assert client.scheduler.address == cluster.scheduler_address
+        assert f"Cluster: {cluster.scheduler_address} (1 worker, 2 threads)\n" in console.file.getvalue()  # type: ignore[attr-defined]
+        assert cluster.status.name == "running"
+
+
+@pytest.mark.cluster
+@pytest.mark.usefixtures("_restore_log_levels")
+def test_ctrl_c_propagates_and_silences_the_shutdown_logs() -> None:
+    with (
+        pytest.raises(KeyboardInterrupt),
+        connect(ClusterOptions(workers=1, threads_per_worker=1, dashboard_address=":0"), _console()),
+    ):
+        raise KeyboardInterrupt
+    assert all(logging.getLogger(name).level > logging.CRITICAL for name in QUIETED)
