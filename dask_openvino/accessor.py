@@ -1,6 +1,6 @@
 """The ``.ov`` accessor on Dask and pandas DataFrames.
 
-``import dask_openvino`` registers it. On a Dask DataFrame, :meth:`predict` is lazy:
+``import dask_openvino`` registers it. On a Dask DataFrame, ``predict`` is lazy:
 it checks the arguments against ``meta`` and the model's ports, then maps
 [`predict_partition`][dask_openvino.partition.predict_partition] over the partitions with the
 plan (model location and fingerprint, never weights) as its argument. On a pandas
@@ -74,7 +74,7 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
         ----------
         model : str, os.PathLike or ModelSpec
             Path or fsspec URI of an IR ``.xml`` (its ``.bin`` beside it, or ``weights=``),
-            or a :class:`~dask_openvino.ModelSpec`.
+            or a [`ModelSpec`][dask_openvino.spec.ModelSpec].
         inputs : None, str, list of str, or dict, optional
             How columns feed the model's inputs:
 
@@ -90,7 +90,7 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
             DataFrames, but Dask turns object columns into strings.
         batch_size : int, optional
             Rows per inference. Default: the model's static batch dimension, else
-            :func:`~dask_openvino.engine.default_batch_size`. A model with another
+            [`default_batch_size`][dask_openvino.policy.default_batch_size]. A model with another
             static batch is reshaped to this one.
         output_names : str, list of str, or dict, optional
             Result column names: a list in output order or ``{output name: column}``.
@@ -100,27 +100,27 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
             Keep the input columns in the result; ``False`` returns only outputs.
         config : dict, optional
             OpenVINO compile properties overriding the derived defaults
-            (:func:`~dask_openvino.engine.default_compile_config`).
+            ([`default_compile_config`][dask_openvino.policy.default_compile_config]).
         device : str, optional
             OpenVINO device; default ``"CPU"`` (or the ModelSpec's device).
         weights : str or os.PathLike, optional
             The ``.bin`` file when it does not sit beside the ``.xml``.
         preprocess : pipeline or dict, optional
             Turns one column into model input(s) on the workers: an image pipeline
-            (:class:`~dask_openvino.preprocessing.ChainedPreprocessing`, on a column of
-            encoded bytes or paths) or a tokenizer (:class:`~dask_openvino.text.TextTokenize`,
-            :class:`~dask_openvino.text.SentenceEmbedding`, on a text column). The column
+            ([`ChainedPreprocessing`][dask_openvino.preprocessing.image.ChainedPreprocessing], on a column of
+            encoded bytes or paths) or a tokenizer ([`TextTokenize`][dask_openvino.preprocessing.text.TextTokenize],
+            [`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding], on a text column). The column
             is the one ``inputs=`` maps to the preprocessed input, e.g.
             ``inputs={"image": "jpeg"}``; with several model inputs, name the input:
             ``preprocess={"image": pipeline}``.
         postprocess : postprocessor or dict, optional
-            Turns an output into other columns (:mod:`dask_openvino.postprocessing`:
+            Turns an output into other columns ([`dask_openvino.postprocessing`][dask_openvino.postprocessing]:
             ``Softmax``, ``ArgMax``, ``TopK``, ``Threshold``, ``Expand``); a dict
             ``{output name: postprocessor}`` for models with several outputs.
         errors : {"raise", "null"}, default "raise"
             What a row that cannot be preprocessed (undecodable image, unreadable
             path, missing text) does: ``"raise"`` fails the partition with an
-            :class:`~dask_openvino.errors.InputSchemaError` naming the row and the
+            [`InputSchemaError`][dask_openvino.errors.InputSchemaError] naming the row and the
             reason; ``"null"`` gives that row null outputs and the reason in an extra
             ``prediction_error`` column (null for scored rows). No row is dropped.
             Rows whose inference fails are treated the same way: a failing batch is
@@ -159,16 +159,16 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
     def quantize(self, model: ModelArg, *, inputs: InputsArg = None, **options: Any) -> ModelSpec:
         """Quantize ``model`` to INT8, calibrating on this frame's rows.
 
-        Columns map to the model's inputs exactly as in :meth:`predict`.
+        Columns map to the model's inputs exactly as in ``predict``.
 
         Parameters
         ----------
         model : str, os.PathLike or ModelSpec
             The FP32 IR.
         inputs : None, str, list of str, or dict, optional
-            As in :meth:`predict`.
+            As in ``predict``.
         **options
-            Passed to :func:`dask_openvino.quantize.quantize` (``subset_size``,
+            Passed to [`dask_openvino.quantize.quantize`][dask_openvino.quantize.quantize] (``subset_size``,
             ``preset``, ``output_dir``, ...).
 
         Returns

@@ -3,7 +3,7 @@
 Each worker process reads and compiles a model once, on first use, and keeps the
 resulting [`Engine`][dask_openvino.engine.Engine] in
 [`state.ENGINES`][dask_openvino.state.ENGINES], keyed by the
-[`ModelSpec`][dask_openvino.ModelSpec] (location, fingerprint, device, config) and
+[`ModelSpec`][dask_openvino.spec.ModelSpec] (location, fingerprint, device, config) and
 the model transform. Concurrent first calls from several threads compile once.
 The cache is bounded and evicts the least recently used model; the bounds come
 from Dask's configuration, so platform teams set them like any other Dask option::
@@ -48,7 +48,7 @@ class CacheInfo:
         Compiled models held now.
     compiles : int
         Models compiled by this process since it started (or since
-        [`clear_cache`][dask_openvino.clear_cache]).
+        [`clear_cache`][dask_openvino.cache.clear_cache]).
     hits : int
         Look-ups served from the cache.
     evictions : int

@@ -4,7 +4,7 @@ Every array fed to a model passes through
 [`to_port_dtype`][dask_openvino.casting.to_port_dtype]: exact casts are plain
 ``astype`` calls, and a cast that would change a value (out of range, fractional
 into an integer input, NaN into an integer input) raises
-[`InputSchemaError`][dask_openvino.InputSchemaError] naming the source.
+[`InputSchemaError`][dask_openvino.errors.InputSchemaError] naming the source.
 """
 
 from __future__ import annotations

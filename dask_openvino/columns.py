@@ -5,7 +5,7 @@ outputs become columns. Numeric columns and pyarrow list columns are converted
 without Python loops (list columns are flattened through their Arrow buffers); only
 object columns that hold numpy arrays are stacked row by row, as pandas users have
 them. Casts that would lose information raise
-[`InputSchemaError`][dask_openvino.InputSchemaError]. Model outputs become numeric
+[`InputSchemaError`][dask_openvino.errors.InputSchemaError]. Model outputs become numeric
 columns or pyarrow (fixed-size) list columns built straight from their buffers
 ([`arrow_lists`][dask_openvino.columns.arrow_lists]), and rows that could not be
 scored become nulls ([`null_rows`][dask_openvino.columns.null_rows]).
@@ -362,7 +362,9 @@ def output_dtype(port: PortInfo) -> Any:
 
 
 def array_to_series(array: np.ndarray, index: pd.Index, name: str, dtype: Any) -> pd.Series:
-    """Turn one model output into a column of exactly ``dtype`` (see :func:`output_dtype`).
+    """Turn one model output into a column of exactly ``dtype``.
+
+    ``dtype`` is what [`output_dtype`][dask_openvino.columns.output_dtype] declared.
 
     Parameters
     ----------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
+
 import numpy as np
 import openvino as ov
 
@@ -360,7 +361,7 @@ class Engine:
         batch_size : int, optional
             As in [`run`][dask_openvino.engine.Engine.run].
         isolate : bool, default False
-            Instead of raising [`InferenceError`][dask_openvino.InferenceError], run
+            Instead of raising [`InferenceError`][dask_openvino.errors.InferenceError], run
             the chunks again batch by batch, bisect each failing batch down to the
             rows that fail, and return those rows' reasons; they hold zeros.
         zeros : bool, default False

@@ -8,7 +8,7 @@ module-level function that ``map_partitions`` runs, whatever the inputs are:
    through its pipeline's ``prepare`` ([`preprocessing`][dask_openvino.preprocessing]),
    which also names the rows it could not use.
 2. **Inference.** The chunks run through the process's compiled model
-   ([`get_engine`][dask_openvino.get_engine]) as one batched pipeline; with
+   ([`get_engine`][dask_openvino.cache.get_engine]) as one batched pipeline; with
    ``errors="null"`` the rows whose inference fails are isolated
    ([`Engine.run_chunks`][dask_openvino.engine.Engine.run_chunks]).
 3. **Assembly.** Outputs become columns of the declared dtypes (postprocessed if

@@ -255,7 +255,8 @@ def build_plan(
     frame_meta : pandas.DataFrame
         The input frame's ``meta`` (or the frame itself).
     inputs, batch_size, output_names, keep_input, preprocess, postprocess, errors
-        As in :meth:`dask_openvino.accessor.OpenVINODataFrameAccessor.predict`.
+        As in
+        [`ddf.ov.predict`][dask_openvino.accessor.OpenVINODataFrameAccessor.predict].
 
     Returns
     -------

@@ -3,7 +3,8 @@
 ``ddf.ov.predict(model, postprocess=TopK(5, labels=classes, softmax=True))`` gives
 label and probability columns instead of logits (Analytics Zoo's ``LabelOutput``).
 Each postprocessor maps one output ``[N, C]`` to one or more columns whose names and
-dtypes are known when the graph is built (:meth:`Postprocessor.columns`), so
+dtypes are known when the graph is built
+([`Postprocessor.columns`][dask_openvino.postprocessing.Postprocessor.columns]), so
 ``meta`` never needs the model to run.
 
 ===================  =====================================================================
@@ -164,7 +165,7 @@ class Softmax:
         return {column: _list_dtype(pa.from_numpy_dtype(dtype), size)}
 
     def apply(self, array: np.ndarray, port: PortInfo, column: str) -> dict[str, pd.Series]:
-        """Return the probabilities as the columns of :meth:`columns`."""
+        """Return the probabilities as the columns of ``columns``."""
         probabilities = softmax_array(array)
         names = self.columns(port, column)
         if self.expand:
@@ -305,7 +306,7 @@ class TopK:
 
 
 LabelOutput = TopK
-"""The Analytics Zoo name of :class:`TopK`."""
+"""The Analytics Zoo name of [`TopK`][dask_openvino.postprocessing.TopK]."""
 
 
 def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -349,7 +350,7 @@ class Threshold:
         return {column: _list_dtype(pa.bool_(), size)}
 
     def apply(self, array: np.ndarray, port: PortInfo, column: str) -> dict[str, pd.Series]:
-        """Compare every value with :attr:`value`."""
+        """Compare every value with ``value``."""
         dtypes = self.columns(port, column)
         above = _rows(array) > self.value
         if port.row_size == 1:
@@ -381,7 +382,7 @@ class Expand:
 
 
 def softmax(*, expand: bool = False) -> Softmax:
-    """Return a :class:`Softmax` postprocessor.
+    """Return a [`Softmax`][dask_openvino.postprocessing.Softmax] postprocessor.
 
     Examples
     --------
@@ -392,7 +393,7 @@ def softmax(*, expand: bool = False) -> Softmax:
 
 
 def argmax(labels: Sequence[Any] | None = None) -> ArgMax:
-    """Return an :class:`ArgMax` postprocessor.
+    """Return an [`ArgMax`][dask_openvino.postprocessing.ArgMax] postprocessor.
 
     Examples
     --------
@@ -403,7 +404,7 @@ def argmax(labels: Sequence[Any] | None = None) -> ArgMax:
 
 
 def topk(k: int, labels: Sequence[Any] | None = None, *, softmax: bool = False, expand: bool = False) -> TopK:
-    """Return a :class:`TopK` postprocessor (Analytics Zoo ``LabelOutput``).
+    """Return a [`TopK`][dask_openvino.postprocessing.TopK] postprocessor (Analytics Zoo ``LabelOutput``).
 
     Examples
     --------
@@ -414,7 +415,7 @@ def topk(k: int, labels: Sequence[Any] | None = None, *, softmax: bool = False, 
 
 
 def threshold(value: float = 0.5, *, expand: bool = False) -> Threshold:
-    """Return a :class:`Threshold` postprocessor.
+    """Return a [`Threshold`][dask_openvino.postprocessing.Threshold] postprocessor.
 
     Examples
     --------
@@ -425,7 +426,7 @@ def threshold(value: float = 0.5, *, expand: bool = False) -> Threshold:
 
 
 def expand() -> Expand:
-    """Return an :class:`Expand` postprocessor.
+    """Return an [`Expand`][dask_openvino.postprocessing.Expand] postprocessor.
 
     Examples
     --------

@@ -1,9 +1,9 @@
 """Model source and fingerprint: where a model lives and which bytes it is.
 
-A [`ModelSpec`][dask_openvino.ModelSpec] is what travels in the Dask task graph: a small, frozen,
+A [`ModelSpec`][dask_openvino.spec.ModelSpec] is what travels in the Dask task graph: a small, frozen,
 picklable description (file locations, content fingerprint, device, compile
 configuration). Weights never travel; every worker reads them itself, checks
-the fingerprint and compiles once (see [`get_engine`][dask_openvino.get_engine]).
+the fingerprint and compiles once (see [`get_engine`][dask_openvino.cache.get_engine]).
 """
 
 from __future__ import annotations
@@ -370,7 +370,7 @@ def resolve_model(
     device: str | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> ModelSpec:
-    """Turn what users pass as ``model`` into a [`ModelSpec`][dask_openvino.ModelSpec].
+    """Turn what users pass as ``model`` into a [`ModelSpec`][dask_openvino.spec.ModelSpec].
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 Everything dask-openvino keeps between calls in a process lives here (xarray's
 ``FILE_CACHE`` is the model): [`core`][dask_openvino.state.core], the bounded
 [`ENGINES`][dask_openvino.state.ENGINES] cache of compiled models (see
-[`get_engine`][dask_openvino.get_engine]), and the small memos registered with
+[`get_engine`][dask_openvino.cache.get_engine]), and the small memos registered with
 [`memoize`][dask_openvino.state.memoize] (model descriptions, fingerprints,
 tokenizers). One fork hook resets all of it: OpenVINO's thread pools do not survive
 ``fork``, so a forked child starts from nothing and compiles afresh.

@@ -4,7 +4,7 @@ Models, images and tokenizers are read by the workers from wherever they live (a
 local path, ``file://``, ``s3://``, ``http://``, ...). Every such read goes through
 [`read_bytes`][dask_openvino.storage.read_bytes], which turns fsspec's exceptions
 into the caller's error type with the path in the message, and a missing fsspec
-backend into [`MissingDependencyError`][dask_openvino.MissingDependencyError].
+backend into [`MissingDependencyError`][dask_openvino.errors.MissingDependencyError].
 Storage options travel in the task graph, so they are kept as sorted tuples
 ([`freeze_options`][dask_openvino.storage.freeze_options]), which hash and pickle.
 """

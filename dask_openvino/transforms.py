@@ -2,7 +2,7 @@
 
 A transform (a batch reshape, image arithmetic baked in with ``PrePostProcessor``,
 sentence pooling added to the graph) is a frozen, picklable value: it travels in
-the task graph beside the [`ModelSpec`][dask_openvino.ModelSpec] and is part of the
+the task graph beside the [`ModelSpec`][dask_openvino.spec.ModelSpec] and is part of the
 per-process cache key, so each worker compiles each (model, transform) pair once.
 Each transform also says how it changes the model's ports, so ``meta`` is built
 without reading the model again.
@@ -34,7 +34,7 @@ class ModelTransform(Protocol):
 
 @dataclass(frozen=True)
 class TransformChain:
-    """Several :class:`ModelTransform` applied in order."""
+    """Several [`ModelTransform`][dask_openvino.transforms.ModelTransform] applied in order."""
 
     steps: tuple[ModelTransform, ...]
 

@@ -61,7 +61,7 @@ class Prepared:
         """Adjust the model outputs of the whole partition in place once every chunk ran (nothing by default)."""
 
     def raise_first_failure(self, index: pd.Index, column: str) -> None:
-        """Raise [`InputSchemaError`][dask_openvino.InputSchemaError] for the first failed row, if any.
+        """Raise [`InputSchemaError`][dask_openvino.errors.InputSchemaError] for the first failed row, if any.
 
         Parameters
         ----------
@@ -110,7 +110,7 @@ class BoundPreprocessor(Protocol):
         """Return the model's ports once ``transform`` is applied, worked out without reading the model."""
 
     def check_column(self, dtype: Any, column: str) -> None:
-        """Raise [`InputSchemaError`][dask_openvino.InputSchemaError] if a column of ``dtype`` cannot feed the model."""
+        """Raise [`InputSchemaError`][dask_openvino.errors.InputSchemaError] if such a column cannot feed the model."""
 
     def prepare(self, values: pd.Series, *, batch_size: int | None) -> Prepared:
         """Turn one partition's column into model feeds."""

@@ -16,7 +16,8 @@ Where each step runs:
 
 - **Decoding and resizing run on the worker, per image, with Pillow.** Images in one
   partition may have any size, and a batch needs one size, so every image is brought
-  to the pipeline's size before batching: the :class:`ImageResize` target, or without
+  to the pipeline's size before batching: the [`ImageResize`][dask_openvino.preprocessing.image_steps.ImageResize]
+  target, or without
   one the model's own input size. Pillow was chosen because it is the decoder most
   vision models were trained with (torchvision's datasets hand Pillow images to
   ``transforms.Resize``), so decoding and antialiased resizing match training, which
@@ -25,8 +26,10 @@ Where each step runs:
   libwebp for every platform, and releases the GIL while decoding and resizing.
   OpenCV would add a large binary dependency and BGR-first conventions for no gain.
 - **Everything after that is baked into the compiled model** by default
-  (``backend="openvino"``): :class:`ImageCenterCrop`, the element type change from
-  u8 to the model's float type, :class:`ImageChannelNormalize`, the RGB to BGR
+  (``backend="openvino"``): [`ImageCenterCrop`][dask_openvino.preprocessing.image_steps.ImageCenterCrop], the
+  element type change from
+  u8 to the model's float type,
+  [`ImageChannelNormalize`][dask_openvino.preprocessing.image_steps.ImageChannelNormalize], the RGB to BGR
   channel order and the NHWC to NCHW layout change are added to the model with
   ``openvino.preprocess.PrePostProcessor``. The worker ships plain ``uint8`` NHWC
   batches (4x fewer bytes than float32) and OpenVINO fuses the arithmetic into the
@@ -124,10 +127,15 @@ def _image_layout(port: PortInfo, requested: str | None) -> tuple[Literal["NCHW"
 class ChainedPreprocessing:
     """An image pipeline: a decoding step, then optional resize, crop, normalisation and layout.
 
-    Steps come in this order (each at most once): :class:`ImageBytesToTensor` or
-    :class:`ImageRead`; :class:`ImageResize`; :class:`ImageCenterCrop`;
-    :class:`ImageChannelNormalize`; :class:`ImageMatToTensor`. Without
-    :class:`ImageMatToTensor` the layout is read from the model and channels are BGR,
+    Steps come in this order (each at most once):
+    [`ImageBytesToTensor`][dask_openvino.preprocessing.image_steps.ImageBytesToTensor] or
+    [`ImageRead`][dask_openvino.preprocessing.image_steps.ImageRead];
+    [`ImageResize`][dask_openvino.preprocessing.image_steps.ImageResize];
+    [`ImageCenterCrop`][dask_openvino.preprocessing.image_steps.ImageCenterCrop];
+    [`ImageChannelNormalize`][dask_openvino.preprocessing.image_steps.ImageChannelNormalize];
+    [`ImageMatToTensor`][dask_openvino.preprocessing.image_steps.ImageMatToTensor]. Without
+    [`ImageMatToTensor`][dask_openvino.preprocessing.image_steps.ImageMatToTensor] the layout is read from the model
+    and channels are BGR,
     as with ``ImageMatToTensor()``.
 
     Parameters
@@ -274,7 +282,9 @@ class ChainedPreprocessing:
 
 @dataclass(frozen=True)
 class ImagePipeline:
-    """A :class:`ChainedPreprocessing` bound to one model input; what travels in the task graph.
+    """A [`ChainedPreprocessing`][dask_openvino.preprocessing.image.ChainedPreprocessing] bound to one model input.
+
+    This is what travels in the task graph.
 
     Attributes
     ----------
@@ -403,7 +413,7 @@ class ImagePipeline:
         Parameters
         ----------
         values : pandas.Series
-            The column: bytes, or paths for :class:`ImageRead`.
+            The column: bytes, or paths for [`ImageRead`][dask_openvino.preprocessing.image_steps.ImageRead].
         batch_size : int, optional
             Unused: images are fed as one chunk and the engine batches them.
 

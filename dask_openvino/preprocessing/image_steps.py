@@ -1,6 +1,7 @@
 """The steps of an image pipeline, with the Analytics Zoo names: plain, frozen values.
 
-Each step only holds and checks its settings; [`ChainedPreprocessing`][dask_openvino.ChainedPreprocessing]
+Each step only holds and checks its settings;
+[`ChainedPreprocessing`][dask_openvino.preprocessing.image.ChainedPreprocessing]
 decides where each one runs (decoding and resizing on the worker with Pillow, the
 rest baked into the model or done in numpy).
 """
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 RESAMPLING = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
-"""Resampling filters accepted by [`ImageResize`][dask_openvino.ImageResize] (Pillow's names, lower case)."""
+"""Resampling filters accepted by [`ImageResize`][dask_openvino.preprocessing.image_steps.ImageResize] (Pillow's)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ImageBytesToTensor:
 
 
 ImageDecode = ImageBytesToTensor
-"""Alias of :class:`ImageBytesToTensor`."""
+"""Alias of [`ImageBytesToTensor`][dask_openvino.preprocessing.image_steps.ImageBytesToTensor]."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class ImageResize:
     height, width : int
         The target size in pixels.
     resample : str, default "bilinear"
-        Pillow's filter: one of :data:`RESAMPLING`. Pillow antialiases when
+        Pillow's filter: one of [`RESAMPLING`][dask_openvino.preprocessing.image_steps.RESAMPLING]. Pillow
+        antialiases when
         downscaling, as torchvision's ``Resize`` on Pillow images does.
 
     Examples
@@ -103,7 +105,8 @@ class ImageResize:
 class ImageCenterCrop:
     """Cut the central ``height`` x ``width`` region out of every image.
 
-    After an :class:`ImageResize` the crop is baked into the model; without one it
+    After an [`ImageResize`][dask_openvino.preprocessing.image_steps.ImageResize] the crop is baked into the model;
+    without one it
     runs on the worker, per image, and an image smaller than the crop is a failed row.
 
     Parameters

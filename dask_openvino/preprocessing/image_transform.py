@@ -73,7 +73,7 @@ class ImagePreprocessTransform:
 
     After ``apply``, the model input ``input`` takes ``[N, height, width, channels]``
     uint8 RGB (or grey) pixels and crops, converts, normalises and re-lays them out
-    itself. Built by [`ChainedPreprocessing.bind`][dask_openvino.ChainedPreprocessing.bind];
+    itself. Built by [`ChainedPreprocessing.bind`][dask_openvino.preprocessing.image.ChainedPreprocessing.bind];
     hashable, so it is part of the engine cache key.
 
     Attributes
@@ -91,7 +91,7 @@ class ImagePreprocessTransform:
     arithmetic: ImageArithmetic
 
     def apply(self, model: ov.Model) -> ov.Model:
-        """Return ``model`` with the preprocessing steps prepended to :attr:`input`.
+        """Return ``model`` with the preprocessing steps prepended to ``input``.
 
         Examples
         --------

@@ -2,7 +2,8 @@
 
 ``ddf.ov.predict(model, inputs={"input_ids": "text"}, preprocess=TextTokenize("tokenizer.json"))``
 tokenizes the ``text`` column on the worker and feeds ``input_ids``, and, when the
-model has them, ``attention_mask`` and ``token_type_ids``. :class:`SentenceEmbedding`
+model has them, ``attention_mask`` and ``token_type_ids``.
+[`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding]
 does the same and bakes mean (or CLS) pooling and L2 normalisation into the model, so
 each row gets one fixed-size embedding.
 
@@ -22,7 +23,8 @@ truncated) to that length instead. Rows are returned in their original order.
 Token-level outputs (``[N, tokens, ...]``) come back as wide as the partition's
 longest row, zero past each row's own tokens.
 
-Pooling (:class:`SentenceEmbedding`) is added to the model graph rather than done
+Pooling ([`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding]) is added to the model graph
+rather than done
 in numpy: OpenVINO then returns ``[N, hidden]`` instead of ``[N, tokens, hidden]``
 (e.g. 384 instead of 49,152 floats per row for MiniLM at 128 tokens), fuses the
 masked sum into the last layer, and the output has a fixed row size, which becomes a
@@ -62,7 +64,7 @@ DEFAULT_TEXT_BATCH_SIZE = 32
 ATTENTION_MASK = "attention_mask"
 TOKEN_TYPE_IDS = "token_type_ids"
 EMBEDDING_OUTPUT = "sentence_embedding"
-"""Name of the output :class:`SentenceEmbedding` adds."""
+"""Name of the output [`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding] adds."""
 
 
 @state.memoize(maxsize=8)
@@ -227,7 +229,8 @@ class TextTokenize:
 class SentenceEmbedding(TextTokenize):
     """Tokenize, run a transformer encoder, pool its token states and L2-normalise: one vector per text.
 
-    The pooling is added to the model graph (see :class:`PoolingTransform`); the
+    The pooling is added to the model graph (see
+    [`PoolingTransform`][dask_openvino.preprocessing.text.PoolingTransform]); the
     model's outputs are replaced by one output, ``sentence_embedding``
     ``[batch, hidden]``. This is what Sentence-Transformers computes for models
     like all-MiniLM-L6-v2 (mean pooling, then normalisation).
@@ -237,9 +240,9 @@ class SentenceEmbedding(TextTokenize):
     tokenizer : str
         Path or fsspec URI of the model's ``tokenizer.json``.
     max_length : int, optional
-        As for :class:`TextTokenize`.
+        As for [`TextTokenize`][dask_openvino.preprocessing.text.TextTokenize].
     storage_options : mapping, optional
-        As for :class:`TextTokenize`.
+        As for [`TextTokenize`][dask_openvino.preprocessing.text.TextTokenize].
     pooling : {"mean", "cls"}, default "mean"
         Mean of the token states over the attention mask, or the first token's state.
     normalize : bool, default True
@@ -345,7 +348,7 @@ class PoolingTransform:
         return model
 
     def describe(self, description: ModelDescription) -> ModelDescription:
-        """Return the ports after :meth:`apply`, worked out without reading the model."""
+        """Return the ports after ``apply``, worked out without reading the model."""
         hidden = _hidden_output(description, self.output)
         assert hidden.shape is not None
         inputs = description.inputs
@@ -357,7 +360,7 @@ class PoolingTransform:
 
 @dataclass(frozen=True)
 class TextPipeline:
-    """A :class:`TextTokenize` bound to a model; what travels in the task graph.
+    """A [`TextTokenize`][dask_openvino.preprocessing.text.TextTokenize] bound to a model; it travels in the task graph.
 
     Attributes
     ----------
@@ -372,7 +375,7 @@ class TextPipeline:
     fixed_length : int or None
         The model's static sequence length: every row is padded to it.
     transform : PoolingTransform or None
-        Pooling baked into the model (:class:`SentenceEmbedding`).
+        Pooling baked into the model ([`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding]).
     """
 
     tokenize: TextTokenize
@@ -388,7 +391,7 @@ class TextPipeline:
         return (self.ids.name, *(p.name for p in self.extras))
 
     def describe(self, description: ModelDescription) -> ModelDescription:
-        """Return the model's ports once :attr:`transform` is applied."""
+        """Return the model's ports once ``transform`` is applied."""
         return self.transform.describe(description) if self.transform is not None else description
 
     def check_column(self, dtype: Any, column: str) -> None:
@@ -410,7 +413,8 @@ class TextPipeline:
         values : pandas.Series
             The text column. A null or non-text value is a failed row.
         batch_size : int, optional
-            Rows per padded batch; default :data:`DEFAULT_TEXT_BATCH_SIZE`.
+            Rows per padded batch; default
+            [`DEFAULT_TEXT_BATCH_SIZE`][dask_openvino.preprocessing.text.DEFAULT_TEXT_BATCH_SIZE].
 
         Returns
         -------
