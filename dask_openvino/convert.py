@@ -1,45 +1,37 @@
 """Model optimizer: framework models to OpenVINO IR, with preprocessing embedded in the graph.
 
-:func:`convert` turns an ONNX, TensorFlow (SavedModel, frozen graph, TFLite) or
-PaddlePaddle file, an in-memory PyTorch module, a fitted scikit-learn estimator or an
-``openvino.Model`` into an IR on disk and returns its :class:`~dask_openvino.spec.ModelSpec`;
-:func:`convert_model` returns the ``openvino.Model`` in memory instead.
-:func:`embed_preprocessing` bakes mean / scale / channel reversal into a model with
-``openvino.preprocess.PrePostProcessor``, so it runs inside OpenVINO's kernels.
+[`convert`][dask_openvino.convert.convert] turns an ONNX, TensorFlow (SavedModel,
+frozen graph, TFLite) or PaddlePaddle file, an in-memory PyTorch module, a fitted
+scikit-learn estimator or an ``openvino.Model`` into an IR on disk and returns its
+[`ModelSpec`][dask_openvino.ModelSpec];
+[`convert_model`][dask_openvino.convert.convert_model] returns the ``openvino.Model``
+in memory instead.
+[`embed_preprocessing`][dask_openvino.convert.embed_preprocessing] bakes mean / scale /
+channel reversal into a model with ``openvino.preprocess.PrePostProcessor``, so it runs
+inside OpenVINO's kernels.
 
-Why conversions run in a separate process
------------------------------------------
-``openvino.convert_model`` (and ``nncf.quantize``) report usage through
-``openvino_telemetry``, which is on unless the user opted out. Each report is sent
-from a ``ThreadPoolExecutor`` thread that starts a ``multiprocessing.Process``, i.e.
-calls ``fork()`` from a background thread, for a few seconds after the call returns.
-``fork()`` runs OpenBLAS's ``pthread_atfork`` handler, which shuts down OpenBLAS's
-worker pool; if the main thread is inside a multi-threaded OpenBLAS call at that
-moment (``MLPClassifier.predict_proba``, any large ``numpy`` matmul), the call waits
-forever for workers that no longer exist (OpenMathLib/OpenBLAS#3111 describes the
-race). The same race hangs plain ``numpy`` with no OpenVINO involved at all. So the
-converter runs in a fresh Python process (started with ``vfork``/``exec``, which runs
-no fork handlers in this one) and hands back the serialized IR: the caller's process
-never forks, whatever the telemetry settings.
+The framework converters run in a fresh Python process
+([`run_isolated`][dask_openvino.isolation.run_isolated]): their telemetry forks from a
+background thread, which can hang a concurrent multi-threaded OpenBLAS call in the
+caller's process.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import openvino as ov
 
-from dask_openvino.errors import ConversionError, DaskOpenVINOError, MissingDependencyError
-from dask_openvino.spec import ModelSpec, core
+from dask_openvino.errors import ConversionError, MissingDependencyError, openvino_message
+from dask_openvino.isolation import run_isolated
+from dask_openvino.spec import ModelSpec
+from dask_openvino.state import core
 
 __all__ = [
     "InputShapeArg",
@@ -49,10 +41,6 @@ __all__ = [
     "convert_model",
     "embed_preprocessing",
 ]
-
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 LayoutArg = str | Mapping[str, str]
 """A layout such as ``"NCHW"`` for the model's only input, or a mapping from input name to layout."""
@@ -68,84 +56,6 @@ ML_DOMAIN = "ai.onnx.ml"
 # skl2onnx converters fall back to standard ONNX operators (MatMul, Sub, Div, ...)
 # when these ai.onnx.ml operators are black-listed; OpenVINO implements none of them.
 _SKL2ONNX_BLACK_OPS = frozenset({"LinearClassifier", "LinearRegressor", "Scaler", "Normalizer"})
-
-_CHILD_BOOTSTRAP = (
-    "import pickle, sys\n"
-    "sys.path[:0] = [p for p in pickle.load(sys.stdin.buffer) if p not in sys.path]\n"
-    "from dask_openvino.convert import _child_main\n"
-    "_child_main()\n"
-)
-
-
-# --------------------------------------------------------------------------- isolation
-
-
-def _run_isolated(func: Callable[..., T], *args: Any) -> T:
-    """Run ``func(*args)`` in a fresh Python process and return its result.
-
-    ``func`` must be a module-level function of this package; ``args`` and the result
-    must be picklable (``cloudpickle`` is used for ``args``, so modules defined in a
-    notebook travel too). Exceptions raised by ``func`` are re-raised here.
-    """
-    import cloudpickle
-
-    payload = pickle.dumps(list(sys.path)) + cloudpickle.dumps((func, args))
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHILD_BOOTSTRAP],
-            input=payload,
-            capture_output=True,
-            check=False,
-        )
-    except OSError as err:
-        raise ConversionError(f"cannot start a Python process ({sys.executable}) to run the converter: {err}") from err
-    log = done.stderr.decode(errors="replace")
-    if log:
-        logger.debug("converter process output:\n%s", log)
-    if done.returncode != 0 or not done.stdout:
-        raise ConversionError(
-            f"the converter process exited with status {done.returncode} without a result; its last output:\n"
-            + _tail(log)
-        )
-    status, value = pickle.loads(done.stdout)
-    if status == "error":
-        raise value
-    return value  # type: ignore[no-any-return]
-
-
-def _child_main() -> None:
-    """Entry point of the converter process: read a job on stdin, write ``(status, value)`` on stdout."""
-    import cloudpickle
-
-    # Converters print progress and warnings on stdout; keep the real stdout for the result only.
-    result_fd = os.dup(1)
-    os.dup2(2, 1)
-    outcome: tuple[str, Any]
-    try:
-        func, args = cloudpickle.load(sys.stdin.buffer)
-    except Exception as err:
-        message = f"the converter process cannot load the source: {type(err).__name__}: {err}"
-        outcome = ("error", ConversionError(message))
-    else:
-        try:
-            outcome = ("ok", func(*args))
-        except DaskOpenVINOError as err:
-            outcome = ("error", err)
-        except BaseException as err:  # every failure must reach the parent, as a type it can unpickle
-            outcome = ("error", ConversionError(f"{type(err).__name__} in the converter process: {err}"))
-    with os.fdopen(result_fd, "wb") as out:
-        pickle.dump(outcome, out)
-
-
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _first_lines(err: BaseException) -> str:
-    """Return the converter's message without the C++ source locations OpenVINO prefixes."""
-    lines = [ln.rstrip() for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")]
-    return "\n".join(lines) or repr(err)
-
 
 # --------------------------------------------------------------------------- child-side work
 
@@ -164,7 +74,9 @@ def _convert_in_child(kind: str, source: Any, example_input: Any) -> tuple[bytes
         try:
             model = ov.convert_model(source, example_input=example_input)
         except Exception as err:
-            raise ConversionError(f"openvino.convert_model cannot convert {what}:\n{_first_lines(err)}") from None
+            raise ConversionError(
+                f"openvino.convert_model cannot convert {what}:\n" + openvino_message(err, sep="\n")
+            ) from None
         xml = Path(tmp) / "ir.xml"
         ov.save_model(model, xml, compress_to_fp16=False)
         return xml.read_bytes(), xml.with_suffix(".bin").read_bytes()
@@ -347,7 +259,9 @@ def embed_preprocessing(
     try:
         return ppp.build()
     except RuntimeError as err:
-        raise ConversionError(f"cannot embed the preprocessing into the model:\n{_first_lines(err)}") from err
+        raise ConversionError(
+            "cannot embed the preprocessing into the model:\n" + openvino_message(err, sep="\n")
+        ) from err
 
 
 def _as_values(value: float | Sequence[float]) -> float | list[float]:
@@ -363,7 +277,9 @@ def _reshape(model: ov.Model, input_shape: InputShapeArg | None) -> ov.Model:
     try:
         model.reshape(partial)
     except RuntimeError as err:
-        raise ConversionError(f"cannot reshape the model's inputs to {shapes}:\n{_first_lines(err)}") from err
+        raise ConversionError(
+            f"cannot reshape the model's inputs to {shapes}:\n" + openvino_message(err, sep="\n")
+        ) from err
     return model
 
 
@@ -397,7 +313,7 @@ def convert_model(
     input_shape : shape or dict of str to shape, optional
         New input shape(s); ``None`` or ``-1`` marks a dynamic dimension.
     layout, mean_values, scale_values, reverse_input_channels
-        Preprocessing embedded in the graph; see :func:`embed_preprocessing`.
+        Preprocessing embedded in the graph; see [`embed_preprocessing`][dask_openvino.convert.embed_preprocessing].
     example_input : tensor, tuple or dict, optional
         Example input for tracing a PyTorch module (required for one); passed to
         ``openvino.convert_model`` for other sources.
@@ -424,7 +340,7 @@ def convert_model(
     if isinstance(source, ov.Model):
         model = source
     else:
-        model = _read_ir(*_run_isolated(_convert_in_child, *_describe_source(source, example_input)))
+        model = _read_ir(*run_isolated(_convert_in_child, *_describe_source(source, example_input)))
     model = _reshape(model, input_shape)
     return embed_preprocessing(
         model,
@@ -487,14 +403,14 @@ def convert(
     Parameters
     ----------
     source : path, torch.nn.Module, scikit-learn estimator or openvino.Model
-        What to convert; see :func:`convert_model`.
+        What to convert; see [`convert_model`][dask_openvino.convert.convert_model].
     output_dir : str or os.PathLike, optional
         Local directory for ``<name>.xml`` and ``<name>.bin`` (created if missing;
         existing files of that name are replaced). By default a new directory made
         by ``tempfile.mkdtemp(prefix="dask-openvino-")``, which is not deleted.
         Dask workers on other hosts need a path they can read: pass a shared one.
     input_shape, layout, mean_values, scale_values, reverse_input_channels, example_input
-        As for :func:`convert_model`.
+        As for [`convert_model`][dask_openvino.convert.convert_model].
     compress_to_fp16 : bool, default False
         Store float weights as FP16 (half the size; OpenVINO computes in FP32 on CPU).
     name : str, optional
@@ -508,7 +424,7 @@ def convert(
     Raises
     ------
     ConversionError, MissingDependencyError, TypeError
-        As for :func:`convert_model`.
+        As for [`convert_model`][dask_openvino.convert.convert_model].
 
     Examples
     --------

@@ -1,14 +1,16 @@
 """INT8 post-training quantization with NNCF, and a fidelity check of the result.
 
-:func:`quantize` calibrates on the data users will score: a pandas or Dask DataFrame
-is sampled and its columns are mapped to the model's inputs exactly as
-``.ov.predict(inputs=...)`` maps them. :func:`fidelity_report` then runs the FP32 and
-the INT8 model on held-out rows through the same engine as ``.ov.predict``.
+[`quantize`][dask_openvino.quantize.quantize] calibrates on the data users will score:
+a pandas or Dask DataFrame is sampled and its columns are mapped to the model's inputs
+exactly as ``.ov.predict(inputs=...)`` maps them.
+[`fidelity_report`][dask_openvino.quantize.fidelity_report] then runs the FP32 and the
+INT8 model on held-out rows through the same engine as ``.ov.predict``.
 
-NNCF runs in a separate Python process, like the converters in
-:mod:`dask_openvino.convert` and for the same reason: it reports telemetry by forking
-from a background thread, which can hang a concurrent multi-threaded OpenBLAS call in
-the caller's process. NNCF is an optional dependency (``dask-openvino[quantize]``).
+NNCF runs in a fresh Python process
+([`run_isolated`][dask_openvino.isolation.run_isolated]), like the converters of
+[`convert`][dask_openvino.convert] and for the same reason: it reports telemetry by
+forking from a background thread, which can hang a concurrent multi-threaded OpenBLAS
+call in the caller's process. NNCF is an optional dependency (``dask-openvino[quantize]``).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import openvino as ov
 import pandas as pd
 
 from dask_openvino.cache import get_engine
-from dask_openvino.columns import to_port_dtype
-from dask_openvino.convert import _first_lines, _run_isolated
-from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError
-from dask_openvino.plan import InputsArg, feeds_from_frame
+from dask_openvino.casting import to_port_dtype
+from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError, openvino_message
+from dask_openvino.feeds import feeds_from_arrays
+from dask_openvino.isolation import run_isolated
+from dask_openvino.partition import feeds_from_frame
+from dask_openvino.plan import InputsArg
 from dask_openvino.spec import ModelDescription, ModelSpec, resolve_model
 
 __all__ = ["FidelityReport", "fidelity_report", "quantize"]
@@ -50,31 +54,18 @@ def _is_dask_frame(data: Any) -> bool:
     return isinstance(data, dd.DataFrame)
 
 
-def _feeds_from_arrays(data: Any, description: ModelDescription) -> dict[str, np.ndarray]:
-    """Map an array (single input), a list of arrays (input order) or a dict (input names) to feeds."""
-    ports = description.inputs
-    names = [p.name for p in ports]
-    if isinstance(data, Mapping):
-        if set(data) != set(names):
-            raise InputSchemaError(f"model inputs are {names}, got arrays for {sorted(map(str, data))}")
-        arrays = [data[name] for name in names]
-    elif isinstance(data, (list, tuple)):
-        if len(data) != len(ports):
-            raise InputSchemaError(f"model has {len(ports)} inputs {names}, got a list of {len(data)} arrays")
-        arrays = list(data)
-    else:
-        if len(ports) != 1:
-            raise InputSchemaError(
-                f"model has {len(ports)} inputs {names}: pass a list of arrays in input order or a dict keyed by name"
-            )
-        arrays = [data]
+def _cast_feeds(data: Any, description: ModelDescription, *, what: str) -> dict[str, np.ndarray]:
+    """Key arrays by input (one array, a list in input order, or a dict) and cast them to the inputs' types."""
+    keyed = feeds_from_arrays(data, [port.name for port in description.inputs], what=what)
     feeds = {
-        port.name: np.ascontiguousarray(to_port_dtype(np.asarray(array), port, source=f"input {port.name!r}"))
-        for port, array in zip(ports, arrays, strict=True)
+        port.name: np.ascontiguousarray(
+            to_port_dtype(np.asarray(keyed[port.name]), port, source=f"input {port.name!r}")
+        )
+        for port in description.inputs
     }
-    rows = {len(a) for a in feeds.values()}
-    if len(rows) > 1:
-        raise InputSchemaError(f"all inputs need the same number of rows, got {[len(a) for a in feeds.values()]}")
+    rows = [len(array) for array in feeds.values()]
+    if len(set(rows)) > 1:
+        raise InputSchemaError(f"all inputs need the same number of rows, got {rows}")
     return feeds
 
 
@@ -91,7 +82,7 @@ def _feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None) -> d
         return feeds_from_frame(data, spec, inputs)
     if inputs is not None:
         raise ValueError("inputs= maps DataFrame columns; arrays match the model's inputs by position or by dict key")
-    feeds = _feeds_from_arrays(data, spec.describe())
+    feeds = _cast_feeds(data, spec.describe(), what="the data")
     total = len(next(iter(feeds.values())))
     if rows is not None and total > rows:
         chosen = np.sort(np.random.default_rng(_SAMPLE_SEED).choice(total, size=rows, replace=False))
@@ -122,7 +113,10 @@ def _calibration_items(
         )
     if inputs is not None:
         raise ValueError("inputs= maps DataFrame columns; batches match the model's inputs by position or by dict key")
-    return [_feeds_from_arrays(item, description) for item in itertools.islice(calibration, subset_size)]
+    return [
+        _cast_feeds(item, description, what="a calibration batch")
+        for item in itertools.islice(calibration, subset_size)
+    ]
 
 
 def _quantize_in_child(spec: ModelSpec, items: list[dict[str, np.ndarray]], xml: str, options: dict[str, Any]) -> None:
@@ -144,7 +138,7 @@ def _quantize_in_child(spec: ModelSpec, items: list[dict[str, np.ndarray]], xml:
             **options,
         )
     except Exception as err:
-        raise ConversionError(f"NNCF cannot quantize {spec.xml}:\n{_first_lines(err)}") from None
+        raise ConversionError(f"NNCF cannot quantize {spec.xml}:\n" + openvino_message(err, sep="\n")) from None
     ov.save_model(quantized, xml, compress_to_fp16=False)
 
 
@@ -235,7 +229,7 @@ def quantize(
         "model_type": model_type,
         "ignored_scope": ignored_scope,
     }
-    _run_isolated(_quantize_in_child, spec, items, str(xml), options)
+    run_isolated(_quantize_in_child, spec, items, str(xml), options)
     return ModelSpec.from_path(xml, device=spec.device, config=spec.config_dict)
 
 
@@ -282,15 +276,16 @@ def fidelity_report(
 ) -> FidelityReport:
     """Compare two models with the same inputs and outputs on the same rows.
 
-    Both run through this process's engine cache (:func:`dask_openvino.get_engine`),
+    Both run through this process's engine cache ([`get_engine`][dask_openvino.get_engine]),
     the engine ``.ov.predict`` uses, each with its own spec's device and configuration.
 
     Parameters
     ----------
     reference, candidate : ModelSpec, str or os.PathLike
-        The models, e.g. the FP32 IR and the output of :func:`quantize`.
+        The models, e.g. the FP32 IR and the output of [`quantize`][dask_openvino.quantize.quantize].
     data : pandas or Dask DataFrame, array, or list or dict of arrays
-        Held-out rows (a Dask DataFrame is computed); mapped to inputs as for :func:`quantize`.
+        Held-out rows (a Dask DataFrame is computed); mapped to inputs as for
+        [`quantize`][dask_openvino.quantize.quantize].
     inputs : None, str, list of str, or dict
         Column mapping for DataFrames, as for ``.ov.predict``.
 

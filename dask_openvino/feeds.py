@@ -1,0 +1,96 @@
+"""Arrays given in memory, keyed by the model input each one feeds.
+
+Users hand a model its inputs in three shapes: one array for a single-input model,
+a list of arrays in input order, or a dict keyed by input name.
+[`feeds_from_arrays`][dask_openvino.feeds.feeds_from_arrays] turns any of them into
+the ``{input name: array}`` mapping that
+[`Engine.run`][dask_openvino.engine.Engine.run] takes; the Analytics Zoo facade and
+[`quantize`][dask_openvino.quantize.quantize] both read their array inputs with it.
+The arrays themselves are left as they are (numpy or Dask): checking their shapes
+and casting them is the engine's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from dask_openvino.errors import InputSchemaError
+
+__all__ = ["ArrayInput", "feeds_from_arrays"]
+
+ArrayInput = np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray]
+"""Arrays in memory: one array, arrays in input order, or ``{input name: array}``."""
+
+
+def _is_array(value: object) -> bool:
+    # numpy arrays and whatever converts to one without guessing (Dask Arrays, torch tensors).
+    return isinstance(value, np.ndarray) or hasattr(value, "__array__")
+
+
+def feeds_from_arrays(data: object, names: Sequence[str], *, what: str = "inputs") -> dict[str, Any]:
+    """Key arrays by the model input they feed.
+
+    Parameters
+    ----------
+    data : array, list or tuple of arrays, or dict
+        One array (a single-input model), one array per input in the order of
+        ``names``, or ``{input name: array}``. Arrays are numpy arrays or objects
+        that convert to one (Dask Arrays, tensors).
+    names : sequence of str
+        The model's input names, in the order a list gives them.
+    what : str, default "inputs"
+        What ``data`` is called in messages, e.g. ``"shard['x']"``.
+
+    Returns
+    -------
+    dict of str to array
+        ``{input name: array}``, the arrays unchanged.
+
+    Raises
+    ------
+    InputSchemaError
+        If a dict does not name exactly the model's inputs, a list has the wrong
+        number of arrays, or one array is given to a multi-input model.
+    TypeError
+        If ``data`` is not an array, a list of arrays or a dict.
+
+    Examples
+    --------
+    >>> x, mask = np.zeros((4, 3)), np.ones((4, 1))
+    >>> sorted(feeds_from_arrays([x, mask], ["x", "mask"]))
+    ['mask', 'x']
+    >>> feeds_from_arrays(x, ["x"])["x"].shape
+    (4, 3)
+    """
+    if isinstance(data, Mapping):
+        given = {str(name) for name in data}
+        if given != set(names):
+            missing, unknown = [n for n in names if n not in given], sorted(given - set(names))
+            raise InputSchemaError(
+                f"model inputs are {list(names)}, got arrays for {sorted(given)}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unknown {unknown}" if unknown else "")
+            )
+        return {str(name): value for name, value in data.items()}
+    if isinstance(data, (list, tuple)) and all(_is_array(value) for value in data):
+        if len(data) != len(names):
+            raise InputSchemaError(
+                f"{what} holds {len(data)} arrays, but the model has {len(names)} inputs {list(names)}; give one "
+                "array per input, in this order"
+            )
+        return dict(zip(names, data, strict=True))
+    if _is_array(data):
+        if len(names) != 1:
+            raise InputSchemaError(
+                f"the model has {len(names)} inputs {list(names)}; pass a list of {len(names)} arrays in this order, "
+                "or a dict {input name: array} (one array feeds a single-input model only: for several inputs, "
+                "pass a list of arrays)"
+            )
+        return {names[0]: data}
+    raise TypeError(
+        f"{what} must be a numpy array, a list of arrays (one per model input, in order) or a dict "
+        f"{{input name: array}}; got {type(data).__name__}"
+    )
