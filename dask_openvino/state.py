@@ -123,18 +123,14 @@ class LoadingCache(Generic[K, V]):
             The value.
         """
         with self._lock:
-            value = self._entries.get(key)
+            value = self._hit(key)
             if value is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
                 return value
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             with self._lock:
-                value = self._entries.get(key)
+                value = self._hit(key)
                 if value is not None:
-                    self._entries.move_to_end(key)
-                    self.hits += 1
                     return value
             try:
                 value = load()
@@ -148,6 +144,14 @@ class LoadingCache(Generic[K, V]):
                 self.loads += 1
                 self._evict(max_items, max_weight)
             return value
+
+    def _hit(self, key: K) -> V | None:
+        """Return the value held for ``key``, marked most recently used (call with the lock held)."""
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return value
 
     def _evict(self, max_items: int | None, max_weight: int | None) -> None:
         while len(self._entries) > 1 and (
