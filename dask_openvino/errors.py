@@ -95,7 +95,7 @@ def openvino_message(err: BaseException, *, sep: str = " ") -> str:
 
     Examples
     --------
-    >>> openvino_message(RuntimeError("Exception from src/core.cpp:12:\\nshape mismatch"))
+    >>> openvino_message(RuntimeError("Exception from src/core.cpp:12:\nshape mismatch"))
     'shape mismatch'
     """
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")]
