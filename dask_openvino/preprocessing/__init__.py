@@ -6,17 +6,9 @@
 [`arithmetic baked into the model`][dask_openvino.preprocessing.image_transform]) and
 [`text`][dask_openvino.preprocessing.text] are its two implementations.
 
-An image pipeline uses the Analytics Zoo names::
-
-    ChainedPreprocessing([
-        ImageBytesToTensor(),              # or ImageRead() for paths / fsspec URIs
-        ImageResize(256, 256),
-        ImageCenterCrop(224, 224),
-        ImageChannelNormalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
-        ImageMatToTensor(format="NCHW", to_RGB=True),
-    ])
-
-and is passed as ``ddf.ov.predict(model, inputs={"image": "jpeg"}, preprocess=...)``.
+An image pipeline ([`ChainedPreprocessing`][dask_openvino.preprocessing.image.ChainedPreprocessing])
+or a tokenizer ([`TextTokenize`][dask_openvino.preprocessing.text.TextTokenize]) is passed as
+``ddf.ov.predict(model, inputs={"image": "jpeg"}, preprocess=...)``.
 """
 
 from __future__ import annotations
