@@ -354,8 +354,11 @@ class Engine:
         ----------
         chunks : iterable of (rows, feeds) pairs
             Each chunk's rows in the output (a slice or positions) and its feeds as
-            in [`run`][dask_openvino.engine.Engine.run]. With ``isolate``, ``chunks``
-            is iterated a second time after a failure, so it must be re-iterable.
+            in [`run`][dask_openvino.engine.Engine.run]. It is iterated again to
+            isolate failing rows, or when another call's failure retired the compiled
+            model under this one: pass a re-iterable (a list, or an object whose
+            ``__iter__`` starts over) to keep conversion lazy; a one-shot iterator is
+            read into a list first.
         n_rows : int
             Rows of the output; rows that no chunk covers hold zeros.
         batch_size : int, optional
@@ -385,6 +388,8 @@ class Engine:
         InferenceError
             If OpenVINO fails on a batch and ``isolate`` is False; the message names the rows.
         """
+        if iter(chunks) is chunks:
+            chunks = list(chunks)
         batch = self.batch_rows(n_rows, batch_size)
         if n_rows == 0:
             for _, feeds in chunks:
