@@ -408,8 +408,7 @@ def arrow_lists(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
     >>> arrow_lists(np.array([[1, 2], [3, 4]], np.int64), pa.list_(pa.int64(), 2)).to_pylist()
     [[1, 2], [3, 4]]
     """
-    n_rows = len(values)
-    width = values.shape[1] if values.ndim == 2 else 0
+    n_rows, width = values.shape
     flat = pa.array(np.ascontiguousarray(values).reshape(-1), type=arrow_type.value_type)
     if pa.types.is_fixed_size_list(arrow_type):
         return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)

@@ -116,7 +116,7 @@ class OutputBuffer:
                 )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Return the outputs by name; an output no batch reached is empty of its port's row shape."""
+        """Return the outputs by name; an output no batch reached holds zeros of its port's row shape."""
         return {
             port.name: (
                 array if array is not None else np.zeros((self.n_rows, *(port.row_shape or ())), dtype=port.dtype)

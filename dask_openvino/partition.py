@@ -130,10 +130,13 @@ class _PreparedChunks:
 
     def __init__(self, prepared: Prepared, bindings: tuple[InputBinding, ...], frame: pd.DataFrame) -> None:
         self._chunks = prepared.chunks
-        ok = prepared.ok
-        # The other inputs are converted once, for the rows preprocessing could use.
-        self._others = _convert(bindings, frame if ok.all() else frame[ok]) if bindings else {}
-        self._rank = np.cumsum(ok) - 1
+        self._others: dict[str, np.ndarray] = {}
+        if bindings:
+            # The other inputs are converted once, for the rows preprocessing could use;
+            # a row's rank among those rows finds its values.
+            ok = prepared.ok
+            self._others = _convert(bindings, frame if ok.all() else frame[ok])
+            self._rank = np.cumsum(ok) - 1
 
     def __iter__(self) -> Iterator[Chunk]:
         for positions, feeds in self._chunks:
@@ -148,7 +151,8 @@ def _assemble(
 ) -> pd.DataFrame:
     """Build the result frame: outputs as columns of the declared dtypes, failed rows null with their reason."""
     failed = np.zeros(len(frame), dtype=bool)
-    failed[list(failures)] = True
+    if failures:
+        failed[list(failures)] = True
     postprocess = dict(plan.postprocess)
     columns: dict[str, pd.Series] = {}
     for out in plan.outputs:
