@@ -6,12 +6,14 @@ The Analytics Zoo facade ([`InferenceModel`][dask_openvino.InferenceModel],
 - arrays in memory run at once on this process's engine
   ([`run_arrays`][dask_openvino.arrays.run_arrays], through
   [`Engine.run`][dask_openvino.engine.Engine.run]);
-- each row block of a Dask Array, and each shard of a ``dask.bag``, becomes a pandas
-  partition with one column per model input (a pyarrow fixed-size list column that
-  shares the array's memory) and takes the path every ``.ov.predict`` partition
-  takes, [`predict_partition`][dask_openvino.partition.predict_partition]
-  ([`score_arrays`][dask_openvino.arrays.score_arrays]); the output columns are read
-  back as arrays.
+- each row block of a Dask Array, and each shard of a ``dask.bag``, is one task that
+  runs the same function on the worker's cached engine
+  ([`predict_dask_arrays`][dask_openvino.arrays.predict_dask_arrays],
+  [`predict_shard`][dask_openvino.arrays.predict_shard]); only the
+  [`ArrayJob`][dask_openvino.arrays.ArrayJob] (model location, fingerprint, reshape)
+  travels in the task graph. Arrays have no columns, so they skip the column
+  conversion and assembly of [`predict_partition`][dask_openvino.partition.predict_partition]
+  and go straight to the engine it uses.
 
 Both accept Analytics Zoo's ``[B, N, ...]`` form: when every input has exactly one
 dimension more than the model input, the first two dimensions are ``B`` batches of
@@ -21,29 +23,26 @@ dimension more than the model input, the first two dimensions are ``B`` batches 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, overload
 
 import dask.array as da
 import numpy as np
-import pandas as pd
 
 from dask_openvino.cache import get_engine
-from dask_openvino.columns import array_to_series, column_to_array, output_dtype
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.feeds import feeds_from_arrays
-from dask_openvino.partition import predict_partition
-from dask_openvino.plan import PredictionPlan, build_plan
-from dask_openvino.spec import ModelSpec, PortInfo
-from dask_openvino.transforms import ModelTransform
+from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
+from dask_openvino.transforms import ModelTransform, batch_reshape
 
 __all__ = [
+    "ArrayJob",
     "Prediction",
-    "array_plan",
+    "array_job",
     "is_dask_arrays",
     "predict_dask_arrays",
     "predict_shard",
     "run_arrays",
-    "score_arrays",
     "single_or_list",
 ]
 
@@ -157,17 +156,30 @@ def run_arrays(
     return _regroup([results[port.name] for port in engine.description.outputs], groups)
 
 
-def _check_carried(port: PortInfo, kind: str) -> None:
-    """Refuse a port whose rows a flat list column cannot carry with their shape."""
-    if port.shape is None or (len(port.shape) > 2 and sum(d is None for d in port.shape[1:]) > 1):
-        raise InputSchemaError(
-            f"model {kind} {port} has a dynamic rank or more than one dynamic dimension besides the batch, so its "
-            "Dask Array or shard cannot be described; score the arrays in memory with predict(), or a Dask DataFrame"
-        )
+@dataclass(frozen=True)
+class ArrayJob:
+    """What a Dask Array block or a shard needs to be scored; travels in the task graph.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The model (location and fingerprint, never weights).
+    transform : ModelTransform or None
+        A batch reshape, when the model's static batch differs from ``batch_size``.
+    batch_size : int or None
+        Rows per inference; None for the engine's default.
+    description : ModelDescription
+        The model's ports once ``transform`` is applied.
+    """
+
+    spec: ModelSpec
+    transform: ModelTransform | None
+    batch_size: int | None
+    description: ModelDescription
 
 
-def array_plan(spec: ModelSpec, *, batch_size: int | None) -> PredictionPlan:
-    """Plan the scoring of arrays as partitions: one column per model input, one per output, both named after them.
+def array_job(spec: ModelSpec, *, batch_size: int | None) -> ArrayJob:
+    """Describe the scoring of arrays with ``spec``, reading only the IR (nothing is compiled).
 
     Parameters
     ----------
@@ -178,77 +190,20 @@ def array_plan(spec: ModelSpec, *, batch_size: int | None) -> PredictionPlan:
 
     Returns
     -------
-    PredictionPlan
-        For [`score_arrays`][dask_openvino.arrays.score_arrays].
-
-    Raises
-    ------
-    InputSchemaError
-        If an input or output has a dynamic rank, or several dynamic dimensions
-        besides the batch (its rows' shape would be lost in a column).
+    ArrayJob
 
     Examples
     --------
-    >>> plan = array_plan(ModelSpec.from_path("model.xml"), batch_size=64)  # doctest: +SKIP
+    >>> job = array_job(ModelSpec.from_path("model.xml"), batch_size=64)  # doctest: +SKIP
     """
     description = spec.describe()
-    for port in description.inputs:
-        _check_carried(port, "input")
-    for port in description.outputs:
-        _check_carried(port, "output")
-    meta = pd.DataFrame({port.name: pd.Series(dtype=output_dtype(port)) for port in description.inputs})
-    return build_plan(
-        spec,
-        meta,
-        batch_size=batch_size,
-        keep_input=False,
-        output_names=[port.name for port in description.outputs],
-    )
+    reshape = batch_reshape(description, batch_size)
+    if reshape is not None:
+        description = reshape.describe(description)
+    return ArrayJob(spec=spec, transform=reshape, batch_size=batch_size, description=description)
 
 
-def score_arrays(feeds: Mapping[str, Any], plan: PredictionPlan) -> list[np.ndarray]:
-    """Score arrays as one partition, through [`predict_partition`][dask_openvino.partition.predict_partition].
-
-    Parameters
-    ----------
-    feeds : mapping of str to array
-        ``{input name: array}``, ``[N, ...]`` or all ``[B, N, ...]``.
-    plan : PredictionPlan
-        From [`array_plan`][dask_openvino.arrays.array_plan].
-
-    Returns
-    -------
-    list of numpy.ndarray
-        One array per output, in output order, with the inputs' leading dimensions.
-
-    Raises
-    ------
-    InputSchemaError
-        If the arrays do not fit the model's inputs.
-    InferenceError
-        If OpenVINO fails on a batch.
-
-    Examples
-    --------
-    >>> spec = ModelSpec.from_path("model.xml")  # doctest: +SKIP
-    >>> score_arrays({"x": features}, array_plan(spec, batch_size=64))  # doctest: +SKIP
-    """
-    arrays, groups = _ungroup([binding.port for binding in plan.inputs], feeds)
-    engine = get_engine(plan.spec, plan.transform)
-    # The engine checks shapes as for arrays in memory: a column only checks values per row.
-    checked, n_rows = engine.check_feeds(arrays)
-    by_name = dict(zip([port.name for port in engine.description.inputs], checked, strict=True))
-    index = pd.RangeIndex(n_rows)
-    columns = {}
-    for binding in plan.inputs:
-        name = binding.columns[0]
-        columns[name] = array_to_series(by_name[binding.port.name], index, name, output_dtype(binding.port))
-    scored = predict_partition(pd.DataFrame(columns, index=index, copy=False), plan)
-    outputs = [column_to_array(scored[out.column], port=out.port, column=out.column) for out in plan.outputs]
-    return _regroup(outputs, groups)
-
-
-def predict_shard(shard: Mapping[str, Any], plan: PredictionPlan, order: Sequence[str]) -> dict[str, Prediction]:
+def predict_shard(shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str]) -> dict[str, Prediction]:
     """Score one Orca shard ``{"x": array or list of arrays}`` into ``{"prediction": ...}``.
 
     The function each shard of a ``dask.bag`` runs; a shard in memory runs it too.
@@ -257,8 +212,8 @@ def predict_shard(shard: Mapping[str, Any], plan: PredictionPlan, order: Sequenc
     ----------
     shard : dict
         ``{"x": array}`` for a single-input model, ``{"x": [arrays in order]}`` otherwise.
-    plan : PredictionPlan
-        From [`array_plan`][dask_openvino.arrays.array_plan].
+    job : ArrayJob
+        From [`array_job`][dask_openvino.arrays.array_job].
     order : sequence of str
         The model's input names in the order ``shard["x"]`` lists its arrays.
 
@@ -274,7 +229,7 @@ def predict_shard(shard: Mapping[str, Any], plan: PredictionPlan, order: Sequenc
 
     Examples
     --------
-    >>> predict_shard({"x": features}, plan, ["x"])["prediction"]  # doctest: +SKIP
+    >>> predict_shard({"x": features}, job, ["x"])["prediction"]  # doctest: +SKIP
     """
     if not isinstance(shard, Mapping) or "x" not in shard:
         raise InputSchemaError(
@@ -282,7 +237,7 @@ def predict_shard(shard: Mapping[str, Any], plan: PredictionPlan, order: Sequenc
             + (f" with keys {sorted(map(str, shard))}" if isinstance(shard, Mapping) else "")
         )
     feeds = feeds_from_arrays(shard["x"], order, what="shard['x']")
-    return {"prediction": single_or_list(score_arrays(feeds, plan))}
+    return {"prediction": single_or_list(run_arrays(job.spec, job.transform, job.batch_size, feeds))}
 
 
 def is_dask_arrays(data: object) -> bool:
@@ -302,17 +257,17 @@ def is_dask_arrays(data: object) -> bool:
     return False
 
 
-def _score_block(plan: PredictionPlan, *blocks: np.ndarray) -> tuple[np.ndarray, ...]:
+def _score_block(job: ArrayJob, *blocks: np.ndarray) -> tuple[np.ndarray, ...]:
     """Score one row block of every input; the task each block runs."""
-    names = [binding.port.name for binding in plan.inputs]
-    return tuple(score_arrays(dict(zip(names, blocks, strict=True)), plan))
+    names = [port.name for port in job.description.inputs]
+    return tuple(run_arrays(job.spec, job.transform, job.batch_size, dict(zip(names, blocks, strict=True))))
 
 
 def _pick(outputs: tuple[np.ndarray, ...], k: int) -> np.ndarray:
     return outputs[k]
 
 
-def predict_dask_arrays(arrays: Mapping[str, da.Array], plan: PredictionPlan) -> list[da.Array]:
+def predict_dask_arrays(arrays: Mapping[str, da.Array], job: ArrayJob) -> list[da.Array]:
     """Lazily score Dask Arrays, one task per block of rows.
 
     Parameters
@@ -320,8 +275,8 @@ def predict_dask_arrays(arrays: Mapping[str, da.Array], plan: PredictionPlan) ->
     arrays : mapping of str to dask.array.Array
         ``{input name: array}``. Rows are the first dimension; other dimensions are
         merged into one chunk, and every input is aligned to the first one's row chunks.
-    plan : PredictionPlan
-        From [`array_plan`][dask_openvino.arrays.array_plan].
+    job : ArrayJob
+        From [`array_job`][dask_openvino.arrays.array_job].
 
     Returns
     -------
@@ -336,10 +291,10 @@ def predict_dask_arrays(arrays: Mapping[str, da.Array], plan: PredictionPlan) ->
     Examples
     --------
     >>> spec = ModelSpec.from_path("model.xml")  # doctest: +SKIP
-    >>> plan = array_plan(spec, batch_size=64)  # doctest: +SKIP
-    >>> (scores,) = predict_dask_arrays({"x": da.from_zarr("x.zarr")}, plan)  # doctest: +SKIP
+    >>> job = array_job(spec, batch_size=64)  # doctest: +SKIP
+    >>> (scores,) = predict_dask_arrays({"x": da.from_zarr("x.zarr")}, job)  # doctest: +SKIP
     """
-    ports = [binding.port for binding in plan.inputs]
+    ports = list(job.description.inputs)
     names = [port.name for port in ports]
     first = arrays[names[0]]
     row_chunks = first.chunks[0]
@@ -369,7 +324,7 @@ def predict_dask_arrays(arrays: Mapping[str, da.Array], plan: PredictionPlan) ->
     scored = da.blockwise(  # type: ignore[no-untyped-call]
         _score_block,
         ("rows",),
-        plan,
+        job,
         None,
         *blocks,
         concatenate=True,
@@ -377,17 +332,17 @@ def predict_dask_arrays(arrays: Mapping[str, da.Array], plan: PredictionPlan) ->
         token="ov-predict",
     )
     outputs = []
-    for k, out in enumerate(plan.outputs):
-        extra = (*lead, *(np.nan if d is None else d for d in (out.port.shape or ())[1:]))
+    for k, port in enumerate(job.description.outputs):
+        extra = (*lead, *(np.nan if d is None else d for d in (port.shape or ())[1:]))
         outputs.append(
             scored.map_blocks(
                 _pick,
                 k,
                 chunks=(row_chunks, *((d,) for d in extra)),
                 new_axis=list(range(1, 1 + len(extra))) or None,
-                dtype=out.port.dtype,
-                meta=np.empty((0,) * (1 + len(extra)), dtype=out.port.dtype),
-                token=f"ov-predict-{out.column}",
+                dtype=port.dtype,
+                meta=np.empty((0,) * (1 + len(extra)), dtype=port.dtype),
+                token=f"ov-predict-{port.name}",
             )
         )
     return outputs

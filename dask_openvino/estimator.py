@@ -21,7 +21,7 @@ import dask.dataframe as dd
 import pandas as pd
 
 from dask_openvino.arrays import (
-    array_plan,
+    array_job,
     is_dask_arrays,
     predict_dask_arrays,
     predict_shard,
@@ -33,7 +33,6 @@ from dask_openvino.errors import InputSchemaError
 from dask_openvino.feeds import ArrayInput, feeds_from_arrays
 from dask_openvino.plan import InputsArg
 from dask_openvino.spec import ModelDescription, ModelSpec, resolve_model
-from dask_openvino.transforms import batch_reshape
 
 __all__ = ["Estimator", "OpenvinoEstimator"]
 
@@ -165,14 +164,15 @@ class OpenvinoEstimator:
                 batch_size=size,
                 output_names=[port.name for port in description.outputs],
             )
+        job = array_job(spec, batch_size=size)
         if isinstance(data, db.Bag):
-            return data.map(predict_shard, array_plan(spec, batch_size=size), order)  # type: ignore[no-untyped-call]
+            return data.map(predict_shard, job, order)  # type: ignore[no-untyped-call]
         if isinstance(data, Mapping):
-            return predict_shard(data, array_plan(spec, batch_size=size), order)
+            return predict_shard(data, job, order)
         feeds = feeds_from_arrays(data, order, what="data")
         if is_dask_arrays(data):
-            return single_or_list(predict_dask_arrays(feeds, array_plan(spec, batch_size=size)))
-        return single_or_list(run_arrays(spec, batch_reshape(description, size), size, feeds))
+            return single_or_list(predict_dask_arrays(feeds, job))
+        return single_or_list(run_arrays(job.spec, job.transform, job.batch_size, feeds))
 
 
 class Estimator:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from dask_openvino.arrays import (
     Prediction,
-    array_plan,
+    array_job,
     is_dask_arrays,
     predict_dask_arrays,
     run_arrays,
@@ -475,7 +475,7 @@ class InferenceModel:
                 f"{type(data).__name__} (use predict() for data in memory)"
             )
         feeds = feeds_from_arrays(data, [port.name for port in description.inputs], what="data")
-        return single_or_list(predict_dask_arrays(feeds, array_plan(loaded.spec, batch_size=loaded.batch_size)))
+        return single_or_list(predict_dask_arrays(feeds, array_job(loaded.spec, batch_size=loaded.batch_size)))
 
 
 def _load_torch_file(path: str | os.PathLike[str]) -> Any:

@@ -414,3 +414,14 @@ def test_converted_model_on_worker_processes(tmp_path: Path, rng: np.random.Gene
     assert list(scored.columns) == ["logits", "probs"]
     stacked = np.stack(scored["probs"].to_numpy())
     assert np.abs(stacked - probs).max() < 1e-6
+
+
+def test_estimator_scores_shards_of_a_model_with_several_dynamic_dimensions(tmp_path: Path) -> None:
+    # An ONNX-style image input [?, 3, ?, ?]: shards and bags keep the rows' shape.
+    xml = model_factory.identity(tmp_path / "images.xml", [-1, 3, -1, -1])
+    est = Estimator.from_openvino(model_path=str(xml))
+    x = np.random.default_rng(7).random((6, 3, 4, 5), dtype=np.float32)
+    np.testing.assert_array_equal(est.predict({"x": x})["prediction"], x)
+    bag = db.from_sequence([{"x": x[:4]}, {"x": x[4:]}], npartitions=2)
+    shards = est.predict(bag).compute(scheduler="sync")
+    np.testing.assert_array_equal(np.concatenate([shard["prediction"] for shard in shards]), x)
