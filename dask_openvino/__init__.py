@@ -23,6 +23,7 @@ from dask_openvino.errors import (
     ModelChangedError,
     ModelLoadError,
 )
+from dask_openvino.estimator import Estimator, OpenvinoEstimator
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
 from dask_openvino.preprocessing import (
     ChainedPreprocessing,
@@ -37,7 +38,7 @@ from dask_openvino.preprocessing import (
 from dask_openvino.quantize import FidelityReport, fidelity_report, quantize
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
 from dask_openvino.text import SentenceEmbedding, TextTokenize
-from dask_openvino.zoo import Estimator, InferenceModel, OpenvinoEstimator
+from dask_openvino.zoo import InferenceModel
 
 __version__ = "0.1.0"
 

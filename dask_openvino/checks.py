@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["positive_int"]
+__all__ = ["batch_size_or_default", "positive_int"]
 
 
 def positive_int(value: object, what: str, *, error: type[Exception] = ValueError, zero_ok: bool = False) -> int:
@@ -43,3 +43,14 @@ def positive_int(value: object, what: str, *, error: type[Exception] = ValueErro
         kind = "a non-negative" if zero_ok else "a positive"
         raise error(f"{what} must be {kind} integer, got {value!r}")
     return int(value)
+
+
+def batch_size_or_default(value: object, *, error: type[Exception] = ValueError) -> int | None:
+    """Return an Analytics Zoo ``batch_size``: a positive integer, or None where 0 or None ask for the default.
+
+    Examples
+    --------
+    >>> batch_size_or_default(0), batch_size_or_default(None), batch_size_or_default(16)
+    (None, None, 16)
+    """
+    return positive_int(0 if value is None else value, "batch_size", error=error, zero_ok=True) or None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import openvino as ov
@@ -24,7 +24,7 @@ from dask_openvino.errors import InferenceError, InputSchemaError, openvino_mess
 from dask_openvino.policy import default_batch_size
 from dask_openvino.spec import ModelDescription, PortInfo
 
-__all__ = ["Chunk", "Engine", "OutputBuffer", "Rows"]
+__all__ = ["Chunk", "Engine", "OutputBuffer", "Rows", "check_feeds", "check_input_names"]
 
 Rows = slice | np.ndarray
 """Where a chunk's rows go in the output: a slice, or an array of row positions."""
@@ -44,6 +44,76 @@ def _take(rows: Rows, start: int, stop: int) -> Rows:
         first = rows.start or 0
         return slice(first + start, first + stop)
     return rows[start:stop]
+
+
+def check_input_names(expected: Sequence[str], given: Iterable[str]) -> None:
+    """Raise [`InputSchemaError`][dask_openvino.errors.InputSchemaError] unless ``given`` names exactly the inputs.
+
+    Examples
+    --------
+    >>> check_input_names(["x", "mask"], {"x": 1, "z": 2})
+    Traceback (most recent call last):
+    ...
+    dask_openvino.errors.InputSchemaError: model inputs are ['mask', 'x'], got arrays for ['x', 'z']; missing ...
+    """
+    names, wanted = {str(name) for name in given}, set(expected)
+    if names != wanted:
+        raise InputSchemaError(
+            f"model inputs are {sorted(wanted)}, got arrays for {sorted(names)}"
+            + (f"; missing {sorted(wanted - names)}" if wanted - names else "")
+            + (f"; unknown {sorted(names - wanted)}" if names - wanted else "")
+        )
+
+
+def check_feeds(description: ModelDescription, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Check arrays against the model's inputs and cast them to the inputs' element types.
+
+    Parameters
+    ----------
+    description : ModelDescription
+        The model's ports.
+    feeds : mapping of str to numpy.ndarray
+        One array per model input, keyed by input name, all with the same number of rows.
+
+    Returns
+    -------
+    arrays : list of numpy.ndarray
+        In the order of the model's inputs.
+    n_rows : int
+        Their number of rows.
+
+    Raises
+    ------
+    InputSchemaError
+        If an input is missing or unknown, or an array's rank, dimensions, row
+        count or values do not fit.
+    """
+    check_input_names([port.name for port in description.inputs], feeds)
+    arrays: list[np.ndarray] = []
+    n_rows: int | None = None
+    for port in description.inputs:
+        array = np.asarray(feeds[port.name])
+        if port.shape is not None:
+            if array.ndim != len(port.shape):
+                raise InputSchemaError(
+                    f"input {port.name!r} expects rank {len(port.shape)} ({port}), got an array of shape "
+                    f"{list(array.shape)}"
+                )
+            for axis, (want, got) in enumerate(zip(port.shape[1:], array.shape[1:], strict=True), start=1):
+                if want is not None and want != got:
+                    raise InputSchemaError(
+                        f"input {port.name!r} expects dimension {axis} = {want} ({port}), got an array of shape "
+                        f"{list(array.shape)}"
+                    )
+        if n_rows is None:
+            n_rows = len(array)
+        elif len(array) != n_rows:
+            raise InputSchemaError(
+                f"all inputs need the same number of rows: input {port.name!r} has {len(array)}, "
+                f"{description.inputs[0].name!r} has {n_rows}"
+            )
+        arrays.append(to_port_dtype(array, port, source=f"input {port.name!r}"))
+    return arrays, n_rows or 0
 
 
 class OutputBuffer:
@@ -174,7 +244,6 @@ class Engine:
         self.requests_per_call = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._idle_requests: list[ov.InferRequest] = []
         self._lock = threading.Lock()
-        self._input_index = {port.name: i for i, port in enumerate(description.inputs)}
         inputs = description.inputs
         self._static_batch = inputs[0].batch_size if inputs else None
 
@@ -210,61 +279,6 @@ class Engine:
             return len(self._idle_requests)
 
     # ------------------------------------------------------------------ feeds and batches
-
-    def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
-        """Check arrays against the model's inputs and cast them to the inputs' element types.
-
-        Parameters
-        ----------
-        feeds : mapping of str to numpy.ndarray
-            One array per model input, keyed by input name, all with the same number of rows.
-
-        Returns
-        -------
-        arrays : list of numpy.ndarray
-            In the order of the model's inputs.
-        n_rows : int
-            Their number of rows.
-
-        Raises
-        ------
-        InputSchemaError
-            If an input is missing or unknown, or an array's rank, dimensions, row
-            count or values do not fit.
-        """
-        names = set(feeds)
-        expected = set(self._input_index)
-        if names != expected:
-            raise InputSchemaError(
-                f"model inputs are {sorted(expected)}, got arrays for {sorted(names)}"
-                + (f"; missing {sorted(expected - names)}" if expected - names else "")
-                + (f"; unknown {sorted(names - expected)}" if names - expected else "")
-            )
-        arrays: list[np.ndarray] = []
-        n_rows: int | None = None
-        for port in self.description.inputs:
-            array = np.asarray(feeds[port.name])
-            if port.shape is not None:
-                if array.ndim != len(port.shape):
-                    raise InputSchemaError(
-                        f"input {port.name!r} expects rank {len(port.shape)} ({port}), got an array of shape "
-                        f"{list(array.shape)}"
-                    )
-                for axis, (want, got) in enumerate(zip(port.shape[1:], array.shape[1:], strict=True), start=1):
-                    if want is not None and want != got:
-                        raise InputSchemaError(
-                            f"input {port.name!r} expects dimension {axis} = {want} ({port}), got an array of shape "
-                            f"{list(array.shape)}"
-                        )
-            if n_rows is None:
-                n_rows = len(array)
-            elif len(array) != n_rows:
-                raise InputSchemaError(
-                    f"all inputs need the same number of rows: input {port.name!r} has {len(array)}, "
-                    f"{self.description.inputs[0].name!r} has {n_rows}"
-                )
-            arrays.append(to_port_dtype(array, port, source=f"input {port.name!r}"))
-        return arrays, n_rows or 0
 
     def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:
         """Rows per inference for a call of ``n_rows`` rows.
@@ -393,7 +407,7 @@ class Engine:
         batch = self.batch_rows(n_rows, batch_size)
         if n_rows == 0:
             for _, feeds in chunks:
-                self.check_feeds(feeds)
+                check_feeds(self.description, feeds)
             return OutputBuffer(self.description.outputs, 0).arrays(), {}
         for _ in range(_RUNS_AFTER_RETIREMENT):
             buffer = OutputBuffer(self.description.outputs, n_rows, zeros=zeros or isolate, ragged=ragged)
@@ -413,7 +427,7 @@ class Engine:
         buffer = OutputBuffer(self.description.outputs, n_rows, zeros=True, ragged=ragged)
         failures: Failures = {}
         for rows, feeds in chunks:
-            arrays, chunk_rows = self.check_feeds(feeds)
+            arrays, chunk_rows = check_feeds(self.description, feeds)
             for start in range(0, chunk_rows, batch):
                 self._bisect(arrays, rows, start, min(start + batch, chunk_rows), buffer, failures)
         return buffer.arrays(), failures
@@ -432,7 +446,7 @@ class Engine:
         number = 0
         try:
             for rows, feeds in chunks:
-                arrays, chunk_rows = self.check_feeds(feeds)
+                arrays, chunk_rows = check_feeds(self.description, feeds)
                 for start in range(0, chunk_rows, batch):
                     stop = min(start + batch, chunk_rows)
                     slot = number % len(requests)

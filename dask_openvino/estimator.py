@@ -28,7 +28,7 @@ from dask_openvino.arrays import (
     run_arrays,
     single_or_list,
 )
-from dask_openvino.checks import positive_int
+from dask_openvino.checks import batch_size_or_default, positive_int
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.feeds import ArrayInput, feeds_from_arrays
 from dask_openvino.plan import InputsArg
@@ -86,10 +86,7 @@ class OpenvinoEstimator:
 
     def __init__(self, *, model_path: str | os.PathLike[str], batch_size: int = 0) -> None:
         self.spec = ModelSpec.from_path(model_path)
-        self.batch_size = (
-            positive_int(0 if batch_size is None else batch_size, "batch_size", error=InputSchemaError, zero_ok=True)
-            or None
-        )
+        self.batch_size = batch_size_or_default(batch_size, error=InputSchemaError)
 
     def __repr__(self) -> str:
         return f"OpenvinoEstimator(model_path={self.spec.xml!r}, batch_size={self.batch_size or 0})"

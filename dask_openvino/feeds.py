@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dask.array as da
 import numpy as np
 
+from dask_openvino.engine import check_input_names
 from dask_openvino.errors import InputSchemaError
 
 __all__ = ["ArrayInput", "feeds_from_arrays"]
@@ -66,16 +68,15 @@ def feeds_from_arrays(data: object, names: Sequence[str], *, what: str = "inputs
     (4, 3)
     """
     if isinstance(data, Mapping):
-        given = {str(name) for name in data}
-        if given != set(names):
-            missing, unknown = [n for n in names if n not in given], sorted(given - set(names))
-            raise InputSchemaError(
-                f"model inputs are {list(names)}, got arrays for {sorted(given)}"
-                + (f"; missing {missing}" if missing else "")
-                + (f"; unknown {unknown}" if unknown else "")
-            )
+        check_input_names(names, data)
         return {str(name): value for name, value in data.items()}
     if isinstance(data, (list, tuple)) and all(_is_array(value) for value in data):
+        lazy = [isinstance(value, da.Array) for value in data]
+        if any(lazy) and not all(lazy):
+            raise TypeError(
+                f"{what} mixes Dask Arrays and arrays in memory; give all inputs as Dask Arrays (scored lazily) "
+                "or all in memory"
+            )
         if len(data) != len(names):
             raise InputSchemaError(
                 f"{what} holds {len(data)} arrays, but the model has {len(names)} inputs {list(names)}; give one "
@@ -91,6 +92,6 @@ def feeds_from_arrays(data: object, names: Sequence[str], *, what: str = "inputs
             )
         return {names[0]: data}
     raise TypeError(
-        f"{what} must be a numpy array, a list of arrays (one per model input, in order) or a dict "
-        f"{{input name: array}}; got {type(data).__name__}"
+        f"{what} must be a numpy array, a list of arrays (one per model input, in order), a dict "
+        f"{{input name: array}}, a pandas DataFrame or a Dask DataFrame / Array; got {type(data).__name__}"
     )

@@ -29,7 +29,7 @@ import openvino as ov
 import pandas as pd
 
 from dask_openvino.cache import get_engine
-from dask_openvino.casting import to_port_dtype
+from dask_openvino.engine import check_feeds
 from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError, openvino_message
 from dask_openvino.feeds import feeds_from_arrays
 from dask_openvino.isolation import run_isolated
@@ -55,18 +55,10 @@ def _is_dask_frame(data: Any) -> bool:
 
 
 def _cast_feeds(data: Any, description: ModelDescription, *, what: str) -> dict[str, np.ndarray]:
-    """Key arrays by input (one array, a list in input order, or a dict) and cast them to the inputs' types."""
+    """Key arrays by input (one array, a list in input order, or a dict), checked and cast as the engine does."""
     keyed = feeds_from_arrays(data, [port.name for port in description.inputs], what=what)
-    feeds = {
-        port.name: np.ascontiguousarray(
-            to_port_dtype(np.asarray(keyed[port.name]), port, source=f"input {port.name!r}")
-        )
-        for port in description.inputs
-    }
-    rows = [len(array) for array in feeds.values()]
-    if len(set(rows)) > 1:
-        raise InputSchemaError(f"all inputs need the same number of rows, got {rows}")
-    return feeds
+    arrays, _ = check_feeds(description, keyed)
+    return {port.name: np.ascontiguousarray(array) for port, array in zip(description.inputs, arrays, strict=True)}
 
 
 def _feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None) -> dict[str, np.ndarray]:

@@ -38,7 +38,7 @@ from dask_openvino.arrays import (
     single_or_list,
 )
 from dask_openvino.cache import get_engine
-from dask_openvino.checks import positive_int
+from dask_openvino.checks import batch_size_or_default, positive_int
 from dask_openvino.convert import convert_model
 from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError, ModelLoadError
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
@@ -178,10 +178,7 @@ class InferenceModel:
         >>> model = InferenceModel()
         >>> model.load_openvino("resnet50.xml", "resnet50.bin", batch_size=8)  # doctest: +SKIP
         """
-        size = (
-            positive_int(0 if batch_size is None else batch_size, "batch_size", error=InputSchemaError, zero_ok=True)
-            or None
-        )
+        size = batch_size_or_default(batch_size, error=InputSchemaError)
         spec = ModelSpec.from_path(model_path, weights=weight_path, device=self.device, config=self.config)
         self._install(spec, size, None)
 
