@@ -144,6 +144,20 @@ def test_predict_csv_to_csv_with_named_inputs_and_partitions(
     np.testing.assert_allclose(scored["prediction"].to_numpy(), frame.to_numpy() @ WEIGHTS, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.cluster
+def test_predict_reads_compressed_tsv_tab_separated(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    frame = _features(120, seed=2)
+    source = tmp_path / "features.tsv.gz"
+    frame.to_csv(source, sep="\t", index=False)
+    output = tmp_path / "scored.parquet"
+    code, text = _invoke("predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *scheduler)
+    assert code == 0, text
+    scored = pd.read_parquet(output)
+    assert list(scored.columns) == ["a", "b", "c", "prediction"]
+    pd.testing.assert_frame_equal(scored[["a", "b", "c"]], frame, check_dtype=False)
+    np.testing.assert_allclose(scored["prediction"].to_numpy(), frame.to_numpy() @ WEIGHTS, rtol=1e-4, atol=1e-4)
+
+
 def test_predict_checks_columns_before_starting_a_cluster(tmp_path: Path, score_xml: Path) -> None:
     source = _write_parquet(tmp_path / "features.parquet", _features(10), files=1)
     output = tmp_path / "scored.parquet"
@@ -293,11 +307,24 @@ def _png(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def test_parse_preprocess_and_postprocess() -> None:
+def _postprocess(tmp_path: Path, values: list[str], labels: list[str] | None = None) -> object:
+    """The ``postprocess=`` that ``predict`` builds from ``--postprocess`` values, ``--labels`` given after them."""
+    from dask_openvino.cli.predict import predict_command
+
+    args = ["model.xml", "t.parquet", "-o", str(tmp_path / "o")]
+    for value in values:
+        args += ["--postprocess", value]
+    if labels is not None:
+        (tmp_path / "labels.txt").write_text("\n".join(labels))
+        args += ["--labels", str(tmp_path / "labels.txt")]
+    return predict_command.make_context("predict", args).params["postprocess"]
+
+
+def test_parse_preprocess_and_postprocess(tmp_path: Path) -> None:
     from dask_openvino import postprocessing as post
     from dask_openvino import preprocessing as pre
     from dask_openvino import text
-    from dask_openvino.cli.processing import parse_postprocess, parse_preprocess
+    from dask_openvino.cli.processing import parse_preprocess
 
     pipeline = parse_preprocess("image:paths,resize=256,crop=224x200,imagenet,format=nchw,backend=numpy")
     assert pipeline == pre.ChainedPreprocessing(
@@ -315,19 +342,19 @@ def test_parse_preprocess_and_postprocess() -> None:
     assert parse_preprocess("sentence-embedding:tok.json,pooling=cls,no-normalize") == text.SentenceEmbedding(
         "tok.json", pooling="cls", normalize=False
     )
-    assert parse_postprocess(["topk:3,softmax"], ["a", "b", "c"]) == post.TopK(3, ["a", "b", "c"], softmax=True)
-    assert parse_postprocess(["logits=argmax", "score=threshold:0.9,expand"]) == {
+    assert _postprocess(tmp_path, ["topk:3,softmax"], ["a", "b", "c"]) == post.TopK(3, ["a", "b", "c"], softmax=True)
+    assert _postprocess(tmp_path, ["logits=argmax", "score=threshold:0.9,expand"]) == {
         "logits": post.ArgMax(),
         "score": post.Threshold(0.9, expand=True),
     }
-    assert parse_postprocess(["softmax:expand"]) == post.Softmax(expand=True)
-    assert parse_postprocess([]) is None
+    assert _postprocess(tmp_path, ["softmax:expand"]) == post.Softmax(expand=True)
+    assert _postprocess(tmp_path, []) is None
     for bad in ("video", "image:zoom=2", "image:resize=big", "text", "image:std=1/2/3"):
         with pytest.raises(click.BadParameter):
             parse_preprocess(bad)
     for bad_post in (["topk:two"], ["argmax", "softmax"], ["median"], ["threshold:0.5,softmax"]):
         with pytest.raises(click.BadParameter):
-            parse_postprocess(bad_post)
+            _postprocess(tmp_path, bad_post)
 
 
 @pytest.mark.cluster
@@ -536,17 +563,19 @@ def test_convert_and_quantize_options_reach_the_library_parsed(tmp_path: Path, m
         "123.675/116.28/103.53",
         "--scale-values",
         "255",
+        "--name",
+        "classifier",
     )
     assert code == 1
     assert "ValueError: stopped" in text
-    assert calls[-1] | {"name": None} == {
+    assert calls[-1] == {
         "input_shape": {"x": [None, 3, 224, 224], "mask": [1, None]},
         "layout": "NCHW",
         "mean_values": [123.675, 116.28, 103.53],
         "scale_values": 255.0,
         "reverse_input_channels": False,
         "compress_to_fp16": False,
-        "name": None,
+        "name": "classifier",
     }
     code, text = _invoke("convert", "model.onnx", "-o", str(tmp_path), "--layout", "x=NCHW", "--layout", "NC")
     assert code == 2

@@ -9,8 +9,11 @@ dask-openvino demo
 [`main`][dask_openvino.cli.main] is the command group; the commands live in
 [`dask_openvino.cli.predict`][dask_openvino.cli.predict] and
 [`dask_openvino.cli.commands`][dask_openvino.cli.commands], the parsing of their
-options in [`dask_openvino.cli.params`][dask_openvino.cli.params], and table reading
-and writing in [`dask_openvino.cli.tables`][dask_openvino.cli.tables].
+options in [`dask_openvino.cli.params`][dask_openvino.cli.params] and, for
+`--preprocess`, `--postprocess` and `--labels`, in
+[`dask_openvino.cli.processing`][dask_openvino.cli.processing]; table reading and
+writing in [`dask_openvino.cli.tables`][dask_openvino.cli.tables], and the one-line
+report of a library error in [`dask_openvino.cli.errors`][dask_openvino.cli.errors].
 """
 
 from __future__ import annotations

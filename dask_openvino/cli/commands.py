@@ -13,19 +13,19 @@ import json
 import click
 from rich.console import Console
 
+from dask_openvino.cli.errors import cli_errors
 from dask_openvino.cli.params import (
-    InputsParam,
     LayoutParam,
-    PerInputParam,
     ShapeParam,
     ValuesParam,
     cluster_options,
+    inputs_option,
+    per_input_option,
 )
 from dask_openvino.cli.tables import format_of, read_table
 from dask_openvino.cluster import ClusterOptions
 from dask_openvino.convert import convert
 from dask_openvino.demo import DemoOptions, run_demo
-from dask_openvino.errors import DaskOpenVINOError
 from dask_openvino.plan import InputsArg
 from dask_openvino.quantize import fidelity_report, quantize
 from dask_openvino.spec import ModelSpec
@@ -55,11 +55,9 @@ def info_command(model: str, weights: str | None, as_json: bool) -> None:
       dask-openvino info model.xml
       dask-openvino info s3://bucket/models/model.xml --json
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
-    try:
+    with cli_errors():
         spec = ModelSpec.from_path(model, weights=weights)
         description = spec.describe()
-    except DaskOpenVINOError as err:
-        raise click.ClickException(f"{type(err).__name__}: {err}") from err
     if as_json:
         ports = {
             kind: [{"name": p.name, "element_type": p.element_type, "shape": p.shape} for p in group]
@@ -67,10 +65,7 @@ def info_command(model: str, weights: str | None, as_json: bool) -> None:
         }
         click.echo(json.dumps({"xml": spec.xml, "weights": spec.weights, "fingerprint": spec.fingerprint, **ports}))
         return
-    click.echo(f"model:       {spec.xml}")
-    click.echo(f"weights:     {spec.weights}")
-    click.echo(f"fingerprint: {spec.fingerprint}")
-    click.echo(str(description))
+    _print_spec(spec)
 
 
 @click.command("demo")
@@ -106,47 +101,27 @@ def demo_command(rows: int | None, quick: bool, int8: bool, workdir: str | None,
         workdir=workdir,
     )
     try:
-        run_demo(options, cluster, console)
+        with cli_errors():
+            run_demo(options, cluster, console)
     except KeyboardInterrupt:
         console.print("[red]Interrupted[/red].")
         raise SystemExit(130) from None
-    except DaskOpenVINOError as err:
-        raise click.ClickException(f"{type(err).__name__}: {err}") from err
 
 
 @click.command("convert")
 @click.argument("source")
 @click.option("-o", "--output-dir", required=True, help="Directory for NAME.xml and NAME.bin (created if missing).")
 @click.option("--name", help="File stem of the IR [default: SOURCE's stem].")
-@click.option(
-    "--input-shape",
-    multiple=True,
-    type=PerInputParam(ShapeParam()),
-    callback=PerInputParam.combine,
-    metavar="[NAME=]DIMS",
-    help="New input shape, e.g. 1,3,224,224 or ?,64.",
+@per_input_option(
+    "--input-shape", ShapeParam(), metavar="[NAME=]DIMS", help="New input shape, e.g. 1,3,224,224 or ?,64."
 )
-@click.option(
-    "--layout",
-    multiple=True,
-    type=PerInputParam(LayoutParam()),
-    callback=PerInputParam.combine,
-    metavar="[NAME=]LAYOUT",
-    help="Input layout, e.g. NCHW, NHWC or NC.",
+@per_input_option("--layout", LayoutParam(), metavar="[NAME=]LAYOUT", help="Input layout, e.g. NCHW, NHWC or NC.")
+@per_input_option(
+    "--mean-values", ValuesParam(), metavar="[NAME=]VALUES", help="Subtracted from the input: one value or R/G/B."
 )
-@click.option(
-    "--mean-values",
-    multiple=True,
-    type=PerInputParam(ValuesParam()),
-    callback=PerInputParam.combine,
-    metavar="[NAME=]VALUES",
-    help="Subtracted from the input: one value or R/G/B.",
-)
-@click.option(
+@per_input_option(
     "--scale-values",
-    multiple=True,
-    type=PerInputParam(ValuesParam()),
-    callback=PerInputParam.combine,
+    ValuesParam(),
     metavar="[NAME=]VALUES",
     help="The input minus the mean is divided by it: one value or R/G/B.",
 )
@@ -180,7 +155,7 @@ def convert_command(
           --reverse-input-channels
       dask-openvino convert saved_model/ -o models/ --name classifier --compress-to-fp16
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
-    try:
+    with cli_errors(ValueError):
         spec = convert(
             source,
             output_dir,
@@ -192,8 +167,6 @@ def convert_command(
             compress_to_fp16=compress_to_fp16,
             name=name,
         )
-    except (DaskOpenVINOError, ValueError) as err:
-        raise click.ClickException(f"{type(err).__name__}: {err}") from err
     _print_spec(spec)
 
 
@@ -201,15 +174,7 @@ def convert_command(
 @click.argument("model")
 @click.argument("calibration")
 @click.option("-o", "--output-dir", required=True, help="Directory for the INT8 IR (MODEL's stem + '-int8').")
-@click.option(
-    "--inputs",
-    "inputs",
-    multiple=True,
-    type=InputsParam(),
-    callback=InputsParam.combine,
-    metavar="COLS",
-    help="Columns feeding the model, as for predict.",
-)
+@inputs_option(help="Columns feeding the model, as for predict.")
 @click.option(
     "--subset-size", type=click.IntRange(min=1), default=300, show_default=True, help="Calibration rows sampled."
 )
@@ -252,7 +217,7 @@ def quantize_command(
       dask-openvino quantize model.xml train.parquet -o models/ --inputs pixels
           --subset-size 500 --holdout test.parquet
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
-    try:
+    with cli_errors(ValueError):
         spec = quantize(
             model,
             read_table(calibration, format_of(calibration, "auto")),
@@ -267,5 +232,3 @@ def quantize_command(
             rows = read_table(holdout, format_of(holdout, "auto")).head(holdout_rows, npartitions=-1)
             click.echo(f"INT8 against {model}:")
             click.echo(str(fidelity_report(model, spec, rows, inputs=inputs)))
-    except (DaskOpenVINOError, ValueError) as err:
-        raise click.ClickException(f"{type(err).__name__}: {err}") from err

@@ -7,11 +7,14 @@ any cluster starts. Options that may be repeated (`--inputs`, `--config`,
 `callback`:
 
 ```python
-@click.option("--inputs", multiple=True, type=InputsParam(), callback=InputsParam.combine)
+@click.option("--config", multiple=True, type=ConfigParam(), callback=ConfigParam.combine)
 ```
 
 The `--preprocess` and `--postprocess` languages are in
-[`dask_openvino.cli.processing`][dask_openvino.cli.processing];
+[`dask_openvino.cli.processing`][dask_openvino.cli.processing].
+[`inputs_option`][dask_openvino.cli.params.inputs_option] and
+[`per_input_option`][dask_openvino.cli.params.per_input_option] declare options
+shared by several commands, and
 [`cluster_options`][dask_openvino.cli.params.cluster_options] adds the options that
 choose the cluster.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -37,15 +40,19 @@ __all__ = [
     "ShapeParam",
     "ValuesParam",
     "cluster_options",
+    "inputs_option",
     "parse_numbers",
+    "per_input_option",
 ]
 
+# `click.ParamType` converting to any type, the base of this package's option types.
 # ParamType is generic from click 8.4 on; the package supports click 8.1, where it cannot be subscripted.
 if TYPE_CHECKING:
     AnyParamType = click.ParamType[Any]
 else:
     AnyParamType = click.ParamType
-"""`click.ParamType` converting to any type: the base of this package's option types."""
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 def _split(value: str) -> list[str]:
@@ -288,6 +295,85 @@ class PerInputParam(AnyParamType):
             option = param.opts[0] if param is not None else "the option"
             raise click.BadParameter(f"repeat {option} only as NAME=VALUE, one per model input")
         return dict(values)
+
+
+def inputs_option(*, help: str) -> Callable[[_Command], _Command]:
+    """Declare `--inputs COLS`, joined by [`InputsParam.combine`][dask_openvino.cli.params.InputsParam.combine].
+
+    Parameters
+    ----------
+    help : str
+        The option's help text, which says what the columns feed.
+
+    Returns
+    -------
+    callable
+        The `click.option` decorator; the command receives `inputs=`, as `.ov.predict(inputs=...)` takes it.
+
+    Examples
+    --------
+    >>> @click.command("score")
+    ... @inputs_option(help="Columns feeding the model.")
+    ... def score_command(inputs: InputsArg) -> None:
+    ...     click.echo(inputs)
+    >>> from click.testing import CliRunner
+    >>> CliRunner().invoke(score_command, ["--inputs", "a,b", "--inputs", "c"]).output.strip()
+    "['a', 'b', 'c']"
+    """
+    return click.option(
+        "--inputs",
+        "inputs",
+        multiple=True,
+        type=InputsParam(),
+        callback=InputsParam.combine,
+        metavar="COLS",
+        help=help,
+    )
+
+
+def per_input_option(
+    name: str,
+    inner: click.ParamType[Any],
+    *,
+    metavar: str,
+    help: str,
+) -> Callable[[_Command], _Command]:
+    """Declare a repeatable `[NAME=]VALUE` option, read by [`PerInputParam`][dask_openvino.cli.params.PerInputParam].
+
+    Parameters
+    ----------
+    name : str
+        The option, such as `"--layout"`.
+    inner : click.ParamType
+        The type of `VALUE`.
+    metavar : str
+        How the help shows the value, such as `"[NAME=]LAYOUT"`.
+    help : str
+        The option's help text.
+
+    Returns
+    -------
+    callable
+        The `click.option` decorator; the command receives the value, or the `{input: value}` dict.
+
+    Examples
+    --------
+    >>> @click.command("shape")
+    ... @per_input_option("--layout", LayoutParam(), metavar="[NAME=]LAYOUT", help="Input layout.")
+    ... def shape_command(layout: str | dict[str, str] | None) -> None:
+    ...     click.echo(layout)
+    >>> from click.testing import CliRunner
+    >>> CliRunner().invoke(shape_command, ["--layout", "x=nchw", "--layout", "mask=nc"]).output.strip()
+    "{'x': 'NCHW', 'mask': 'NC'}"
+    """
+    return click.option(
+        name,
+        multiple=True,
+        type=PerInputParam(inner),
+        callback=PerInputParam.combine,
+        metavar=metavar,
+        help=help,
+    )
 
 
 _CLUSTER_OPTIONS = [

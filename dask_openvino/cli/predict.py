@@ -23,18 +23,11 @@ from distributed import Client
 from rich.console import Console
 from rich.table import Table
 
-from dask_openvino.cli.params import ConfigParam, InputsParam, NamesParam, cluster_options
-from dask_openvino.cli.processing import (
-    LabelsParam,
-    PostprocessParam,
-    PostprocessStep,
-    Preprocess,
-    PreprocessParam,
-    build_postprocess,
-)
+from dask_openvino.cli.errors import cli_errors
+from dask_openvino.cli.params import ConfigParam, NamesParam, cluster_options, inputs_option
+from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
 from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
 from dask_openvino.cluster import ClusterOptions, connect
-from dask_openvino.errors import DaskOpenVINOError
 from dask_openvino.plan import InputsArg
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.progress import Completed, track
@@ -208,15 +201,9 @@ def _summary(done: Completed[Any]) -> Table:
 @click.argument("model")
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", required=True, help="Output directory path or URI (one file per partition).")
-@click.option(
-    "--inputs",
-    "inputs",
-    multiple=True,
-    type=InputsParam(),
-    callback=InputsParam.combine,
-    metavar="COLS",
+@inputs_option(
     help="Columns feeding the model, in input order (repeat or comma-separate), or NAME=COL pairs "
-    "(NAME=COL1+COL2 stacks columns). Default: columns named like the model's inputs.",
+    "(NAME=COL1+COL2 stacks columns). Default: columns named like the model's inputs."
 )
 @click.option(
     "--output-names",
@@ -268,7 +255,14 @@ def _summary(done: Completed[Any]) -> Table:
     metavar="[OUTPUT=]KIND[:OPTIONS]",
     help="Turn an output into label / probability columns (see Postprocessing above).",
 )
-@click.option("--labels", type=LabelsParam(), metavar="FILE", help="Class names, one per line, for argmax and topk.")
+# Eager, so that --postprocess finds the class names already read, wherever --labels stands.
+@click.option(
+    "--labels",
+    type=LabelsParam(),
+    is_eager=True,
+    metavar="FILE",
+    help="Class names, one per line, for argmax and topk.",
+)
 @click.option(
     "--errors",
     type=click.Choice(["raise", "null"]),
@@ -293,7 +287,7 @@ def predict_command(
     input_format: str,
     output_format: str,
     preprocess: Preprocess | None,
-    postprocess: tuple[PostprocessStep, ...],
+    postprocess: Postprocessor | dict[str, Postprocessor] | None,
     labels: list[str] | None,
     errors: Literal["raise", "null"],
     overwrite: bool,
@@ -347,6 +341,7 @@ def predict_command(
       dask-openvino predict model.xml t.parquet -o out.parquet --workers 2
           --threads-per-worker 4 --config PERFORMANCE_HINT=LATENCY
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
+    del labels  # already in the postprocessors: --postprocess reads it
     console = Console()
     job = PredictJob(
         model=model,
@@ -363,21 +358,20 @@ def predict_command(
         partitions=partitions,
         overwrite=overwrite,
         preprocess=preprocess,
-        postprocess=build_postprocess(postprocess, labels),
+        postprocess=postprocess,
         errors=errors,
     )
     try:
-        scored = build_scoring(job)
-        # The cluster closes before the staging directory is removed on failure, so no
-        # worker of a local cluster is still writing into it.
-        with StagedOutput(output, overwrite=overwrite) as out:
-            with connect(cluster, console) as client:
-                done = write_scored(scored, out, job.output_format, client, console)
-            out.commit()
+        with cli_errors():
+            scored = build_scoring(job)
+            # The cluster closes before the staging directory is removed on failure, so no
+            # worker of a local cluster is still writing into it.
+            with StagedOutput(job.output, overwrite=job.overwrite) as out:
+                with connect(cluster, console) as client:
+                    done = write_scored(scored, out, job.output_format, client, console)
+                out.commit()
     except KeyboardInterrupt:
         console.print("[red]Interrupted[/red]: the job was cancelled and no output was written.")
         raise SystemExit(130) from None
-    except DaskOpenVINOError as err:
-        raise click.ClickException(f"{type(err).__name__}: {err}") from err
     console.print(_summary(done))
-    console.print(f"Output: {output}", soft_wrap=True)
+    console.print(f"Output: {job.output}", soft_wrap=True)

@@ -7,16 +7,14 @@
 --postprocess logits=argmax --postprocess score=threshold:0.9
 ```
 
-[`parse_preprocess`][dask_openvino.cli.processing.parse_preprocess] and
-[`parse_postprocess`][dask_openvino.cli.processing.parse_postprocess] read them from
-Python too; the grammar is in `dask-openvino predict --help`.
+[`parse_preprocess`][dask_openvino.cli.processing.parse_preprocess] reads the first
+from Python too; the grammar is in `dask-openvino predict --help`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import click
 import fsspec
@@ -37,11 +35,8 @@ from dask_openvino.text import SentenceEmbedding, TextTokenize
 __all__ = [
     "LabelsParam",
     "PostprocessParam",
-    "PostprocessStep",
     "Preprocess",
     "PreprocessParam",
-    "build_postprocess",
-    "parse_postprocess",
     "parse_preprocess",
 ]
 
@@ -179,10 +174,7 @@ class PreprocessParam(AnyParamType):
 
     def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> Preprocess | None:
         """Return the pipeline."""
-        try:
-            return parse_preprocess(value)
-        except click.BadParameter as err:
-            self.fail(err.message, param, ctx)
+        return parse_preprocess(value)
 
 
 _POSTPROCESS_FLAGS: dict[str, set[str]] = {
@@ -194,59 +186,8 @@ _POSTPROCESS_FLAGS: dict[str, set[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class PostprocessStep:
-    """One parsed `--postprocess [OUTPUT=]KIND[:OPTIONS]` value, built once `--labels` is read.
-
-    Attributes
-    ----------
-    spec : str
-        `KIND[:OPTIONS]` as given, for messages.
-    output : str or None
-        The model output it applies to; `None` for the only one.
-    kind : {"softmax", "argmax", "topk", "threshold", "expand"}
-        The postprocessor.
-    flags : frozenset of str
-        Its flags (`expand`, `softmax`).
-    number : float or None
-        `K` of `topk`, `VALUE` of `threshold`.
-
-    Examples
-    --------
-    >>> PostprocessParam()("logits=topk:2,softmax").build(["cat", "dog"])
-    TopK(k=2, labels=('cat', 'dog'), softmax=True, expand=False, label_column='label', probability_column='probability')
-    """
-
-    spec: str
-    output: str | None
-    kind: Literal["softmax", "argmax", "topk", "threshold", "expand"]
-    flags: frozenset[str] = frozenset()
-    number: float | None = None
-
-    def build(self, labels: Sequence[str] | None) -> Postprocessor:
-        """Make the postprocessor, with `labels` as class names for `argmax` and `topk`.
-
-        Raises
-        ------
-        click.BadParameter
-            If the postprocessor refuses the number (e.g. `topk:0`).
-        """
-        expand = "expand" in self.flags
-        try:
-            if self.kind == "softmax":
-                return Softmax(expand=expand)
-            if self.kind == "argmax":
-                return ArgMax(labels)
-            if self.kind == "expand":
-                return Expand()
-            if self.kind == "topk":
-                return TopK(int(self.number or 0), labels, softmax="softmax" in self.flags, expand=expand)
-            return Threshold(0.5 if self.number is None else self.number, expand=expand)
-        except ValueError as err:
-            raise click.BadParameter(f"{self.spec!r}: {err}") from err
-
-
-def _postprocess_step(value: str) -> PostprocessStep:
+def _postprocessor(value: str, labels: Sequence[str] | None) -> tuple[str | None, Postprocessor]:
+    """Build one `[OUTPUT=]KIND[:OPTIONS]` value: `(OUTPUT or None, postprocessor)`."""
     head, colon, _ = value.partition(":")
     output, equals, kind = head.partition("=")
     spec = (kind + colon + value[len(head) + 1 :]) if equals else value
@@ -254,120 +195,69 @@ def _postprocess_step(value: str) -> PostprocessStep:
     kind = kind.strip().lower()
     if kind not in _POSTPROCESS_FLAGS:
         raise click.BadParameter(f"unknown kind {kind!r}; use softmax, argmax, topk, threshold or expand")
-    number_text, rest = "", options
+    number, rest = "", options
     if kind in ("topk", "threshold"):
-        number_text, _, rest = options.partition(",")
+        number, _, rest = options.partition(",")
     flags, _ = _options(rest, flags=_POSTPROCESS_FLAGS[kind], keys=set(), what=f"--postprocess {kind}")
-    number: float | None = None
+    expand = "expand" in flags
+    made: Postprocessor
+    # A number the postprocessor refuses (topk:0, topk:two) is a usage error like any other.
     try:
-        if kind == "topk":
-            number = int(number_text)
-        elif number_text.strip():
-            number = float(number_text)
+        if kind == "softmax":
+            made = Softmax(expand=expand)
+        elif kind == "argmax":
+            made = ArgMax(labels)
+        elif kind == "expand":
+            made = Expand()
+        elif kind == "topk":
+            made = TopK(int(number), labels, softmax="softmax" in flags, expand=expand)
+        else:
+            made = Threshold(float(number) if number.strip() else 0.5, expand=expand)
     except ValueError as err:
         raise click.BadParameter(f"{spec!r}: {err}") from err
-    step = PostprocessStep(spec, output.strip() if equals else None, kind, frozenset(flags), number)  # type: ignore[arg-type]
-    # Building once checks the number now (topk:0); labels only name the classes.
-    step.build(None)
-    return step
-
-
-def build_postprocess(
-    steps: Sequence[PostprocessStep], labels: Sequence[str] | None = None
-) -> Postprocessor | dict[str, Postprocessor] | None:
-    """Build the `postprocess=` argument of `.ov.predict` from parsed `--postprocess` values.
-
-    Parameters
-    ----------
-    steps : sequence of PostprocessStep
-        Parsed values, which either is one without an output name or all name their output.
-    labels : sequence of str, optional
-        Class names for `argmax` and `topk`.
-
-    Returns
-    -------
-    Postprocessor, dict of str to Postprocessor, or None
-
-    Raises
-    ------
-    click.BadParameter
-        If several values do not all name their output.
-
-    Examples
-    --------
-    >>> build_postprocess([PostprocessParam()("softmax")])
-    Softmax(expand=False)
-    """
-    if not steps:
-        return None
-    if len(steps) > 1 and any(step.output is None for step in steps):
-        raise click.BadParameter("with several --postprocess values, write each as OUTPUT=KIND")
-    if steps[0].output is None:
-        return steps[0].build(labels)
-    return {step.output: step.build(labels) for step in steps if step.output is not None}
-
-
-def parse_postprocess(
-    specs: Sequence[str], labels: Sequence[str] | None = None
-) -> Postprocessor | dict[str, Postprocessor] | None:
-    """Build the `postprocess=` argument described by `--postprocess` values.
-
-    Parameters
-    ----------
-    specs : sequence of str
-        `[OUTPUT=]KIND[:OPTIONS]` values, as described by `dask-openvino predict --help`.
-    labels : sequence of str, optional
-        Class names for `argmax` and `topk`.
-
-    Returns
-    -------
-    Postprocessor, dict of str to Postprocessor, or None
-
-    Raises
-    ------
-    click.BadParameter
-        If a kind or option is unknown, or several values do not all name their output.
-
-    Examples
-    --------
-    >>> parse_postprocess(["topk:3,softmax"]).k
-    3
-    >>> sorted(parse_postprocess(["logits=argmax", "score=threshold:0.9"]))
-    ['logits', 'score']
-    """
-    return build_postprocess([_postprocess_step(spec) for spec in specs], labels)
+    return (output.strip() if equals else None), made
 
 
 class PostprocessParam(AnyParamType):
-    """One `--postprocess [OUTPUT=]KIND[:OPTIONS]` value.
+    """`--postprocess [OUTPUT=]KIND[:OPTIONS]`, built with the class names of `--labels`.
 
-    It becomes a [`PostprocessStep`][dask_openvino.cli.processing.PostprocessStep];
-    [`combine`][dask_openvino.cli.processing.PostprocessParam.combine] checks that
-    repeated values name their outputs; [`build_postprocess`][dask_openvino.cli.processing.build_postprocess]
-    makes the postprocessors once the labels are known.
+    [`combine`][dask_openvino.cli.processing.PostprocessParam.combine] builds the
+    values, once each, into the `postprocess=` argument of `.ov.predict`. It reads
+    the names from `ctx.params["labels"]`, so the command declares `--labels` (a
+    [`LabelsParam`][dask_openvino.cli.processing.LabelsParam]) with `is_eager=True`:
+    click then reads it first, wherever it stands on the command line.
 
     Examples
     --------
-    >>> PostprocessParam()("score=threshold:0.9").number
-    0.9
+    >>> PostprocessParam.combine(None, None, ("topk:3,softmax",))
+    TopK(k=3, labels=None, softmax=True, expand=False, label_column='label', probability_column='probability')
+    >>> PostprocessParam.combine(None, None, ("logits=argmax", "score=threshold:0.9"))
+    {'logits': ArgMax(labels=None), 'score': Threshold(value=0.9, expand=False)}
     """
 
     name = "postprocess"
 
-    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> PostprocessStep:
-        """Return the parsed step."""
-        try:
-            return _postprocess_step(value)
-        except click.BadParameter as err:
-            self.fail(err.message, param, ctx)
-
     @staticmethod
     def combine(
-        ctx: click.Context | None, param: click.Parameter | None, steps: Sequence[PostprocessStep]
-    ) -> tuple[PostprocessStep, ...]:
-        """Check that several steps all name their output; return them."""
-        build_postprocess(steps)
-        return tuple(steps)
+        ctx: click.Context | None, param: click.Parameter | None, values: Sequence[str]
+    ) -> Postprocessor | dict[str, Postprocessor] | None:
+        """Build the values: the only one's postprocessor, or `{OUTPUT: postprocessor}`; `None` if none.
+
+        Raises
+        ------
+        click.BadParameter
+            If a kind or option is unknown, a number is refused (`topk:0`), or
+            several values do not all name their output.
+        """
+        if not values:
+            return None
+        labels = ctx.params.get("labels") if ctx is not None else None
+        built = [_postprocessor(value, labels) for value in values]
+        if len(built) == 1 and built[0][0] is None:
+            return built[0][1]
+        if any(output is None for output, _ in built):
+            raise click.BadParameter("with several --postprocess values, write each as OUTPUT=KIND")
+        return {output: made for output, made in built if output is not None}
 
 
 class LabelsParam(AnyParamType):

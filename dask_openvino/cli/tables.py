@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import uuid
 from typing import Any, Literal
 
@@ -26,6 +27,15 @@ Format = Literal["parquet", "csv"]
 """A table's file format."""
 
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
+
+
+def _stem(path: str) -> tuple[str, bool]:
+    """Return `path` in lower case without a trailing `/` or compression suffix, and whether it had the suffix."""
+    name = path.rstrip("/").lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix), True
+    return name, False
 
 
 def format_of(path: str, given: str) -> Format:
@@ -51,9 +61,7 @@ def format_of(path: str, given: str) -> Format:
     """
     if given != "auto":
         return "csv" if given == "csv" else "parquet"
-    name = path.rstrip("/").lower()
-    for suffix in _COMPRESSION_SUFFIXES:
-        name = name.removesuffix(suffix)
+    name, _ = _stem(path)
     return "csv" if name.endswith((".csv", ".tsv")) else "parquet"
 
 
@@ -61,8 +69,9 @@ def read_table(path: str, fmt: Format, partitions: int | None = None) -> dd.Data
     """Read a Parquet or CSV table lazily, optionally into `partitions` partitions.
 
     Parquet is read with pyarrow dtypes, so that tensor (list) columns stay in
-    Arrow buffers instead of one numpy array per row; `.tsv` files are read
-    tab-separated.
+    Arrow buffers instead of one numpy array per row; `.tsv` files (`.tsv.gz`, ...)
+    are read tab-separated, and a compressed CSV file as one partition, since it
+    cannot be split.
 
     Parameters
     ----------
@@ -88,10 +97,16 @@ def read_table(path: str, fmt: Format, partitions: int | None = None) -> dd.Data
     """
     try:
         if fmt == "csv":
-            frame: dd.DataFrame = dd.read_csv(path, sep="\t" if path.rstrip("/").lower().endswith(".tsv") else ",")
+            name, compressed = _stem(path)
+            frame: dd.DataFrame = dd.read_csv(
+                path,
+                sep="\t" if name.endswith(".tsv") else ",",
+                # dask warns, then reads whole, when asked to split a compressed file in blocks.
+                blocksize=None if compressed else "default",
+            )
         else:
             frame = dd.read_parquet(path, dtype_backend="pyarrow")
-    except (FileNotFoundError, OSError, ValueError) as err:
+    except (OSError, ValueError) as err:
         raise click.ClickException(f"cannot read {fmt} input {path}: {err}") from err
     if partitions is not None and partitions != frame.npartitions:
         frame = frame.repartition(npartitions=partitions)
@@ -191,8 +206,8 @@ class StagedOutput:
         self.path = path.rstrip("/")
         self.url = url
         self.overwrite = overwrite
-        name = self.path.rsplit("/", 1)[-1]
-        self.staging = f"{self.fs._parent(self.path)}/.{name}.dask-openvino-{uuid.uuid4().hex[:12]}"
+        parent, name = posixpath.split(self.path)
+        self.staging = f"{parent}/.{name}.dask-openvino-{uuid.uuid4().hex[:12]}"
         self.committed = False
 
     def __enter__(self) -> StagedOutput:
