@@ -67,6 +67,7 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
         preprocess: PreprocessArg = None,
         postprocess: PostprocessArg = None,
         errors: ErrorsArg = "raise",
+        precision: str | None = None,
     ) -> FrameT:
         """Score every row with an OpenVINO model: lazily on Dask, at once on pandas.
 
@@ -126,6 +127,16 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
             Rows whose inference fails are treated the same way: a failing batch is
             bisected until the failing rows are isolated, and the rest is scored.
 
+        precision : {"auto", "f32", "bf16", "f16"}, optional
+            Inference precision. ``"auto"`` lets each worker choose the fastest
+            precision its CPU runs well (bf16 with AMX, for one; see
+            [`choose_precision`][dask_openvino.policy.choose_precision]); ``"f32"``
+            gives the framework's numbers exactly. Default: Dask's
+            ``openvino.precision`` setting, ``"auto"`` unless set (or a
+            [`ModelSpec`][dask_openvino.spec.ModelSpec]'s own). ``docs/tuning.md``
+            shows what each precision costs in accuracy and buys in speed.
+            ``INFERENCE_PRECISION_HINT`` in ``config`` wins.
+
         Returns
         -------
         dask.dataframe.DataFrame or pandas.DataFrame
@@ -142,7 +153,7 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
         ModelLoadError
             If the model files are missing or unreadable.
         """
-        spec = resolve_model(model, weights=weights, device=device, config=config)
+        spec = resolve_model(model, weights=weights, device=device, config=config, precision=precision)
         plan = build_plan(
             spec,
             self._meta(),

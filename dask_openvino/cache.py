@@ -18,7 +18,10 @@ from Dask's configuration, so platform teams set them like any other Dask option
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +32,13 @@ import openvino as ov
 from dask_openvino import state
 from dask_openvino.engine import Engine
 from dask_openvino.errors import ModelLoadError, openvino_message
-from dask_openvino.policy import default_compile_config
+from dask_openvino.policy import choose_precision, cpu_features, default_compile_config
 from dask_openvino.spec import ModelSpec, describe_model
 from dask_openvino.transforms import ModelTransform
 
 __all__ = ["CacheInfo", "cache_info", "clear_cache", "compile_engine", "get_engine"]
+
+logger = logging.getLogger(__name__)
 
 dask.config.update_defaults({"openvino": {"cache": {"max-models": 4, "max-bytes": None}}})
 
@@ -57,6 +62,10 @@ class CacheInfo:
         Total weight bytes of the models held.
     pid : int
         The process id, to tell workers apart in ``client.run`` results.
+    engines : tuple of dict
+        For each model held: its ``model`` path, the compiled model's properties as
+        OpenVINO reports them (``INFERENCE_PRECISION_HINT``, ``NUM_STREAMS``, ...) and
+        ``precision_reason``, why that precision was chosen.
     """
 
     models: int
@@ -65,6 +74,7 @@ class CacheInfo:
     evictions: int
     weights_bytes: int
     pid: int
+    engines: tuple[dict[str, str], ...] = ()
 
 
 def _bound(key: str) -> int | None:
@@ -123,7 +133,13 @@ def cache_info() -> CacheInfo:
     """
     models, compiles, hits, evictions, weight = state.ENGINES.stats()
     return CacheInfo(
-        models=models, compiles=compiles, hits=hits, evictions=evictions, weights_bytes=weight, pid=os.getpid()
+        models=models,
+        compiles=compiles,
+        hits=hits,
+        evictions=evictions,
+        weights_bytes=weight,
+        pid=os.getpid(),
+        engines=tuple(dict(engine.settings) for engine in state.ENGINES.values()),
     )
 
 
@@ -151,7 +167,12 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
     model = spec.read_model()
     if transform is not None:
         model = transform.apply(model)
-    config: dict[str, Any] = default_compile_config(spec.device)
+    precision, reason = choose_precision(spec.precision, cpu_features()) if spec.device == "CPU" else ("", "")
+    config: dict[str, Any] = default_compile_config(spec.device, precision or "f32")
+    if spec.device != "CPU":
+        reason = "left to the device"
+    if "INFERENCE_PRECISION_HINT" in spec.config_dict:
+        reason = "INFERENCE_PRECISION_HINT in config"
     config.update(spec.config_dict)
 
     def compile_model() -> ov.CompiledModel:
@@ -162,8 +183,53 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
                 f"OpenVINO cannot compile {spec.xml} for {spec.device}: {openvino_message(err)}"
             ) from err
 
+    started = time.perf_counter()
     compiled = compile_model()
-    return Engine(compiled, describe_model(compiled), weights_bytes=_weights_size(spec), recompile=compile_model)
+    settings = {"model": spec.xml, "precision_reason": reason}
+    for name in _RECORDED:
+        with contextlib.suppress(RuntimeError, TypeError):
+            value = compiled.get_property(name)
+            settings[name] = _property_text(value)
+    actual = settings.get("INFERENCE_PRECISION_HINT")
+    if precision and reason == "asked for" and actual not in (None, precision):
+        settings["precision_reason"] = (
+            f"asked for {precision}; OpenVINO compiled {actual} (no {precision} kernels here)"
+        )
+    logger.info(
+        "compiled %s in %.1f s: precision %s (%s), %s streams, %s threads",
+        spec.xml,
+        time.perf_counter() - started,
+        settings.get("INFERENCE_PRECISION_HINT", "?"),
+        settings["precision_reason"],
+        settings.get("NUM_STREAMS", "?"),
+        settings.get("INFERENCE_NUM_THREADS", "?"),
+    )
+    return Engine(
+        compiled,
+        describe_model(compiled),
+        weights_bytes=_weights_size(spec),
+        recompile=compile_model,
+        settings=settings,
+    )
+
+
+def _property_text(value: object) -> str:
+    if isinstance(value, ov.Type):
+        return str(value.get_type_name())
+    name = getattr(value, "name", None)  # OpenVINO enums, e.g. ExecutionMode.ACCURACY
+    return str(name) if isinstance(name, str) else str(value)
+
+
+_RECORDED = (
+    "INFERENCE_PRECISION_HINT",
+    "EXECUTION_MODE_HINT",
+    "PERFORMANCE_HINT",
+    "NUM_STREAMS",
+    "INFERENCE_NUM_THREADS",
+    "ENABLE_CPU_PINNING",
+    "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
+)
+"""Compiled-model properties each engine records (what the worker really compiled with)."""
 
 
 def _weights_size(spec: ModelSpec) -> int:

@@ -211,6 +211,9 @@ class Engine:
         replaces its compiled model with a new one: a CPU compiled model whose
         inference raised was seen to return results of the wrong shape afterwards
         (``docs/reliability.md``). Requests of the retired model are never reused.
+    settings : mapping of str to str, optional
+        What the model was compiled with (precision and properties), for
+        [`cache_info`][dask_openvino.cache.cache_info] and logs.
 
     Attributes
     ----------
@@ -235,8 +238,10 @@ class Engine:
         *,
         weights_bytes: int = 0,
         recompile: Callable[[], ov.CompiledModel] | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.compiled = compiled
+        self.settings = dict(settings or {})
         self.recompiles = 0
         self._recompile = recompile
         self.description = description

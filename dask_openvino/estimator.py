@@ -77,6 +77,8 @@ class OpenvinoEstimator:
         [`predict`][dask_openvino.estimator.OpenvinoEstimator.predict] is called
         with ``batch_size=None``; ``0`` keeps the model's own batch or the engine's
         default.
+    precision : {"f32", "auto", "bf16", "f16"}, default "f32"
+        Inference precision: float32, as Orca computed, unless you opt in to another.
 
     Examples
     --------
@@ -84,8 +86,8 @@ class OpenvinoEstimator:
     >>> est.predict(ddf, feature_cols=["f0", "f1", "f2"])  # doctest: +SKIP
     """
 
-    def __init__(self, *, model_path: str | os.PathLike[str], batch_size: int = 0) -> None:
-        self.spec = ModelSpec.from_path(model_path)
+    def __init__(self, *, model_path: str | os.PathLike[str], batch_size: int = 0, precision: str = "f32") -> None:
+        self.spec = ModelSpec.from_path(model_path, precision=precision)
         self.batch_size = batch_size_or_default(batch_size, error=InputSchemaError)
 
     def __repr__(self) -> str:
@@ -182,7 +184,9 @@ class Estimator:
     """
 
     @staticmethod
-    def from_openvino(*, model_path: str | os.PathLike[str], batch_size: int = 0) -> OpenvinoEstimator:
+    def from_openvino(
+        *, model_path: str | os.PathLike[str], batch_size: int = 0, precision: str = "f32"
+    ) -> OpenvinoEstimator:
         """Load an OpenVINO IR as an estimator.
 
         Parameters
@@ -193,6 +197,9 @@ class Estimator:
         batch_size : int, default 0
             Rows per inference when ``predict`` is given ``batch_size=None``;
             ``0`` keeps the model's own batch or the engine's default.
+        precision : {"f32", "auto", "bf16", "f16"}, default "f32"
+            Inference precision: float32, as Orca computed, unless you opt in to
+            ``"auto"`` (the worker CPU's fastest precision) or another one.
 
         Returns
         -------
@@ -208,4 +215,4 @@ class Estimator:
         >>> est = Estimator.from_openvino(model_path="model.xml")  # doctest: +SKIP
         >>> est.predict(features)  # doctest: +SKIP
         """
-        return OpenvinoEstimator(model_path=model_path, batch_size=batch_size)
+        return OpenvinoEstimator(model_path=model_path, batch_size=batch_size, precision=precision)

@@ -19,6 +19,7 @@ import openvino as ov
 
 from dask_openvino import state
 from dask_openvino.errors import ModelChangedError, ModelLoadError, openvino_message
+from dask_openvino.policy import requested_precision
 from dask_openvino.storage import StorageOptions, absolute, freeze_options, is_local, read_bytes
 
 __all__ = ["ConfigItems", "ModelDescription", "ModelSpec", "PortInfo", "describe_model", "port_info", "resolve_model"]
@@ -232,6 +233,10 @@ class ModelSpec:
         (see [`default_compile_config`][dask_openvino.policy.default_compile_config]).
     storage_options : tuple of (str, object) pairs
         Options passed to ``fsspec.open`` for remote URIs.
+    precision : {"auto", "f32", "bf16", "f16"}, default "auto"
+        The inference precision asked for; ``"auto"`` is decided on each worker
+        ([`choose_precision`][dask_openvino.policy.choose_precision]).
+        ``INFERENCE_PRECISION_HINT`` in ``config`` wins over it.
 
     Examples
     --------
@@ -245,6 +250,7 @@ class ModelSpec:
     device: str = "CPU"
     config: ConfigItems = ()
     storage_options: StorageOptions = field(default=(), compare=True)
+    precision: str = "auto"
 
     @classmethod
     def from_path(
@@ -255,6 +261,7 @@ class ModelSpec:
         device: str = "CPU",
         config: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        precision: str | None = None,
     ) -> ModelSpec:
         """Describe the IR at ``model`` and fingerprint its content.
 
@@ -270,6 +277,8 @@ class ModelSpec:
             OpenVINO compile properties, e.g. ``{"PERFORMANCE_HINT": "LATENCY"}``.
         storage_options : mapping, optional
             fsspec options for remote URIs.
+        precision : {"auto", "f32", "bf16", "f16"}, optional
+            Default: Dask's ``openvino.precision`` setting (``"auto"`` unless set).
 
         Returns
         -------
@@ -292,16 +301,24 @@ class ModelSpec:
             device=device,
             config=_freeze_config(config),
             storage_options=options,
+            precision=requested_precision(precision),
         )
 
-    def with_options(self, *, device: str | None = None, config: Mapping[str, Any] | None = None) -> ModelSpec:
-        """Return a copy with another device and/or extra compile properties.
+    def with_options(
+        self, *, device: str | None = None, config: Mapping[str, Any] | None = None, precision: str | None = None
+    ) -> ModelSpec:
+        """Return a copy with another device, precision and/or extra compile properties.
 
         ``config`` is merged over the existing configuration.
         """
         merged = dict(self.config)
         merged.update(_freeze_config(config))
-        return replace(self, device=device or self.device, config=tuple(sorted(merged.items())))
+        return replace(
+            self,
+            device=device or self.device,
+            config=tuple(sorted(merged.items())),
+            precision=self.precision if precision is None else requested_precision(precision),
+        )
 
     @property
     def config_dict(self) -> dict[str, str]:
@@ -369,6 +386,7 @@ def resolve_model(
     weights: str | os.PathLike[str] | None = None,
     device: str | None = None,
     config: Mapping[str, Any] | None = None,
+    precision: str | None = None,
 ) -> ModelSpec:
     """Turn what users pass as ``model`` into a [`ModelSpec`][dask_openvino.spec.ModelSpec].
 
@@ -382,6 +400,8 @@ def resolve_model(
         Overrides the spec's device.
     config : mapping, optional
         Compile properties merged over the spec's.
+    precision : {"auto", "f32", "bf16", "f16"}, optional
+        Overrides the spec's precision; for a path, default Dask's ``openvino.precision``.
 
     Returns
     -------
@@ -390,9 +410,9 @@ def resolve_model(
     if isinstance(model, ModelSpec):
         if weights is not None:
             raise TypeError("weights= cannot be combined with a ModelSpec; it already names its weights")
-        if device is None and not config:
+        if device is None and not config and precision is None:
             return model
-        return model.with_options(device=device, config=config)
+        return model.with_options(device=device, config=config, precision=precision)
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be a path, URI or ModelSpec, got {type(model).__name__}")
-    return ModelSpec.from_path(model, weights=weights, device=device or "CPU", config=config)
+    return ModelSpec.from_path(model, weights=weights, device=device or "CPU", config=config, precision=precision)

@@ -45,6 +45,7 @@ from dask_openvino.estimator import Estimator, OpenvinoEstimator
 from dask_openvino.feeds import ArrayInput, feeds_from_arrays
 from dask_openvino.partition import feeds_from_frame
 from dask_openvino.plan import InputsArg
+from dask_openvino.policy import requested_precision
 from dask_openvino.spec import ModelDescription, ModelSpec
 from dask_openvino.transforms import ModelTransform, batch_reshape
 
@@ -107,6 +108,10 @@ class InferenceModel:
         OpenVINO compile properties, used locally and on the workers, over the
         defaults of [`default_compile_config`][dask_openvino.policy.default_compile_config], e.g.
         ``{"PERFORMANCE_HINT": "LATENCY"}``.
+    precision : {"f32", "auto", "bf16", "f16"}, default "f32"
+        Inference precision. Float32 by default, as Analytics Zoo computed, so stored
+        reference outputs still match; ``"auto"`` opts in to the worker CPU's fastest
+        precision (see [`choose_precision`][dask_openvino.policy.choose_precision]).
 
     Examples
     --------
@@ -122,10 +127,12 @@ class InferenceModel:
         *,
         device: str = "CPU",
         config: Mapping[str, Any] | None = None,
+        precision: str = "f32",
     ) -> None:
         self.supported_concurrent_num = positive_int(supported_concurrent_num, "supported_concurrent_num")
         self.device = device
         self.config = dict(config or {})
+        self.precision = requested_precision(precision)
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
@@ -179,14 +186,16 @@ class InferenceModel:
         >>> model.load_openvino("resnet50.xml", "resnet50.bin", batch_size=8)  # doctest: +SKIP
         """
         size = batch_size_or_default(batch_size, error=InputSchemaError)
-        spec = ModelSpec.from_path(model_path, weights=weight_path, device=self.device, config=self.config)
+        spec = ModelSpec.from_path(
+            model_path, weights=weight_path, device=self.device, config=self.config, precision=self.precision
+        )
         self._install(spec, size, None)
 
     def _load_converted(self, model: ov.Model) -> None:
         workdir = _Workdir()
         xml = workdir.path / "model.xml"
         ov.save_model(model, xml, compress_to_fp16=False)
-        spec = ModelSpec.from_path(xml, device=self.device, config=self.config)
+        spec = ModelSpec.from_path(xml, device=self.device, config=self.config, precision=self.precision)
         self._install(spec, None, workdir)
 
     def load_onnx(self, model_path: str | os.PathLike[str], *, input_shape: Any = None) -> None:

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import pytest
 
 import dask_openvino
 import model_factory
+
+# Tests compare against float32 references, on whatever CPU runs them: the default
+# precision ("auto", bf16 on some CPUs) is float32 here, for this process, its
+# subprocesses and the workers of every cluster it starts. Tests of "auto" ask for it.
+os.environ["DASK_OPENVINO__PRECISION"] = "f32"
+dask.config.refresh()
 
 
 @pytest.fixture(scope="session")

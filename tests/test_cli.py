@@ -158,6 +158,30 @@ def test_predict_reads_compressed_tsv_tab_separated(tmp_path: Path, score_xml: P
     np.testing.assert_allclose(scored["prediction"].to_numpy(), frame.to_numpy() @ WEIGHTS, rtol=1e-4, atol=1e-4)
 
 
+def test_predict_reports_the_precision_the_workers_compiled_with(
+    tmp_path: Path, score_xml: Path, scheduler: list[str]
+) -> None:
+    source = _write_parquet(tmp_path / "features.parquet", _features(50), files=1)
+    for precision, expected in (("f32", r"precision\s+f32 \(asked for\)"), ("auto", r"precision\s+\w+ \(auto: ")):
+        output = tmp_path / f"{precision}.parquet"
+        code, text = _invoke(
+            "predict",
+            str(score_xml),
+            str(source),
+            "-o",
+            str(output),
+            "--inputs",
+            "a,b,c",
+            "--precision",
+            precision,
+            *scheduler,
+        )
+        assert code == 0, text
+        assert re.search(expected, text), text
+    code, text = _invoke("predict", str(score_xml), str(source), "-o", str(tmp_path / "x"), "--precision", "fp8")
+    assert code == 2 and "'fp8' is not one of 'auto', 'f32', 'bf16', 'f16'" in text
+
+
 def test_predict_checks_columns_before_starting_a_cluster(tmp_path: Path, score_xml: Path) -> None:
     source = _write_parquet(tmp_path / "features.parquet", _features(10), files=1)
     output = tmp_path / "scored.parquet"

@@ -2,16 +2,104 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
+import numpy as np
+import pandas as pd
 import pytest
 
-from dask_openvino import ModelSpec, get_engine, state
-from dask_openvino.policy import default_batch_size, default_compile_config
+import dask_openvino
+from dask_openvino import Estimator, InferenceModel, ModelSpec, get_engine, state
+from dask_openvino.policy import (
+    CpuFeatures,
+    choose_precision,
+    cpu_features,
+    default_batch_size,
+    default_compile_config,
+    requested_precision,
+)
 from dask_openvino.spec import PortInfo
 
 
-def test_default_config_is_float32_throughput_outside_workers() -> None:
-    assert default_compile_config("CPU") == {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
+def test_default_config_is_throughput_in_the_chosen_precision_outside_workers() -> None:
+    assert default_compile_config("CPU") == {
+        "PERFORMANCE_HINT": "THROUGHPUT",
+        "INFERENCE_PRECISION_HINT": "f32",
+        "EXECUTION_MODE_HINT": "ACCURACY",
+    }
+    assert default_compile_config("CPU", "bf16") == {
+        "PERFORMANCE_HINT": "THROUGHPUT",
+        "INFERENCE_PRECISION_HINT": "bf16",
+    }
     assert default_compile_config("GPU") == {"PERFORMANCE_HINT": "THROUGHPUT"}
+
+
+def _cpu(vendor: str, *flags: str, bf16: bool = True) -> CpuFeatures:
+    return CpuFeatures(vendor, frozenset(flags), frozenset({"FP32", "INT8", *(["BF16"] if bf16 else [])}))
+
+
+@pytest.mark.parametrize(
+    ("cpu", "expected"),
+    [
+        (_cpu("GenuineIntel", "avx512_bf16", "amx_bf16", "amx_int8"), "bf16"),  # Sapphire Rapids and later
+        (_cpu("AuthenticAMD", "avx512_bf16", "avx512_vnni"), "bf16"),  # Zen 4 / Zen 5
+        (_cpu("GenuineIntel", "avx512_bf16", "avx512_vnni"), "f32"),  # Cooper Lake: bf16 measured slower
+        (_cpu("GenuineIntel", "avx2", bf16=False), "f32"),
+        (_cpu("AuthenticAMD", "avx2", bf16=False), "f32"),  # Zen 3
+    ],
+)
+def test_auto_precision_follows_the_cpu(cpu: CpuFeatures, expected: str) -> None:
+    precision, reason = choose_precision("auto", cpu)
+    assert precision == expected and reason.startswith("auto: ")
+    for asked in ("f32", "bf16", "f16"):
+        assert choose_precision(asked, cpu) == (asked, "asked for")
+
+
+def test_requested_precision_comes_from_the_argument_or_dask_config() -> None:
+    assert requested_precision("bf16") == "bf16"
+    assert requested_precision(None) == "f32"  # conftest sets DASK_OPENVINO__PRECISION=f32
+    with dask.config.set({"openvino.precision": "auto"}):
+        assert requested_precision(None) == "auto"
+    with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'f32', 'bf16', 'f16'\], got 'fp32'"):
+        requested_precision("fp32")
+
+
+def test_cpu_features_are_this_machines() -> None:
+    features = cpu_features()
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        text = cpuinfo.read()
+    assert features.vendor and features.vendor in text
+    assert features.flags and all(flag in text for flag in list(features.flags)[:5])
+    assert "FP32" in features.capabilities
+
+
+def test_each_precision_is_compiled_and_recorded(linear_xml: Path) -> None:
+    frame = pd.DataFrame(np.ones((4, 3), np.float32), columns=["a", "b", "c"])
+    expected_auto, reason = choose_precision("auto", cpu_features())
+    for asked in ("f32", "auto"):
+        frame.ov.predict(linear_xml, inputs=["a", "b", "c"], precision=asked)
+    by_precision = {e["precision_reason"]: e for e in dask_openvino.cache_info().engines}
+    assert by_precision["asked for"]["INFERENCE_PRECISION_HINT"] == "f32"
+    assert by_precision["asked for"]["EXECUTION_MODE_HINT"] == "ACCURACY"
+    assert by_precision[reason]["INFERENCE_PRECISION_HINT"] == expected_auto
+    with pytest.raises(ValueError, match="precision must be one of"):
+        frame.ov.predict(linear_xml, inputs=["a", "b", "c"], precision="int8")
+
+
+def test_config_wins_over_precision(linear_xml: Path) -> None:
+    spec = ModelSpec.from_path(linear_xml, precision="bf16", config={"INFERENCE_PRECISION_HINT": "f32"})
+    settings = get_engine(spec).settings
+    assert settings["INFERENCE_PRECISION_HINT"] == "f32"
+    assert settings["precision_reason"] == "INFERENCE_PRECISION_HINT in config"
+
+
+def test_analytics_zoo_facade_stays_float32_unless_asked(linear_xml: Path) -> None:
+    with dask.config.set({"openvino.precision": "auto"}):
+        model = InferenceModel()
+        model.load_openvino(linear_xml, linear_xml.with_suffix(".bin"))
+        estimator = Estimator.from_openvino(model_path=linear_xml)
+        opted_in = Estimator.from_openvino(model_path=linear_xml, precision="auto")
+    assert model.precision == "f32" and estimator.spec.precision == "f32" and opted_in.spec.precision == "auto"
+    assert {e["INFERENCE_PRECISION_HINT"] for e in dask_openvino.cache_info().engines} == {"f32"}
 
 
 def test_user_config_overrides_the_default_hint(linear_xml: Path) -> None:

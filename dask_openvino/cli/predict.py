@@ -23,14 +23,17 @@ from distributed import Client
 from rich.console import Console
 from rich.table import Table
 
+import dask_openvino
 from dask_openvino.cli.errors import cli_errors
 from dask_openvino.cli.params import ConfigParam, NamesParam, cluster_options, inputs_option
 from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
 from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
 from dask_openvino.cluster import ClusterOptions, connect
 from dask_openvino.plan import InputsArg
+from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.progress import Completed, track
+from dask_openvino.storage import absolute
 
 __all__ = ["PredictJob", "build_scoring", "predict_command", "write_scored"]
 
@@ -59,6 +62,8 @@ class PredictJob:
         OpenVINO device.
     config : dict or None
         OpenVINO compile properties.
+    precision : str or None
+        As `.ov.predict(precision=...)`; None for Dask's `openvino.precision` setting.
     input_format, output_format : {"parquet", "csv"}
         File formats.
     partitions : int or None
@@ -84,6 +89,7 @@ class PredictJob:
     output_names: list[str] | None = None
     device: str = "CPU"
     config: Mapping[str, str] | None = None
+    precision: str | None = None
     input_format: Format = "parquet"
     output_format: Format = "parquet"
     partitions: int | None = None
@@ -130,6 +136,7 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
         keep_input=job.keep_input,
         config=job.config,
         device=job.device,
+        precision=job.precision,
         preprocess=job.preprocess,
         postprocess=job.postprocess,
         errors=job.errors,
@@ -188,13 +195,27 @@ def write_scored(
     return track(futures, rows=lambda rows: int(rows.iloc[0]), description="scoring", console=console)
 
 
-def _summary(done: Completed[Any]) -> Table:
+def _summary(done: Completed[Any], precisions: list[str]) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_row("rows scored", f"{done.rows:,}")
     table.add_row("partitions", f"{done.partitions:,}")
     table.add_row("time", f"{done.seconds:.2f} s")
     table.add_row("throughput", f"{done.rows_per_second:,.0f} rows/s")
+    for line in precisions:
+        table.add_row("precision", line)
     return table
+
+
+def _worker_precisions(client: Client, model: str) -> list[str]:
+    """Return what the workers compiled ``model`` with: one line per distinct precision and reason."""
+    infos = client.run(dask_openvino.cache_info).values()
+    seen = {
+        f"{engine.get('INFERENCE_PRECISION_HINT', '?')} ({engine.get('precision_reason', '')})"
+        for info in infos
+        for engine in info.engines
+        if engine.get("model") == model
+    }
+    return sorted(seen)
 
 
 @click.command("predict")
@@ -218,6 +239,12 @@ def _summary(done: Completed[Any]) -> Table:
     "--keep-input/--no-keep-input", default=True, show_default=True, help="Keep the input columns in the output."
 )
 @click.option("--device", default="CPU", show_default=True, help="OpenVINO device.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    help="Inference precision: auto (each worker's fastest, e.g. bf16 with AMX), or f32 for the framework's "
+    "numbers exactly [default: the openvino.precision Dask setting, auto].",
+)
 @click.option(
     "--config",
     multiple=True,
@@ -282,6 +309,7 @@ def predict_command(
     batch_size: int | None,
     keep_input: bool,
     device: str,
+    precision: str | None,
     config: dict[str, str] | None,
     partitions: int | None,
     input_format: str,
@@ -353,6 +381,7 @@ def predict_command(
         output_names=output_names,
         device=device,
         config=config,
+        precision=precision,
         input_format=format_of(input_path, input_format),
         output_format=format_of(output, output_format),
         partitions=partitions,
@@ -369,9 +398,10 @@ def predict_command(
             with StagedOutput(job.output, overwrite=job.overwrite) as out:
                 with connect(cluster, console) as client:
                     done = write_scored(scored, out, job.output_format, client, console)
+                    precisions = _worker_precisions(client, absolute(job.model))
                 out.commit()
     except KeyboardInterrupt:
         console.print("[red]Interrupted[/red]: the job was cancelled and no output was written.")
         raise SystemExit(130) from None
-    console.print(_summary(done))
+    console.print(_summary(done, precisions))
     console.print(f"Output: {job.output}", soft_wrap=True)
