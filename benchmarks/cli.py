@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import data, models, report, suite, timing
+from dask_openvino.policy import choose_precision, cpu_features
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,6 +79,10 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "missing"
     return found
+
+
+_PRECISION_FLAGS = frozenset({"amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni"})
+"""The CPU flags that decide precision and INT8 speed, recorded with every run."""
 
 
 def _cpu() -> str:
@@ -147,6 +152,9 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
         "meta": {
             "mode": mode.name,
             "cpu": _cpu(),
+            "cpu_flags": sorted(cpu_features().flags & _PRECISION_FLAGS),
+            "openvino_capabilities": sorted(cpu_features().capabilities),
+            "auto_precision": list(choose_precision("auto", cpu_features())),
             "cores": os.cpu_count(),
             "versions": _versions(),
             "rounds": mode.rounds,
@@ -171,7 +179,9 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
 def _summary(results: dict[str, Any]) -> str:
     meta = results["meta"]
     return (
-        f"Measured {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared), {meta['mode']} run in "
+        f"Measured {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared; flags "
+        f'{", ".join(meta.get("cpu_flags", [])) or "none of AMX/AVX512"}; precision="auto" chose '
+        f"{meta.get('auto_precision', ['?'])[0]}), {meta['mode']} run in "
         f"{meta['seconds']:.0f} s; median of {meta['rounds']} interleaved rounds ({meta['tabular_rounds']} for the "
         f"MLP); load average {meta['load_average_start']} at the start, {meta['load_average_end']} at the end. "
         f"OpenVINO {meta['versions']['openvino']}, ONNX Runtime {meta['versions']['onnxruntime']}, "

@@ -32,7 +32,7 @@ from benchmarks.models import IMAGENET_MEAN, IMAGENET_STD, ModelFiles
 from benchmarks.timing import Case, measure
 from dask_openvino.partition import feeds_from_frame, predict_partition
 from dask_openvino.plan import build_plan
-from dask_openvino.policy import default_batch_size, default_compile_config
+from dask_openvino.policy import choose_precision, cpu_features, default_batch_size, default_compile_config
 from dask_openvino.preprocessing import (
     ChainedPreprocessing,
     ImageBytesToTensor,
@@ -107,17 +107,24 @@ def read_parquet(path: str) -> dd.DataFrame:
     return dd.read_parquet(path, dtype_backend="pyarrow")
 
 
-def _warm_engine(xml: str, config: dict[str, str]) -> dict[str, str]:
+def _predict_auto(group: Group) -> None:
+    """``.ov.predict`` in its default precision ("auto"), against OpenVINO alone in the precision auto chose."""
+    chosen, _ = choose_precision("auto", cpu_features())
+    limit = group.limit("fp32", variant=f"auto={chosen}", config={"INFERENCE_PRECISION_HINT": chosen})
+    group.predict("fp32", "threads", variant=f"auto={chosen}", compute="auto", baseline=limit)
+
+
+def _warm_engine(xml: str, config: dict[str, str], precision: str) -> dict[str, str]:
     """Compile the model on a worker the way ``.ov.predict`` will (same spec, so same cache key).
 
-    Returns the settings OpenVINO compiled it with, to record what the workers ran.
+    Returns the settings OpenVINO compiled it with (precision, streams, threads, pinning,
+    and why that precision), to record what the workers ran.
     """
-    compiled = dask_openvino.get_engine(ModelSpec.from_path(xml, config=config or None)).compiled
-    names = ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "ENABLE_CPU_PINNING", "INFERENCE_PRECISION_HINT")
-    return {name: str(compiled.get_property(name)) for name in names}
+    spec = ModelSpec.from_path(xml, config=config or None, precision=precision)
+    return dict(dask_openvino.get_engine(spec).settings)
 
 
-def _warm_workers(client: Client, xml: str, config: dict[str, str]) -> list[dict[str, str]]:
+def _warm_workers(client: Client, xml: str, config: dict[str, str], precision: str) -> list[dict[str, str]]:
     """Compile the model once on every worker, as a task.
 
     Not with ``client.run``: there ``distributed.get_worker()`` finds no worker, so the
@@ -125,7 +132,7 @@ def _warm_workers(client: Client, xml: str, config: dict[str, str]) -> list[dict
     pinning) and cached under the same key the tasks use.
     """
     workers = list(client.scheduler_info()["workers"])
-    futures = [client.submit(_warm_engine, xml, config, workers=[w], pure=False) for w in workers]
+    futures = [client.submit(_warm_engine, xml, config, precision, workers=[w], pure=False) for w in workers]
     settings: list[dict[str, str]] = client.gather(futures)
     return settings
 
@@ -201,25 +208,28 @@ class Group:
         source: Callable[[], dd.DataFrame] | None = None,
         inputs: dict[str, str] | list[str] | None = None,
         rows: int | None = None,
+        compute: str = "f32",
     ) -> Case:
         """Contender 2: ``ddf.ov.predict`` over data the workers read from Parquet.
 
         ``source`` replaces reading the group's data set; ``rows`` gives its row count
-        when it holds other rows.
+        when it holds other rows. ``compute`` is ``.ov.predict``'s ``precision=``: f32,
+        so that its ratio to the f32 limit compares like with like, unless a row asks
+        for another.
         """
         xml = self.xml(precision)
         read = source or (lambda: read_parquet(self.dataset.path))
         columns = inputs or self.inputs()
 
         def collection() -> dd.DataFrame:
-            return read().ov.predict(xml, inputs=columns, keep_input=False, config=config)
+            return read().ov.predict(xml, inputs=columns, keep_input=False, config=config, precision=compute)
 
         def warm() -> None:
             if scheduler == "threads":
                 collection().partitions[0].compute(scheduler="sync")
                 return
             client = self.clusters.client(scheduler.removeprefix("cluster "))
-            case.settings = _warm_workers(client, xml, config or {})
+            case.settings = _warm_workers(client, xml, config or {}, compute)
             _compute(collection().partitions[0], scheduler, self.clusters)
 
         after = None
@@ -350,7 +360,9 @@ def image_group(model: ModelFiles, images: Dataset, jpeg: Dataset, clusters: Clu
 
         def from_jpeg(pipeline: ChainedPreprocessing = pipeline) -> dd.DataFrame:
             frame = read_parquet(jpeg.path)
-            return frame.ov.predict(model.fp32_xml, inputs={"image": "jpeg"}, preprocess=pipeline, keep_input=False)
+            return frame.ov.predict(
+                model.fp32_xml, inputs={"image": "jpeg"}, preprocess=pipeline, keep_input=False, precision="f32"
+            )
 
         group.custom(
             "ov.predict from JPEG", "threads", f"preprocess={backend}", from_jpeg, baseline=limit, rows=jpeg.rows
@@ -359,6 +371,7 @@ def image_group(model: ModelFiles, images: Dataset, jpeg: Dataset, clusters: Clu
     group.predict("int8", "threads", baseline=int8_limit)
     bf16_limit = group.limit("fp32", variant="bf16", config=BF16)
     group.predict("fp32", "threads", variant="bf16", config=BF16, baseline=bf16_limit)
+    _predict_auto(group)
     if full:
         group.predict("fp32", "cluster 1x2", baseline=limit)
         group.predict("fp32", "cluster 2x1-pinned", variant="pinning=YES", config=PINNED, baseline=limit)
@@ -386,6 +399,7 @@ def encoder_group(model: ModelFiles, tokens: Dataset, clusters: Clusters, *, ful
     group.predict("int8", "threads", baseline=int8_limit)
     bf16_limit = group.limit("fp32", variant="bf16", config=BF16)
     group.predict("fp32", "threads", variant="bf16", config=BF16, baseline=bf16_limit)
+    _predict_auto(group)
     if full:
         group.predict("fp32", "cluster 1x2", baseline=limit)
         # One in-process call on all rows: the default batch (128) makes it a single
@@ -437,6 +451,7 @@ def tabular_group(
 
     bf16_limit = group.limit("fp32", variant="bf16", config=BF16)
     group.predict("fp32", "threads", variant="bf16", config=BF16, baseline=bf16_limit)
+    _predict_auto(group)
     if fine is None or as_list is None:
         return group
 

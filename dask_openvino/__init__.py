@@ -25,6 +25,7 @@ from dask_openvino.errors import (
 )
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
+from dask_openvino.precision import PrecisionReport, PrecisionResult, check_precision
 from dask_openvino.preprocessing import (
     ChainedPreprocessing,
     ImageBytesToTensor,
@@ -69,12 +70,15 @@ __all__ = [
     "ModelSpec",
     "OpenvinoEstimator",
     "PortInfo",
+    "PrecisionReport",
+    "PrecisionResult",
     "SentenceEmbedding",
     "Softmax",
     "TextTokenize",
     "Threshold",
     "TopK",
     "cache_info",
+    "check_precision",
     "clear_cache",
     "convert",
     "convert_model",

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from dask_openvino.cache import cache_info
 from dask_openvino.cluster import ClusterOptions, connect
 from dask_openvino.errors import MissingDependencyError
 from dask_openvino.postprocessing import ArgMax
@@ -263,7 +264,16 @@ def _score(name: str, spec: ModelSpec, data: Path, client: Any, console: Console
         console=console,
     )
     correct = sum(int(part["correct"].iloc[0]) for part in done.results)
-    return DemoRun(f"dask-openvino {name}, from Parquet", correct / max(done.rows, 1), done.rows, done.seconds)
+    compiled = sorted(
+        {
+            engine.get("INFERENCE_PRECISION_HINT", "?")
+            for info in client.run(cache_info).values()
+            for engine in info.engines
+            if engine.get("model") == spec.xml
+        }
+    )
+    label = f"dask-openvino {name} IR ({'/'.join(compiled) or '?'}), from Parquet"
+    return DemoRun(label, correct / max(done.rows, 1), done.rows, done.seconds)
 
 
 def _quantize(spec: ModelSpec, calibration: np.ndarray, directory: Path) -> ModelSpec:

@@ -7,7 +7,8 @@ the ``{input name: array}`` mapping that
 [`Engine.run`][dask_openvino.engine.Engine.run] takes; the Analytics Zoo facade and
 [`quantize`][dask_openvino.quantize.quantize] both read their array inputs with it.
 The arrays themselves are left as they are (numpy or Dask): checking their shapes
-and casting them is the engine's job.
+and casting them is the engine's job. [`sample_feeds`][dask_openvino.feeds.sample_feeds]
+takes a seeded sample of a DataFrame or of arrays, as calibration and precision checks use.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dask.array as da
+import dask.dataframe as dd
 import numpy as np
+import pandas as pd
 
-from dask_openvino.engine import check_input_names
+from dask_openvino.engine import check_feeds, check_input_names
 from dask_openvino.errors import InputSchemaError
+from dask_openvino.partition import feeds_from_frame
+from dask_openvino.plan import InputsArg
+from dask_openvino.spec import ModelDescription, ModelSpec
 
-__all__ = ["ArrayInput", "feeds_from_arrays"]
+__all__ = ["ArrayInput", "cast_feeds", "feeds_from_arrays", "sample_feeds"]
 
 ArrayInput = np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray]
 """Arrays in memory: one array, arrays in input order, or ``{input name: array}``."""
@@ -95,3 +101,64 @@ def feeds_from_arrays(data: object, names: Sequence[str], *, what: str = "inputs
         f"{what} must be a numpy array, a list of arrays (one per model input, in order), a dict "
         f"{{input name: array}}, a pandas DataFrame or a Dask DataFrame / Array; got {type(data).__name__}"
     )
+
+
+_SAMPLE_SEED = 0
+
+
+def cast_feeds(data: Any, description: ModelDescription, *, what: str) -> dict[str, np.ndarray]:
+    """Key arrays by input (one array, a list in input order, or a dict), checked and cast as the engine does.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Contiguous arrays of the inputs' element types.
+    """
+    keyed = feeds_from_arrays(data, [port.name for port in description.inputs], what=what)
+    arrays, _ = check_feeds(description, keyed)
+    return {port.name: np.ascontiguousarray(array) for port, array in zip(description.inputs, arrays, strict=True)}
+
+
+def sample_feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None) -> dict[str, np.ndarray]:
+    """Return model feeds for up to ``rows`` rows of ``data``: a seeded random sample, or every row when None.
+
+    Parameters
+    ----------
+    data : pandas or Dask DataFrame, array, or list or dict of arrays
+        A Dask DataFrame is sampled, then computed.
+    spec : ModelSpec
+        The model the feeds are for.
+    inputs : None, str, list of str, or dict
+        Column mapping for DataFrames, as for ``.ov.predict``; None for arrays.
+    rows : int or None
+        Sample size.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+
+    Raises
+    ------
+    InputSchemaError
+        If the data does not fit the model's inputs.
+    ValueError
+        If ``inputs`` is given with arrays.
+    """
+    if isinstance(data, (pd.DataFrame, dd.DataFrame)):
+        if isinstance(data, dd.DataFrame):
+            total = len(data)
+            if rows is not None and total > rows:
+                fraction = min(1.0, 1.1 * rows / total)
+                data = data.sample(frac=fraction, random_state=_SAMPLE_SEED)  # type: ignore[no-untyped-call]
+            data = data.compute()
+        if rows is not None and len(data) > rows:
+            data = data.sample(n=rows, random_state=_SAMPLE_SEED)
+        return feeds_from_frame(data, spec, inputs)
+    if inputs is not None:
+        raise ValueError("inputs= maps DataFrame columns; arrays match the model's inputs by position or by dict key")
+    feeds = cast_feeds(data, spec.describe(), what="the data")
+    total = len(next(iter(feeds.values())))
+    if rows is not None and total > rows:
+        chosen = np.sort(np.random.default_rng(_SAMPLE_SEED).choice(total, size=rows, replace=False))
+        feeds = {name: array[chosen] for name, array in feeds.items()}
+    return feeds

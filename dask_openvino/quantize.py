@@ -24,62 +24,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask.dataframe as dd
 import numpy as np
 import openvino as ov
 import pandas as pd
 
 from dask_openvino.cache import get_engine
-from dask_openvino.engine import check_feeds
 from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError, openvino_message
-from dask_openvino.feeds import feeds_from_arrays
+from dask_openvino.feeds import cast_feeds, sample_feeds
 from dask_openvino.isolation import run_isolated
-from dask_openvino.partition import feeds_from_frame
 from dask_openvino.plan import InputsArg
-from dask_openvino.spec import ModelDescription, ModelSpec, resolve_model
+from dask_openvino.spec import ModelSpec, resolve_model
 
-__all__ = ["FidelityReport", "fidelity_report", "quantize"]
+__all__ = ["FidelityReport", "compare_outputs", "fidelity_report", "quantize"]
 
 PRESETS = ("performance", "mixed")
 """NNCF quantization presets: symmetric weights and activations, or asymmetric activations."""
 
 MODEL_TYPES = (None, "transformer")
 """NNCF model types; ``"transformer"`` keeps accuracy-sensitive transformer ops in float."""
-
-_SAMPLE_SEED = 0
-
-
-def _is_dask_frame(data: Any) -> bool:
-    import dask.dataframe as dd
-
-    return isinstance(data, dd.DataFrame)
-
-
-def _cast_feeds(data: Any, description: ModelDescription, *, what: str) -> dict[str, np.ndarray]:
-    """Key arrays by input (one array, a list in input order, or a dict), checked and cast as the engine does."""
-    keyed = feeds_from_arrays(data, [port.name for port in description.inputs], what=what)
-    arrays, _ = check_feeds(description, keyed)
-    return {port.name: np.ascontiguousarray(array) for port, array in zip(description.inputs, arrays, strict=True)}
-
-
-def _feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None) -> dict[str, np.ndarray]:
-    """Return feeds for up to ``rows`` rows (a seeded random sample; all rows when ``rows`` is None)."""
-    if isinstance(data, pd.DataFrame) or _is_dask_frame(data):
-        if _is_dask_frame(data):
-            total = len(data)
-            if rows is not None and total > rows:
-                data = data.sample(frac=min(1.0, 1.1 * rows / total), random_state=_SAMPLE_SEED)
-            data = data.compute()
-        if rows is not None and len(data) > rows:
-            data = data.sample(n=rows, random_state=_SAMPLE_SEED)
-        return feeds_from_frame(data, spec, inputs)
-    if inputs is not None:
-        raise ValueError("inputs= maps DataFrame columns; arrays match the model's inputs by position or by dict key")
-    feeds = _cast_feeds(data, spec.describe(), what="the data")
-    total = len(next(iter(feeds.values())))
-    if rows is not None and total > rows:
-        chosen = np.sort(np.random.default_rng(_SAMPLE_SEED).choice(total, size=rows, replace=False))
-        feeds = {name: array[chosen] for name, array in feeds.items()}
-    return feeds
 
 
 def _calibration_items(
@@ -88,9 +51,8 @@ def _calibration_items(
     """Cut calibration data into the batches NNCF feeds to the model, at most ``subset_size`` of them."""
     description = spec.describe()
     batch = (description.inputs[0].batch_size if description.inputs else None) or 1
-    is_frame = isinstance(calibration, pd.DataFrame) or _is_dask_frame(calibration)
-    if is_frame or isinstance(calibration, (np.ndarray, list, tuple, Mapping)):
-        feeds = _feeds(calibration, spec, inputs, subset_size * batch)
+    if isinstance(calibration, (pd.DataFrame, dd.DataFrame, np.ndarray, list, tuple, Mapping)):
+        feeds = sample_feeds(calibration, spec, inputs, subset_size * batch)
         n_rows = len(next(iter(feeds.values())))
         if n_rows < batch:
             raise ValueError(f"the model's static batch is {batch} rows; the calibration data has only {n_rows}")
@@ -106,8 +68,7 @@ def _calibration_items(
     if inputs is not None:
         raise ValueError("inputs= maps DataFrame columns; batches match the model's inputs by position or by dict key")
     return [
-        _cast_feeds(item, description, what="a calibration batch")
-        for item in itertools.islice(calibration, subset_size)
+        cast_feeds(item, description, what="a calibration batch") for item in itertools.islice(calibration, subset_size)
     ]
 
 
@@ -297,9 +258,45 @@ def fidelity_report(
       probabilities: max abs diff 0.0132, top-1 agreement 99.80%
     """
     reference_spec, candidate_spec = resolve_model(reference), resolve_model(candidate)
-    feeds = _feeds(data, reference_spec, inputs, None)
+    feeds = sample_feeds(data, reference_spec, inputs, None)
     expected = get_engine(reference_spec).run(feeds)
     got = get_engine(candidate_spec).run(feeds)
+    max_abs_diff, top1 = compare_outputs(expected, got)
+    rows = len(next(iter(feeds.values()))) if feeds else 0
+    return FidelityReport(rows=rows, max_abs_diff=max_abs_diff, top1_agreement=top1)
+
+
+def compare_outputs(
+    expected: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Compare two models' outputs for the same rows, output by output.
+
+    Outputs are paired by name, or by position when the names differ (an INT8 IR may
+    rename them).
+
+    Parameters
+    ----------
+    expected, got : mapping of str to numpy.ndarray
+        The reference's and the candidate's outputs.
+
+    Returns
+    -------
+    max_abs_diff : dict of str to float
+        Largest absolute difference per output, keyed by the reference's names.
+    top1_agreement : dict of str to float
+        For float outputs of two dimensions with at least two columns: the share of
+        rows whose arg-max is the same in both.
+
+    Raises
+    ------
+    InputSchemaError
+        If the models do not have the same number of outputs.
+
+    Examples
+    --------
+    >>> compare_outputs({"p": np.array([[0.1, 0.9], [0.8, 0.2]])}, {"p": np.array([[0.2, 0.8], [0.4, 0.6]])})
+    ({'p': 0.4}, {'p': 0.5})
+    """
     if len(expected) != len(got):
         raise InputSchemaError(f"the models' outputs differ: {sorted(expected)} and {sorted(got)}")
     pairs = (
@@ -314,5 +311,4 @@ def fidelity_report(
         max_abs_diff[name] = float(np.max(np.abs(a64 - b64))) if a.size else 0.0
         if a.dtype.kind == "f" and a.ndim == 2 and a.shape[1] >= 2 and len(a):
             top1[name] = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
-    rows = len(next(iter(feeds.values()))) if feeds else 0
-    return FidelityReport(rows=rows, max_abs_diff=max_abs_diff, top1_agreement=top1)
+    return max_abs_diff, top1

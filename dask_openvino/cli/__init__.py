@@ -21,7 +21,7 @@ from __future__ import annotations
 import click
 
 from dask_openvino import __version__
-from dask_openvino.cli.commands import convert_command, demo_command, info_command, quantize_command
+from dask_openvino.cli.commands import check_command, convert_command, demo_command, info_command, quantize_command
 from dask_openvino.cli.predict import predict_command
 
 __all__ = ["main"]
@@ -36,6 +36,7 @@ def main() -> None:
     Examples:
       dask-openvino demo
       dask-openvino info model.xml
+      dask-openvino check model.xml features.parquet --inputs f0,f1,f2
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
 
     Run `dask-openvino COMMAND --help` for each command's options.
@@ -44,6 +45,7 @@ def main() -> None:
 
 main.add_command(predict_command)
 main.add_command(info_command)
+main.add_command(check_command)
 main.add_command(demo_command)
 main.add_command(convert_command)
 main.add_command(quantize_command)
