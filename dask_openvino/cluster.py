@@ -130,7 +130,11 @@ def _quiet_shutdown_on_ctrl_c() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        for name in ("tornado", "asyncio", "distributed"):
+        # distributed gives some child loggers levels of their own (tornado.application:
+        # error), so silencing the parents is not enough: every logger under them is set.
+        quiet = ("tornado", "asyncio", "distributed")
+        names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in quiet]
+        for name in {*quiet, *names}:
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         raise
 
