@@ -167,13 +167,16 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
     model = spec.read_model()
     if transform is not None:
         model = transform.apply(model)
-    precision, reason = choose_precision(spec.precision, cpu_features()) if spec.device == "CPU" else ("", "")
+    user = spec.config_dict
+    if "INFERENCE_PRECISION_HINT" in user:
+        # The defaults then follow the user's precision (ACCURACY mode only with f32).
+        precision, reason = user["INFERENCE_PRECISION_HINT"], "INFERENCE_PRECISION_HINT in config"
+    elif spec.device == "CPU":
+        precision, reason = choose_precision(spec.precision, cpu_features())
+    else:
+        precision, reason = "", "left to the device"
     config: dict[str, Any] = default_compile_config(spec.device, precision or "f32")
-    if spec.device != "CPU":
-        reason = "left to the device"
-    if "INFERENCE_PRECISION_HINT" in spec.config_dict:
-        reason = "INFERENCE_PRECISION_HINT in config"
-    config.update(spec.config_dict)
+    config.update(user)
 
     def compile_model() -> ov.CompiledModel:
         try:

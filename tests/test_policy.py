@@ -90,6 +90,10 @@ def test_config_wins_over_precision(linear_xml: Path) -> None:
     settings = get_engine(spec).settings
     assert settings["INFERENCE_PRECISION_HINT"] == "f32"
     assert settings["precision_reason"] == "INFERENCE_PRECISION_HINT in config"
+    assert settings["EXECUTION_MODE_HINT"] == "ACCURACY"
+    if "BF16" in cpu_features().capabilities:
+        bf16 = get_engine(ModelSpec.from_path(linear_xml, config={"INFERENCE_PRECISION_HINT": "bf16"})).settings
+        assert bf16["INFERENCE_PRECISION_HINT"] == "bf16" and bf16["EXECUTION_MODE_HINT"] == "PERFORMANCE"
 
 
 def test_analytics_zoo_facade_stays_float32_unless_asked(linear_xml: Path) -> None:
