@@ -177,8 +177,10 @@ class Group:
         state: dict[str, Any] = {}
 
         def warm() -> None:
+            # As compile_engine does: a precision in config also decides the derived defaults.
+            hint = (config or {}).get("INFERENCE_PRECISION_HINT", "f32")
             compiled = core().compile_model(
-                self.xml(precision), "CPU", {**default_compile_config("CPU"), **(config or {})}
+                self.xml(precision), "CPU", {**default_compile_config("CPU", hint), **(config or {})}
             )
             requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
             state["queue"] = ov.AsyncInferQueue(compiled, requests)
