@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import openvino as ov
 
-from dask_openvino.casting import to_port_dtype
-from dask_openvino.errors import InferenceError, InputSchemaError, openvino_message
+from dask_openvino.casting import check_feeds
+from dask_openvino.errors import InferenceError, openvino_message
 from dask_openvino.policy import default_batch_size
 from dask_openvino.spec import ModelDescription, PortInfo
 
-__all__ = ["Chunk", "Engine", "OutputBuffer", "Rows", "check_feeds", "check_input_names"]
+__all__ = ["Chunk", "Engine", "OutputBuffer", "Rows"]
 
 Rows = slice | np.ndarray
 """Where a chunk's rows go in the output: a slice, or an array of row positions."""
@@ -44,76 +44,6 @@ def _take(rows: Rows, start: int, stop: int) -> Rows:
         first = rows.start or 0
         return slice(first + start, first + stop)
     return rows[start:stop]
-
-
-def check_input_names(expected: Sequence[str], given: Iterable[str]) -> None:
-    """Raise [`InputSchemaError`][dask_openvino.errors.InputSchemaError] unless ``given`` names exactly the inputs.
-
-    Examples
-    --------
-    >>> check_input_names(["x", "mask"], {"x": 1, "z": 2})
-    Traceback (most recent call last):
-    ...
-    dask_openvino.errors.InputSchemaError: model inputs are ['mask', 'x'], got arrays for ['x', 'z']; missing ...
-    """
-    names, wanted = {str(name) for name in given}, set(expected)
-    if names != wanted:
-        raise InputSchemaError(
-            f"model inputs are {sorted(wanted)}, got arrays for {sorted(names)}"
-            + (f"; missing {sorted(wanted - names)}" if wanted - names else "")
-            + (f"; unknown {sorted(names - wanted)}" if names - wanted else "")
-        )
-
-
-def check_feeds(description: ModelDescription, feeds: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
-    """Check arrays against the model's inputs and cast them to the inputs' element types.
-
-    Parameters
-    ----------
-    description : ModelDescription
-        The model's ports.
-    feeds : mapping of str to numpy.ndarray
-        One array per model input, keyed by input name, all with the same number of rows.
-
-    Returns
-    -------
-    arrays : list of numpy.ndarray
-        In the order of the model's inputs.
-    n_rows : int
-        Their number of rows.
-
-    Raises
-    ------
-    InputSchemaError
-        If an input is missing or unknown, or an array's rank, dimensions, row
-        count or values do not fit.
-    """
-    check_input_names([port.name for port in description.inputs], feeds)
-    arrays: list[np.ndarray] = []
-    n_rows: int | None = None
-    for port in description.inputs:
-        array = np.asarray(feeds[port.name])
-        if port.shape is not None:
-            if array.ndim != len(port.shape):
-                raise InputSchemaError(
-                    f"input {port.name!r} expects rank {len(port.shape)} ({port}), got an array of shape "
-                    f"{list(array.shape)}"
-                )
-            for axis, (want, got) in enumerate(zip(port.shape[1:], array.shape[1:], strict=True), start=1):
-                if want is not None and want != got:
-                    raise InputSchemaError(
-                        f"input {port.name!r} expects dimension {axis} = {want} ({port}), got an array of shape "
-                        f"{list(array.shape)}"
-                    )
-        if n_rows is None:
-            n_rows = len(array)
-        elif len(array) != n_rows:
-            raise InputSchemaError(
-                f"all inputs need the same number of rows: input {port.name!r} has {len(array)}, "
-                f"{description.inputs[0].name!r} has {n_rows}"
-            )
-        arrays.append(to_port_dtype(array, port, source=f"input {port.name!r}"))
-    return arrays, n_rows or 0
 
 
 class OutputBuffer:

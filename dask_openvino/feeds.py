@@ -21,7 +21,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from dask_openvino.engine import check_feeds, check_input_names
+from dask_openvino.casting import check_feeds, check_input_names
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.partition import feeds_from_frame
 from dask_openvino.plan import InputsArg

@@ -2,13 +2,10 @@
 
 Code written for ``zoo.pipeline.inference.InferenceModel`` or
 ``bigdl.orca.learn.openvino.Estimator`` keeps its names and arguments; Spark RDDs,
-DataFrames and XShards become Dask collections. Both classes are front ends of the
-path behind ``.ov.predict``: Dask DataFrames go through ``.ov.predict`` itself, Dask
-Arrays and shards through the same partition function
-([`dask_openvino.arrays`][dask_openvino.arrays]), arrays in memory through the same
-per-process engine. The Orca estimator lives in
-[`dask_openvino.estimator`][dask_openvino.estimator] and is re-exported here. The
-migration guide (``docs/migration.md``) maps every old call to its new one.
+DataFrames and XShards become Dask collections: Dask DataFrames go through
+``.ov.predict``, Dask Arrays and shards through one task per block on the workers'
+engines ([`dask_openvino.arrays`][dask_openvino.arrays]). The Orca estimator lives in
+[`dask_openvino.estimator`][dask_openvino.estimator]; ``docs/migration.md`` maps every call.
 """
 
 from __future__ import annotations
@@ -97,11 +94,9 @@ class InferenceModel:
         streams (``NUM_STREAMS``; OpenVINO caps it at the core count): each stream runs one
         inference at a time on its share of the cores, so this many concurrent
         [`predict`][dask_openvino.zoo.InferenceModel.predict] calls run in parallel and further
-        callers wait for a free stream. A single caller with a large input keeps every stream busy,
-        since the engine keeps one batch in flight per stream. Analytics Zoo kept this many copies
-        of the model; OpenVINO streams share one copy of the weights.
-        [`distributed_predict`][dask_openvino.zoo.InferenceModel.distributed_predict] does not use
-        it: each Dask worker sizes OpenVINO to its own threads.
+        callers wait for a free stream; one large input keeps every stream busy. Analytics Zoo
+        kept this many copies of the model; streams share one copy of the weights. Dask workers
+        size OpenVINO to their own threads instead.
     device : str, default "CPU"
         OpenVINO device.
     config : dict, optional
