@@ -318,9 +318,11 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
     # Otherwise column by column, as contiguous rows of a [C, N] array: writing them as
     # strided columns of [N, C] is about four times slower.
     by_column = np.empty((len(columns), n_rows), dtype=port.dtype)
-    scalar_port = PortInfo(port.name, port.element_type, (None,))
     for j, column in enumerate(columns):
-        by_column[j] = column_to_array(frame[column], port=scalar_port, column=column)
+        series = frame[column]
+        check_column_dtype(series.dtype, column=column, port=port)
+        values = _scalar_values(series, column=column, port=port)
+        by_column[j] = to_port_dtype(values, port, source=f"column {column!r}")
     return _reshape_rows(by_column.T, n_rows, port, column=source)
 
 

@@ -39,8 +39,8 @@ __all__ = [
     "build_plan",
 ]
 
-InputsArg = None | str | Sequence[str] | Mapping[str, str | Sequence[str]]
-"""What ``inputs=`` accepts: None, a column, a list of columns, or ``{input: column(s)}``."""
+InputsArg = None | str | Sequence[str] | pd.Index | np.ndarray | Mapping[str, str | Sequence[str]]
+"""What ``inputs=`` accepts: None, a column, a list-like of columns (``df.columns[:3]``), or ``{input: column(s)}``."""
 
 OutputNamesArg = None | str | Sequence[str] | Mapping[str, str]
 """What ``output_names=`` accepts: a name, a list in output order, or ``{output: column}``."""
@@ -152,11 +152,13 @@ def _nullable(dtype: Any) -> Any:
     return dtype
 
 
-def _as_columns(value: str | Sequence[str], *, what: str) -> tuple[str, ...]:
+def _as_columns(value: object, *, what: str) -> tuple[str, ...]:
+    """Return a column name, or any non-empty list-like of names (list, tuple, pandas Index, numpy array)."""
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
+    listed = list(value) if isinstance(value, (Sequence, pd.Index, np.ndarray)) else None
+    if listed and all(isinstance(v, str) for v in listed):
+        return tuple(str(v) for v in listed)
     raise InputSchemaError(f"{what} must be a column name or a non-empty list of column names, got {value!r}")
 
 
@@ -187,6 +189,12 @@ def _bind_inputs(description: ModelDescription, inputs: InputsArg) -> dict[str, 
 
 
 def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.DataFrame) -> None:
+    duplicated = [c for c in columns if (frame_meta.columns == c).sum() > 1]
+    if duplicated:
+        raise InputSchemaError(
+            f"column {duplicated[0]!r} (for model input {port}) appears {(frame_meta.columns == duplicated[0]).sum()} "
+            "times in the DataFrame; rename the duplicates so each input column is one column"
+        )
     missing = [c for c in columns if c not in frame_meta.columns]
     if missing:
         available = list(map(str, frame_meta.columns))

@@ -265,3 +265,25 @@ def test_accessor_reads_meta_after_in_place_assignment(score_xml: Path, features
     ddf["f2"] = dd.from_pandas(features["f2"], npartitions=2)
     result = accessor.predict(score_xml, inputs=["f0", "f1", "f2"]).compute()
     assert result["prediction"].notna().all()
+
+
+def test_inputs_take_any_list_like_of_column_names(score_xml: Path) -> None:
+    frame = pd.DataFrame(np.random.default_rng(3).random((6, 3), dtype=np.float32), columns=["a", "b", "c"])
+    ddf = dd.from_pandas(frame, npartitions=2)
+    expected = ddf.ov.predict(score_xml, inputs=["a", "b", "c"]).compute()
+    for inputs in (ddf.columns[:3], np.array(["a", "b", "c"]), ("a", "b", "c")):
+        pd.testing.assert_frame_equal(ddf.ov.predict(score_xml, inputs=inputs).compute(), expected)
+
+
+def test_duplicate_input_columns_are_named(score_xml: Path) -> None:
+    frame = pd.DataFrame(np.ones((2, 3), np.float32), columns=["a", "a", "b"])
+    with pytest.raises(InputSchemaError, match=r"column 'a' \(for model input x: f32\[\?,3\]\) appears 2 times"):
+        frame.ov.predict(score_xml, inputs=["a", "a", "b"])
+
+
+def test_out_of_range_column_names_the_whole_input(score_xml: Path) -> None:
+    frame = pd.DataFrame({"a": [1e300, 1.0], "b": np.ones(2, np.float32), "c": np.ones(2, np.float32)})
+    with pytest.raises(
+        InputSchemaError, match=r"column 'a' holds values beyond the range of float32 .* x: f32\[\?,3\]"
+    ):
+        frame.ov.predict(score_xml, inputs=["a", "b", "c"])
