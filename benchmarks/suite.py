@@ -32,7 +32,7 @@ from benchmarks.models import IMAGENET_MEAN, IMAGENET_STD, ModelFiles
 from benchmarks.timing import Case, measure
 from dask_openvino.partition import feeds_from_frame, predict_partition
 from dask_openvino.plan import build_plan
-from dask_openvino.policy import choose_precision, cpu_features, default_batch_size, default_compile_config
+from dask_openvino.policy import choose_precision, cpu_features, default_batch_size, default_compile_config, row_macs
 from dask_openvino.preprocessing import (
     ChainedPreprocessing,
     ImageBytesToTensor,
@@ -152,7 +152,8 @@ class Group:
     @property
     def batch(self) -> int:
         """dask-openvino's default batch size for this model: the hand-written pipelines use it too."""
-        return default_batch_size(ModelSpec.from_path(self.model.fp32_xml).describe().inputs)
+        spec = ModelSpec.from_path(self.model.fp32_xml)
+        return default_batch_size(spec.describe().inputs, row_macs(spec.read_model()))
 
     def xml(self, precision: str) -> str:
         return self.model.int8_xml if precision == "int8" else self.model.fp32_xml

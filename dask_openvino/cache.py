@@ -32,7 +32,7 @@ import openvino as ov
 from dask_openvino import state
 from dask_openvino.engine import Engine
 from dask_openvino.errors import ModelLoadError, openvino_message
-from dask_openvino.policy import choose_precision, cpu_features, default_compile_config
+from dask_openvino.policy import choose_precision, cpu_features, default_compile_config, row_macs
 from dask_openvino.spec import ModelSpec, describe_model
 from dask_openvino.transforms import ModelTransform
 
@@ -198,22 +198,26 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
         settings["precision_reason"] = (
             f"asked for {precision}; OpenVINO compiled {actual} (no {precision} kernels here)"
         )
+    engine = Engine(
+        compiled,
+        describe_model(compiled),
+        weights_bytes=_weights_size(spec),
+        recompile=compile_model,
+        settings=settings,
+        macs_per_row=row_macs(model),
+    )
+    engine.settings["default_batch_size"] = str(engine.default_batch)
     logger.info(
-        "compiled %s in %.1f s: precision %s (%s), %s streams, %s threads",
+        "compiled %s in %.1f s: precision %s (%s), %s streams, %s threads, default batch %s",
         spec.xml,
         time.perf_counter() - started,
         settings.get("INFERENCE_PRECISION_HINT", "?"),
         settings["precision_reason"],
         settings.get("NUM_STREAMS", "?"),
         settings.get("INFERENCE_NUM_THREADS", "?"),
+        engine.default_batch,
     )
-    return Engine(
-        compiled,
-        describe_model(compiled),
-        weights_bytes=_weights_size(spec),
-        recompile=compile_model,
-        settings=settings,
-    )
+    return engine
 
 
 def _property_text(value: object) -> str:

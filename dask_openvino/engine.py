@@ -144,6 +144,9 @@ class Engine:
     settings : mapping of str to str, optional
         What the model was compiled with (precision and properties), for
         [`cache_info`][dask_openvino.cache.cache_info] and logs.
+    macs_per_row : int, optional
+        The model's compute per row ([`row_macs`][dask_openvino.policy.row_macs]),
+        which sizes the default batch.
 
     Attributes
     ----------
@@ -151,6 +154,9 @@ class Engine:
         The compiled model now in use.
     requests_per_call : int
         Infer requests each call keeps in flight (OpenVINO's optimal number).
+    default_batch : int
+        Rows per inference when no ``batch_size`` is given
+        ([`default_batch_size`][dask_openvino.policy.default_batch_size]).
     recompiles : int
         How often the model was compiled afresh after a failed inference.
 
@@ -169,6 +175,7 @@ class Engine:
         weights_bytes: int = 0,
         recompile: Callable[[], ov.CompiledModel] | None = None,
         settings: Mapping[str, str] | None = None,
+        macs_per_row: int | None = None,
     ) -> None:
         self.compiled = compiled
         self.settings = dict(settings or {})
@@ -181,6 +188,7 @@ class Engine:
         self._lock = threading.Lock()
         inputs = description.inputs
         self._static_batch = inputs[0].batch_size if inputs else None
+        self.default_batch = default_batch_size(inputs, macs_per_row)
 
     # ------------------------------------------------------------------ request pool
 
@@ -234,7 +242,7 @@ class Engine:
         int
         """
         fair_share = -(-n_rows // self.requests_per_call)
-        batch = self._static_batch or batch_size or min(default_batch_size(self.description.inputs), fair_share)
+        batch = self._static_batch or batch_size or min(self.default_batch, fair_share)
         return max(batch, 1)
 
     def _batch(self, arrays: list[np.ndarray], start: int, stop: int) -> dict[int, np.ndarray]:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import dask
 import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
 import pandas as pd
 import pytest
 
@@ -16,6 +18,7 @@ from dask_openvino.policy import (
     default_batch_size,
     default_compile_config,
     requested_precision,
+    row_macs,
 )
 from dask_openvino.spec import PortInfo
 
@@ -128,3 +131,37 @@ def test_default_batch_size() -> None:
     tokens = (PortInfo("input_ids", "i64", (None, 128)), PortInfo("attention_mask", "i64", (None, 128)))
     assert default_batch_size(tokens) == 128
     assert default_batch_size((PortInfo("x", "f32", (None, 3, 224, 224)),)) == 1
+
+
+def _conv_model() -> ov.Model:
+    """[?, 3, 32, 32] -> 256 7x7 filters, padded: 256 * 32 * 32 * 3 * 7 * 7 MACs a row."""
+    image = ops.parameter([-1, 3, 32, 32], np.float32, name="image")
+    weights = ops.constant(np.full((256, 3, 7, 7), 0.01, np.float32))
+    conv = ops.convolution(image, weights, [1, 1], [3, 3], [3, 3], [1, 1])
+    return ov.Model([ops.reduce_mean(conv, np.array([2, 3]), False)], [image], "conv")
+
+
+def test_row_macs_counts_convolutions_and_matmuls_per_row() -> None:
+    assert row_macs(_conv_model()) == 256 * 32 * 32 * 3 * 7 * 7
+    x = ops.parameter([-1, 64], np.float32, name="x")
+    hidden = ops.matmul(x, ops.constant(np.ones((64, 256), np.float32)), False, False)
+    out = ops.matmul(hidden, ops.constant(np.ones((1, 256), np.float32)), False, True)
+    assert row_macs(ov.Model([out], [x])) == 64 * 256 + 256
+    ragged = ops.parameter([-1, -1], np.float32, name="tokens")
+    assert row_macs(ov.Model([ops.relu(ragged)], [ragged])) is None  # a dynamic row: unknown
+
+
+def test_default_batch_follows_compute_where_it_is_known(tmp_path: Path) -> None:
+    macs = 256 * 32 * 32 * 3 * 7 * 7
+    ports = (PortInfo("image", "f32", (None, 3, 32, 32)),)
+    assert default_batch_size(ports) == 21  # by input bytes alone
+    assert default_batch_size(ports, macs) == -(-12 * 10**9 // macs) == 312
+    assert default_batch_size(ports, 0) == 1365  # no compute: only the 16 MiB input bound
+    assert default_batch_size((PortInfo("x", "f32", (None, 64)),), 64 * 256) == 4096
+    xml = tmp_path / "conv.xml"
+    ov.save_model(_conv_model(), xml, compress_to_fp16=False)
+    engine = get_engine(ModelSpec.from_path(xml))
+    assert engine.default_batch == 312
+    assert engine.batch_rows(10_000) == 312
+    (recorded,) = [e for e in dask_openvino.cache_info().engines if e["model"] == str(xml)]
+    assert recorded["default_batch_size"] == "312"
