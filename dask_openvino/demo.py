@@ -6,8 +6,10 @@ ship with scikit-learn, converts it to OpenVINO IR with
 [`quantize`][dask_openvino.quantize.quantize] when NNCF is installed), writes the
 held-out digits, repeated with pixel noise to a million rows, as Parquet, and
 scores them on a `distributed.LocalCluster` through `ddf.ov.predict` with a
-live progress bar. It prints accuracy against the true labels, throughput, and
-the speedup over scikit-learn's own `predict` on the same rows.
+live progress bar, once in the default precision (`"auto"`: bf16 where the CPU
+runs it faster) and once in INT8. It prints accuracy against the true labels, the
+share of rows whose digit agrees with scikit-learn's own prediction, throughput,
+and the speedup over scikit-learn's `predict` on the same rows.
 
 Everything the demo runs is public API; read [`run_demo`][dask_openvino.demo.run_demo] as a worked example.
 """
@@ -91,6 +93,9 @@ class DemoRun:
         Rows scored.
     seconds : float
         Wall time of the scoring.
+    agreement : float or None
+        Share of the rows scikit-learn also scored whose predicted digit equals
+        scikit-learn's; None for scikit-learn itself.
 
     Examples
     --------
@@ -102,6 +107,7 @@ class DemoRun:
     accuracy: float
     rows: int
     seconds: float
+    agreement: float | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -118,7 +124,8 @@ class DemoResult:
     baseline : DemoRun
         scikit-learn's own `predict` on the same rows, in memory.
     runs : tuple of DemoRun
-        dask-openvino runs: FP32, then INT8 when it was made.
+        dask-openvino runs: the IR converted in float32 and compiled in the default
+        precision, then INT8 when it was made.
     int8_skipped : str or None
         Why there is no INT8 run, when there is none.
 
@@ -214,49 +221,81 @@ def write_digits(
     return parts
 
 
-def partition_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Count rows and correct predictions of one scored partition.
+def partition_accuracy(
+    frame: pd.DataFrame, reference: tuple[np.ndarray, ...] = (), partition_info: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Count rows, correct predictions and agreements with a reference of one scored partition.
 
     `frame` has the predicted digit in `prediction` (`.ov.predict` with
-    `postprocess=ArgMax()`) and the true digit in `label`.
+    `postprocess=ArgMax()`) and the true digit in `label`. Dask passes
+    `partition_info` to `map_partitions` functions that accept it; partition
+    `number` is compared with `reference[number]` when there is one.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         A partition scored by `.ov.predict`.
+    reference : tuple of numpy.ndarray, optional
+        Another model's predicted digits for the first partitions, one array each.
+    partition_info : dict, optional
+        Filled in by Dask: the partition's `number`.
 
     Returns
     -------
     pandas.DataFrame
-        One row: `rows` and `correct`.
+        One row: `rows`, `correct`, and `compared` and `agreeing` (0 and 0 without a
+        reference for this partition).
 
     Examples
     --------
     >>> partition_accuracy(pd.DataFrame({"prediction": [1, 0, 7], "label": [1, 1, 7]}))
-       rows  correct
-    0     3        2
+       rows  correct  compared  agreeing
+    0     3        2         0         0
+    >>> frame = pd.DataFrame({"prediction": [1, 0, 7], "label": [1, 1, 7]})
+    >>> partition_accuracy(frame, (np.array([1, 1, 7]),), {"number": 0})
+       rows  correct  compared  agreeing
+    0     3        2         3         2
     """
-    correct = int((frame["prediction"].to_numpy() == frame["label"].to_numpy()).sum())
-    return pd.DataFrame({"rows": [len(frame)], "correct": [correct]})
+    predicted = frame["prediction"].to_numpy()
+    correct = int((predicted == frame["label"].to_numpy()).sum())
+    number = (partition_info or {}).get("number")
+    compared = agreeing = 0
+    if number is not None and number < len(reference) and len(reference[number]) == len(frame):
+        compared, agreeing = len(frame), int((predicted == reference[number]).sum())
+    return pd.DataFrame({"rows": [len(frame)], "correct": [correct], "compared": [compared], "agreeing": [agreeing]})
 
 
-def _sklearn_run(model: Any, parts: list[tuple[np.ndarray, np.ndarray]], limit: int) -> DemoRun:
-    """Score the first files, `limit` rows or more, with scikit-learn's own predict, in memory."""
+def _sklearn_run(
+    model: Any, parts: list[tuple[np.ndarray, np.ndarray]], limit: int
+) -> tuple[DemoRun, tuple[np.ndarray, ...]]:
+    """Score the first files, `limit` rows or more, with scikit-learn's own predict, in memory.
+
+    Returns the run and scikit-learn's predicted digits for each file it scored.
+    """
     correct = rows = 0
+    predicted = []
     start = time.perf_counter()
     for pixels, labels in parts:
-        correct += int((model.predict(pixels / np.float32(255)) == labels).sum())
+        predicted.append(model.predict(pixels / np.float32(255)))
+        correct += int((predicted[-1] == labels).sum())
         rows += len(labels)
         if rows >= limit:
             break
-    return DemoRun("scikit-learn predict, in memory", correct / rows, rows, time.perf_counter() - start)
+    run = DemoRun("scikit-learn predict, in memory", correct / rows, rows, time.perf_counter() - start)
+    return run, tuple(np.asarray(p, dtype=np.int64) for p in predicted)
 
 
-def _score(name: str, spec: ModelSpec, data: Path, client: Any, console: Console) -> DemoRun:
+def _score(
+    name: str, spec: ModelSpec, data: Path, reference: tuple[np.ndarray, ...], client: Any, console: Console
+) -> DemoRun:
     # pyarrow dtypes keep the fixed-size list column in Arrow buffers instead of one numpy array per row.
     frame = dd.read_parquet(str(data), dtype_backend="pyarrow")
     scored = frame.ov.predict(spec, inputs="pixels", postprocess=ArgMax())
-    stats = scored.map_partitions(partition_accuracy, meta={"rows": "int64", "correct": "int64"})
+    stats = scored.map_partitions(
+        partition_accuracy,
+        reference,
+        meta={"rows": "int64", "correct": "int64", "compared": "int64", "agreeing": "int64"},
+    )
     done: Completed[pd.DataFrame] = track(
         client.compute(stats.to_delayed()),
         rows=lambda part: int(part["rows"].iloc[0]),
@@ -264,6 +303,8 @@ def _score(name: str, spec: ModelSpec, data: Path, client: Any, console: Console
         console=console,
     )
     correct = sum(int(part["correct"].iloc[0]) for part in done.results)
+    compared = sum(int(part["compared"].iloc[0]) for part in done.results)
+    agreeing = sum(int(part["agreeing"].iloc[0]) for part in done.results)
     compiled = sorted(
         {
             engine.get("INFERENCE_PRECISION_HINT", "?")
@@ -273,7 +314,8 @@ def _score(name: str, spec: ModelSpec, data: Path, client: Any, console: Console
         }
     )
     label = f"dask-openvino {name} IR ({'/'.join(compiled) or '?'}), from Parquet"
-    return DemoRun(label, correct / max(done.rows, 1), done.rows, done.seconds)
+    agreement = agreeing / compared if compared else None
+    return DemoRun(label, correct / max(done.rows, 1), done.rows, done.seconds, agreement)
 
 
 def _quantize(spec: ModelSpec, calibration: np.ndarray, directory: Path) -> ModelSpec:
@@ -300,13 +342,19 @@ def _report(result: DemoResult, console: Console) -> None:
     table = Table(title="Handwritten digits, held-out, with pixel noise")
     table.add_column("scored by")
     table.add_column("accuracy", justify="right")
+    table.add_column("agreement", justify="right")
     table.add_column("rows/s", justify="right")
     table.add_column("speedup", justify="right")
     base = result.baseline
-    table.add_row(base.name, f"{base.accuracy:.2%}", f"{base.rows_per_second:,.0f}", "1.0x")
+    table.add_row(base.name, f"{base.accuracy:.2%}", "", f"{base.rows_per_second:,.0f}", "1.0x")
     for run, speedup in zip(result.runs, result.speedups(), strict=True):
-        table.add_row(run.name, f"{run.accuracy:.2%}", f"{run.rows_per_second:,.0f}", f"{speedup:.1f}x")
+        agreement = "" if run.agreement is None else f"{run.agreement:.2%}"
+        table.add_row(run.name, f"{run.accuracy:.2%}", agreement, f"{run.rows_per_second:,.0f}", f"{speedup:.1f}x")
     console.print(table)
+    console.print(
+        f"Agreement: the share of the {base.rows:,} rows scikit-learn scored whose digit equals its prediction.",
+        soft_wrap=True,
+    )
     if base.rows < result.runs[0].rows:
         console.print(f"scikit-learn scored the first {base.rows:,} rows; dask-openvino all {result.runs[0].rows:,}.")
     if result.int8_skipped:
@@ -359,14 +407,14 @@ def run_demo(options: DemoOptions, cluster: ClusterOptions, console: Console) ->
             parts = write_digits(data, x_test, y_test, rows=options.rows, seed=options.seed)
             note(f"{data}, {len(parts)} files")
         with _step(console, "Scoring with scikit-learn's own predict") as note:
-            baseline = _sklearn_run(model, parts, _BASELINE_ROWS)
+            baseline, reference = _sklearn_run(model, parts, _BASELINE_ROWS)
             note(f"{baseline.rows_per_second:,.0f} rows/s")
         del parts
         with _step(console, "Converting to OpenVINO IR") as note:
             # The network was trained on 0..1 pixels; dividing the 8-bit pixels by 255 becomes part of the model.
             fp32 = convert(model, workdir / "fp32", name="digits_mlp", scale_values=255.0)
             note(fp32.xml)
-        models = [("FP32", fp32)]
+        models = [("FP32", fp32)]  # compiled in the default precision (bf16 where that is faster)
         skipped = None if options.int8 else "--no-int8"
         if options.int8:
             try:
@@ -379,7 +427,7 @@ def run_demo(options: DemoOptions, cluster: ClusterOptions, console: Console) ->
         runs = []
         with connect(cluster, console) as client:
             for name, spec in models:
-                runs.append(_score(name, spec, data, client, console))
+                runs.append(_score(name, spec, data, reference, client, console))
         result = DemoResult(baseline=baseline, runs=tuple(runs), int8_skipped=skipped)
         _report(result, console)
         return result

@@ -308,6 +308,11 @@ def test_demo_quick(tmp_path: Path, scheduler: list[str]) -> None:
     if "INT8" in accuracies:
         assert abs(accuracies["INT8"] - accuracies["FP32"]) < 2
     assert "speedup" in text
+    # The agreement column: FP32 (compiled in f32 here) predicts scikit-learn's digit on all but near-ties.
+    agreement = re.search(r"FP32[^\n]*?[0-9.]+%[^\n]*?([0-9.]+)%", text)
+    assert agreement is not None, text
+    assert float(agreement.group(1)) > 99.5
+    assert "Agreement: the share of the" in text
 
 
 def _colour_model(path: Path) -> Path:
