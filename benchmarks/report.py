@@ -67,11 +67,32 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Check the issue's targets against one run's results."""
     records = results["throughput"]
     verdicts = []
-    for model, threaded, clustered in (("resnet50", 0.95, 0.90), ("minilm", 0.95, 0.90), ("mlp", 0.85, None)):
+    # The targets of the speed issue: each ratio against OpenVINO alone in the same precision, same run.
+    for model, threaded, clustered in (("resnet50", 0.90, 0.85), ("minilm", 0.90, 0.85), ("mlp", 0.85, None)):
         found = _find(records, model=model, precision="fp32", contender="ov.predict", scheduler="threads", variant="")
         if found:
             verdicts.append(
                 _verdict(f"{model}: ov.predict threads / limit", found["ratio_to_limit"], threaded, found["key"])
+            )
+        auto = next(
+            (
+                r
+                for r in records
+                if r["model"] == model
+                and r["contender"] == "ov.predict"
+                and r["scheduler"] == "threads"
+                and r["variant"].startswith("auto=")
+            ),
+            None,
+        )
+        if auto and model != "mlp":
+            verdicts.append(
+                _verdict(
+                    f"{model}: ov.predict default precision ({auto['variant']}) threads / limit in that precision",
+                    auto["ratio_to_limit"],
+                    threaded,
+                    auto["key"],
+                )
             )
         for shape in ("cluster 1x2", "cluster 2x1"):
             found = _find(records, model=model, precision="fp32", contender="ov.predict", scheduler=shape, variant="")
@@ -88,7 +109,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         verdicts.append(_verdict("resnet50: INT8 / our FP32 (threads)", ratio, 2.0, "ov.predict threads"))
     if int8 and eager:
         ratio = round(int8["rows_per_second"] / eager["rows_per_second"], 2)
-        verdicts.append(_verdict("resnet50: INT8 / eager PyTorch pipeline", ratio, 3.5, "threads"))
+        verdicts.append(
+            _verdict("resnet50: INT8 / eager PyTorch pipeline", ratio, 12.0, "threads; the paper: about 12x")
+        )
     for model in ("resnet50", "minilm", "mlp"):
         ort = _find(records, model=model, contender="onnxruntime", variant="")
         for variant, label in (("", "FP32 ov.predict"), ("bf16", "FP32 ov.predict in bf16")):
@@ -166,7 +189,7 @@ def _tabular_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with_reading = _find(records, **mine, contender="ov.predict", variant="")
     if in_memory:
         verdicts.append(
-            _verdict("mlp: ov.predict threads, data in memory / limit", in_memory["ratio_to_limit"], 0.85, "")
+            _verdict("mlp: ov.predict threads, data in memory / limit", in_memory["ratio_to_limit"], 0.90, "")
         )
     if in_memory and ort_in_memory:
         ratio = round(in_memory["rows_per_second"] / ort_in_memory["rows_per_second"], 2)
