@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -189,24 +190,43 @@ def _digest(xml: bytes, weights: bytes) -> str:
     return h.hexdigest()
 
 
+_Stamp = tuple[int, int, int, int, int]
+"""What identifies one version of a local file: device, inode, size, mtime and ctime (ns)."""
+
+_SETTLED_NS = 2 * 10**9
+"""How old a file's ctime must be before its digest is memoised (see ``_fingerprint``)."""
+
+
+def _stamp(path: str) -> _Stamp:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as err:
+        raise ModelLoadError(f"model file not found: {err.filename}") from err
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 @state.memoize(maxsize=256)
-def _local_digest(xml: str, weights: str, stats: tuple[int, int, int, int]) -> str:
-    """Digest of local files, memoised by path, size and modification time (``stats``)."""
+def _local_digest(xml: str, weights: str, stamps: tuple[_Stamp, _Stamp]) -> str:
+    """Digest of local files, memoised by their ``stamps`` (inode, size, mtime and ctime)."""
     return _digest(_read(xml, ()), _read(weights, ()))
 
 
 def _fingerprint(xml: str, weights: str, storage_options: StorageOptions) -> str:
-    """Content fingerprint of an IR, memoised for unchanged local files.
+    """Content fingerprint of an IR, memoised for local files whose change time has not moved.
 
-    Hashing a large ``.bin`` on every ``predict`` call would cost seconds, so local
-    files are hashed again only when their size or modification time changes.
+    Hashing a large ``.bin`` on every ``predict`` call costs time in proportion to its
+    size (measured in ``docs/reliability.md``), so local files are hashed again only
+    when their stamp changes. The stamp holds the ctime, which every write, copy or
+    ``chmod`` sets to the current time and which, unlike the mtime, ``cp -p``, ``tar`` and
+    ``os.utime`` cannot restore. A file whose ctime is younger than ``_SETTLED_NS`` is
+    not memoised: a second write within the file system's timestamp granularity (or
+    its clock skew, on network file systems) could keep the same ctime.
     """
     if is_local(xml) and is_local(weights) and not storage_options:
-        try:
-            sx, sw = os.stat(xml), os.stat(weights)
-        except FileNotFoundError as err:
-            raise ModelLoadError(f"model file not found: {err.filename}") from err
-        return _local_digest(xml, weights, (sx.st_size, sx.st_mtime_ns, sw.st_size, sw.st_mtime_ns))
+        stamps = (_stamp(xml), _stamp(weights))
+        if all(stamp[4] < time.time_ns() - _SETTLED_NS for stamp in stamps):
+            return _local_digest(xml, weights, stamps)
+        return _digest(_read(xml, ()), _read(weights, ()))
     return _digest(_read(xml, storage_options), _read(weights, storage_options))
 
 
