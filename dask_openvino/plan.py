@@ -220,6 +220,44 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
             )
 
 
+def _check_rows_out(description: ModelDescription) -> None:
+    """Refuse a model whose ports show that an output is not one row per input row.
+
+    An output with no dimensions, or a static first dimension other than the inputs'
+    batch (static and different, or any number where the inputs' batch is dynamic), is
+    a value per batch (a mean over the batch, ``NonZero``'s ``[2, ?]``): copied or cut
+    into rows it would depend on the batch size. Dynamic first dimensions are checked
+    on every batch ([`OutputBuffer.write`][dask_openvino.engine.OutputBuffer.write]).
+    """
+    if not description.outputs:
+        raise InputSchemaError(
+            "the model has no outputs, so it gives nothing to score; its inputs are "
+            f"{[str(p) for p in description.inputs]}"
+        )
+    batches = {port.shape[0] for port in description.inputs if port.shape}
+    if len(batches) != 1:
+        return
+    (batch,) = batches
+    for port in description.outputs:
+        if port.shape is None:
+            continue
+        if not port.shape:
+            raise InputSchemaError(
+                f"model output {port} is a scalar, one value per batch: it is not one row per input row, so it "
+                "cannot become a column"
+            )
+        first = port.shape[0]
+        if first is None or first == batch:
+            continue
+        took = "a batch of any size" if batch is None else f"batches of {batch}"
+        raise InputSchemaError(
+            f"model output {port} has {first} rows, but the model's inputs take {took} "
+            f"({', '.join(str(p) for p in description.inputs)}): it is not one row per input row, so it cannot "
+            "become a column"
+            + (" (a model that runs one row at a time should have its input batch fixed to 1)" if first == 1 else "")
+        )
+
+
 def _bind_outputs(description: ModelDescription, output_names: OutputNamesArg) -> tuple[OutputBinding, ...]:
     ports = description.outputs
     names = [p.name for p in ports]
@@ -278,6 +316,7 @@ def build_plan(
     if errors not in ("raise", "null"):
         raise InputSchemaError(f"errors must be 'raise' or 'null', got {errors!r}")
     description = spec.describe()
+    _check_rows_out(description)
     transform: ModelTransform | None = None
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size", error=InputSchemaError)
