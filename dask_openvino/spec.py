@@ -47,11 +47,15 @@ class PortInfo:
     shape : tuple of (int or None), or None
         The partial shape: ``None`` for a dynamic dimension, or ``None`` as a
         whole when even the rank is dynamic.
+    layout : str
+        The layout the IR declares for the port, one letter per dimension (``"NCHW"``),
+        or ``""`` when it declares none.
     """
 
     name: str
     element_type: str
     shape: tuple[int | None, ...] | None
+    layout: str = ""
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -82,6 +86,50 @@ class PortInfo:
         """Number of values per row when ``row_shape`` is static."""
         row_shape = self.row_shape
         return None if row_shape is None else int(np.prod(row_shape, dtype=np.int64))
+
+    def row_shape_mismatch(self, row_shape: tuple[int, ...], *, column: str) -> str | None:
+        """Say why rows of ``row_shape`` cannot feed this input without reordering their values; None if they can.
+
+        Rows are reshaped to the input's row shape in row-major order, which keeps every
+        value in place only when both shapes agree once their size-1 dimensions are
+        dropped (``[28, 28]`` feeds ``[?, 1, 28, 28]``; ``[32, 32, 3]`` does not feed
+        ``[?, 3, 32, 32]``). Flat rows are reshaped by their number of values, unchecked.
+
+        Parameters
+        ----------
+        row_shape : tuple of int
+            The shape of one row of the data (without the batch dimension).
+        column : str
+            The column the rows come from, for the message.
+
+        Returns
+        -------
+        str or None
+            The message of the [`InputSchemaError`][dask_openvino.errors.InputSchemaError]
+            the caller raises, naming the column, the input and both shapes.
+
+        Examples
+        --------
+        >>> PortInfo("x", "f32", (None, 1, 28, 28)).row_shape_mismatch((28, 28), column="pixels") is None
+        True
+        """
+        if self.shape is None or len(row_shape) < 2:
+            return None
+        wanted = self.shape[1:]
+        static = self.row_shape
+        if static is not None:
+            fits = [d for d in row_shape if d != 1] == [d for d in static if d != 1]
+        else:
+            fits = len(wanted) != len(row_shape) or all(w in (None, d) for w, d in zip(wanted, row_shape, strict=True))
+        if fits:
+            return None
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in wanted) + "]"
+        channels_last = static is not None and 2 <= len(row_shape) <= 4 and tuple(row_shape) == static[1:] + static[:1]
+        hint = f'; for channels-last data, say input_layout="N{"DHW"[-len(row_shape) + 1 :]}C"' if channels_last else ""
+        return (
+            f"column {column!r} holds rows of shape {list(row_shape)}, but model input {self} takes rows of shape "
+            f"{shown}: reshaping them would reorder their values{hint}"
+        )
 
     def __str__(self) -> str:
         shape = (
@@ -157,7 +205,19 @@ def port_info(port: ov.Output) -> PortInfo:
     name = port.get_any_name() if names else port.get_node().get_friendly_name()
     partial = port.get_partial_shape()
     shape = None if partial.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in partial)
-    return PortInfo(name=name, element_type=port.get_element_type().get_type_name(), shape=shape)
+    return PortInfo(
+        name=name, element_type=port.get_element_type().get_type_name(), shape=shape, layout=_declared_layout(port)
+    )
+
+
+def _declared_layout(port: ov.Output) -> str:
+    """Return the port's layout as letters (``"NCHW"``); ``""`` if the IR declares none, or not a letter per axis."""
+    try:
+        layout = ov.layout_helpers.get_layout(port)
+    except RuntimeError:
+        return ""
+    axes = layout.to_string().strip("[]").split(",")
+    return "".join(axes) if all(len(a) == 1 and a.isalpha() for a in axes) else ""  # an empty one reads "[...]"
 
 
 def describe_model(model: ov.Model) -> ModelDescription:
