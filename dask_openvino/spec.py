@@ -49,13 +49,13 @@ class PortInfo:
         whole when even the rank is dynamic.
     layout : str
         The layout the IR declares for the port, one letter per dimension (``"NCHW"``),
-        or ``""`` when it declares none.
+        or ``""`` when it declares none; not compared (ports are equal by name, type and shape).
     """
 
     name: str
     element_type: str
     shape: tuple[int | None, ...] | None
-    layout: str = ""
+    layout: str = field(default="", compare=False)
 
     @property
     def dtype(self) -> np.dtype[Any]:
