@@ -161,3 +161,12 @@ def test_cli_input_layout(nchw_xml: Path, tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     scored = pd.read_parquet(tmp_path / "out")
     np.testing.assert_allclose(result(scored), expected(nhwc), rtol=1e-6)
+
+
+def test_input_layout_and_an_image_preprocessor_on_one_input_are_refused(nchw_xml: Path) -> None:
+    from dask_openvino.preprocessing import ChainedPreprocessing, ImageBytesToTensor, ImageMatToTensor, ImageResize
+
+    pipeline = ChainedPreprocessing([ImageBytesToTensor(), ImageResize(4, 5), ImageMatToTensor(format="NHWC")])
+    frame = pd.DataFrame({"jpeg": pd.Series([b""], dtype=pd.ArrowDtype(pa.binary()))})
+    with pytest.raises(InputSchemaError, match=r"input_layout= and preprocess= both set the layout of model input"):
+        frame.ov.predict(nchw_xml, inputs={"x": "jpeg"}, preprocess=pipeline, input_layout="NHWC")
