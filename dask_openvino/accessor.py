@@ -30,6 +30,7 @@ from dask_openvino.plan import (
 )
 from dask_openvino.quantize import quantize
 from dask_openvino.spec import ModelSpec, resolve_model
+from dask_openvino.transforms import InputLayoutArg
 
 __all__ = ["OpenVINODataFrameAccessor", "PandasOpenVINOAccessor"]
 
@@ -68,6 +69,7 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
         postprocess: PostprocessArg = None,
         errors: ErrorsArg = "raise",
         precision: str | None = None,
+        input_layout: InputLayoutArg = None,
     ) -> FrameT:
         """Score every row with an OpenVINO model: lazily on Dask, at once on pandas.
 
@@ -136,6 +138,15 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
             [`ModelSpec`][dask_openvino.spec.ModelSpec]'s own). ``docs/tuning.md``
             shows what each precision costs in accuracy and buys in speed.
             ``INFERENCE_PRECISION_HINT`` in ``config`` wins.
+        input_layout : str or dict, optional
+            The layout of tensor columns whose rows are not laid out like the model's
+            input, one letter per dimension with ``N`` (the rows) first: ``"NHWC"``
+            for channels-last images into an ``NCHW`` model (every input of four
+            dimensions), or ``{input name: layout}``. The transpose is added to the
+            model (OpenVINO's ``PrePostProcessor``), so the rows are fed as they are;
+            the model's layout is the one its IR declares, else channels first.
+            Rows whose shape shows another layout than the input's raise
+            [`InputSchemaError`][dask_openvino.errors.InputSchemaError] without it.
 
         Returns
         -------
@@ -164,6 +175,7 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
             preprocess=preprocess,
             postprocess=postprocess,
             errors=errors,
+            input_layout=input_layout,
         )
         return self._score(plan)
 

@@ -115,6 +115,9 @@ def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: st
     """Reshape flat per-row values to ``[n_rows, *row_shape]`` of ``port``."""
     if port.shape is None:
         return values.reshape(n_rows, -1) if values.ndim == 1 else values
+    mismatch = port.row_shape_mismatch(values.shape[1:], column=column)
+    if mismatch is not None:
+        raise InputSchemaError(mismatch)
     row_shape = port.row_shape
     per_row = values.size // n_rows if n_rows else 0
     if row_shape is None:

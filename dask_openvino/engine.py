@@ -93,9 +93,10 @@ class OutputBuffer:
         """
         n = (rows.stop - rows.start) if isinstance(rows, slice) else len(rows)
         for i, (port, result) in enumerate(zip(self.ports, results, strict=True)):
-            if len(result) != sent:
+            if result.ndim == 0 or len(result) != sent:
+                found = "no batch dimension (a scalar)" if result.ndim == 0 else f"{len(result)} rows"
                 raise InferenceError(
-                    f"output {port.name!r} has {len(result)} rows for a batch of {sent}: it is not one row per "
+                    f"output {port.name!r} has {found} for a batch of {sent} rows: it is not one row per "
                     "input row, so it cannot become a column"
                 )
             target = self._arrays[i]

@@ -24,7 +24,7 @@ from dask_openvino.errors import InputSchemaError
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.preprocessing.base import BoundPreprocessor, Preprocessor
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
-from dask_openvino.transforms import ModelTransform, batch_reshape, chain
+from dask_openvino.transforms import InputLayoutArg, ModelTransform, batch_reshape, chain, layout_transform
 
 __all__ = [
     "ERROR_COLUMN",
@@ -188,6 +188,18 @@ def _bind_inputs(description: ModelDescription, inputs: InputsArg) -> dict[str, 
     )
 
 
+def _fixed_row_shape(dtype: Any) -> tuple[int, ...] | None:
+    """Return the row shape a column of nested fixed-size lists shows in ``meta``, e.g. ``(32, 32, 3)``, or None."""
+    if not isinstance(dtype, pd.ArrowDtype):
+        return None
+    arrow_type, shape = dtype.pyarrow_dtype, []
+    while pa.types.is_fixed_size_list(arrow_type):
+        shape.append(arrow_type.list_size)
+        arrow_type = arrow_type.value_type
+    nested = pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+    return tuple(shape) if shape and not nested else None
+
+
 def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.DataFrame) -> None:
     duplicated = [c for c in columns if (frame_meta.columns == c).sum() > 1]
     if duplicated:
@@ -205,6 +217,10 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
     dtypes = frame_meta.dtypes.to_dict()
     for column in columns:
         check_column_dtype(dtypes[column], column=column, port=port)
+    row_shape = _fixed_row_shape(dtypes[columns[0]]) if len(columns) == 1 else None
+    mismatch = None if row_shape is None else port.row_shape_mismatch(row_shape, column=columns[0])
+    if mismatch is not None:
+        raise InputSchemaError(mismatch)
     if len(columns) > 1:
         listy = [c for c in columns if isinstance(dtypes[c], pd.ArrowDtype) and dtypes[c].kind == "O"]
         objecty = [c for c in columns if dtypes[c] == np.dtype(object)]
@@ -218,6 +234,44 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
                 f"model input {port} needs {port.row_size} values per row (row shape {list(port.row_shape or ())}), "
                 f"but inputs= stacks {len(columns)} columns {list(columns)}"
             )
+
+
+def _check_rows_out(description: ModelDescription) -> None:
+    """Refuse a model whose ports show that an output is not one row per input row.
+
+    An output with no dimensions, or a static first dimension other than the inputs'
+    batch (static and different, or any number where the inputs' batch is dynamic), is
+    a value per batch (a mean over the batch, ``NonZero``'s ``[2, ?]``): copied or cut
+    into rows it would depend on the batch size. Dynamic first dimensions are checked
+    on every batch ([`OutputBuffer.write`][dask_openvino.engine.OutputBuffer.write]).
+    """
+    if not description.outputs:
+        raise InputSchemaError(
+            "the model has no outputs, so it gives nothing to score; its inputs are "
+            f"{[str(p) for p in description.inputs]}"
+        )
+    batches = {port.shape[0] for port in description.inputs if port.shape}
+    if len(batches) != 1:
+        return
+    (batch,) = batches
+    for port in description.outputs:
+        if port.shape is None:
+            continue
+        if not port.shape:
+            raise InputSchemaError(
+                f"model output {port} is a scalar, one value per batch: it is not one row per input row, so it "
+                "cannot become a column"
+            )
+        first = port.shape[0]
+        if first is None or first == batch:
+            continue
+        took = "a batch of any size" if batch is None else f"batches of {batch}"
+        raise InputSchemaError(
+            f"model output {port} has {first} rows, but the model's inputs take {took} "
+            f"({', '.join(str(p) for p in description.inputs)}): it is not one row per input row, so it cannot "
+            "become a column"
+            + (" (a model that runs one row at a time should have its input batch fixed to 1)" if first == 1 else "")
+        )
 
 
 def _bind_outputs(description: ModelDescription, output_names: OutputNamesArg) -> tuple[OutputBinding, ...]:
@@ -253,6 +307,7 @@ def build_plan(
     preprocess: PreprocessArg = None,
     postprocess: PostprocessArg = None,
     errors: ErrorsArg = "raise",
+    input_layout: InputLayoutArg = None,
 ) -> PredictionPlan:
     """Check the arguments of ``.ov.predict`` against the model and ``meta``, and plan the job.
 
@@ -262,7 +317,7 @@ def build_plan(
         The model.
     frame_meta : pandas.DataFrame
         The input frame's ``meta`` (or the frame itself).
-    inputs, batch_size, output_names, keep_input, preprocess, postprocess, errors
+    inputs, batch_size, output_names, keep_input, preprocess, postprocess, errors, input_layout
         As in
         [`ddf.ov.predict`][dask_openvino.accessor.OpenVINODataFrameAccessor.predict].
 
@@ -273,18 +328,28 @@ def build_plan(
     Raises
     ------
     InputSchemaError
-        If a column is missing or cannot feed its input, or the output names clash.
+        If a column is missing or cannot feed its input (rows of another shape
+        included), an output is not one row per input row, or the output names clash.
     """
     if errors not in ("raise", "null"):
         raise InputSchemaError(f"errors must be 'raise' or 'null', got {errors!r}")
     description = spec.describe()
-    transform: ModelTransform | None = None
+    _check_rows_out(description)
+    laid_out = layout_transform(description, input_layout)
+    transform: ModelTransform | None = laid_out
+    if laid_out is not None:
+        description = laid_out.describe(description)
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size", error=InputSchemaError)
         reshape = batch_reshape(description, batch_size)
         if reshape is not None:
-            transform, description = reshape, reshape.describe(description)
+            transform, description = chain(transform, reshape), reshape.describe(description)
     pre, pre_column, inputs = _bind_preprocess(description, inputs, preprocess, frame_meta)
+    if pre is not None and laid_out is not None and set(pre.inputs) & {name for name, _, _ in laid_out.layouts}:
+        raise InputSchemaError(
+            f"input_layout= and preprocess= both set the layout of model input(s) {sorted(pre.inputs)}; the "
+            "preprocessor already says its own (format=NCHW|NHWC)"
+        )
     if pre is not None:
         description = pre.describe(description)
         transform = chain(pre.transform, transform)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -46,11 +47,15 @@ class PortInfo:
     shape : tuple of (int or None), or None
         The partial shape: ``None`` for a dynamic dimension, or ``None`` as a
         whole when even the rank is dynamic.
+    layout : str
+        The layout the IR declares for the port, one letter per dimension (``"NCHW"``),
+        or ``""`` when it declares none; not compared (ports are equal by name, type and shape).
     """
 
     name: str
     element_type: str
     shape: tuple[int | None, ...] | None
+    layout: str = field(default="", compare=False)
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -81,6 +86,50 @@ class PortInfo:
         """Number of values per row when ``row_shape`` is static."""
         row_shape = self.row_shape
         return None if row_shape is None else int(np.prod(row_shape, dtype=np.int64))
+
+    def row_shape_mismatch(self, row_shape: tuple[int, ...], *, column: str) -> str | None:
+        """Say why rows of ``row_shape`` cannot feed this input without reordering their values; None if they can.
+
+        Rows are reshaped to the input's row shape in row-major order, which keeps every
+        value in place only when both shapes agree once their size-1 dimensions are
+        dropped (``[28, 28]`` feeds ``[?, 1, 28, 28]``; ``[32, 32, 3]`` does not feed
+        ``[?, 3, 32, 32]``). Flat rows are reshaped by their number of values, unchecked.
+
+        Parameters
+        ----------
+        row_shape : tuple of int
+            The shape of one row of the data (without the batch dimension).
+        column : str
+            The column the rows come from, for the message.
+
+        Returns
+        -------
+        str or None
+            The message of the [`InputSchemaError`][dask_openvino.errors.InputSchemaError]
+            the caller raises, naming the column, the input and both shapes.
+
+        Examples
+        --------
+        >>> PortInfo("x", "f32", (None, 1, 28, 28)).row_shape_mismatch((28, 28), column="pixels") is None
+        True
+        """
+        if self.shape is None or len(row_shape) < 2:
+            return None
+        wanted = self.shape[1:]
+        static = self.row_shape
+        if static is not None:
+            fits = [d for d in row_shape if d != 1] == [d for d in static if d != 1]
+        else:
+            fits = len(wanted) != len(row_shape) or all(w in (None, d) for w, d in zip(wanted, row_shape, strict=True))
+        if fits:
+            return None
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in wanted) + "]"
+        channels_last = static is not None and 2 <= len(row_shape) <= 4 and tuple(row_shape) == static[1:] + static[:1]
+        hint = f'; for channels-last data, say input_layout="N{"DHW"[-len(row_shape) + 1 :]}C"' if channels_last else ""
+        return (
+            f"column {column!r} holds rows of shape {list(row_shape)}, but model input {self} takes rows of shape "
+            f"{shown}: reshaping them would reorder their values{hint}"
+        )
 
     def __str__(self) -> str:
         shape = (
@@ -156,7 +205,19 @@ def port_info(port: ov.Output) -> PortInfo:
     name = port.get_any_name() if names else port.get_node().get_friendly_name()
     partial = port.get_partial_shape()
     shape = None if partial.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in partial)
-    return PortInfo(name=name, element_type=port.get_element_type().get_type_name(), shape=shape)
+    return PortInfo(
+        name=name, element_type=port.get_element_type().get_type_name(), shape=shape, layout=_declared_layout(port)
+    )
+
+
+def _declared_layout(port: ov.Output) -> str:
+    """Return the port's layout as letters (``"NCHW"``); ``""`` if the IR declares none, or not a letter per axis."""
+    try:
+        layout = ov.layout_helpers.get_layout(port)
+    except RuntimeError:
+        return ""
+    axes = layout.to_string().strip("[]").split(",")
+    return "".join(axes) if all(len(a) == 1 and a.isalpha() for a in axes) else ""  # an empty one reads "[...]"
 
 
 def describe_model(model: ov.Model) -> ModelDescription:
@@ -189,24 +250,43 @@ def _digest(xml: bytes, weights: bytes) -> str:
     return h.hexdigest()
 
 
+_Stamp = tuple[int, int, int, int, int]
+"""What identifies one version of a local file: device, inode, size, mtime and ctime (ns)."""
+
+_SETTLED_NS = 2 * 10**9
+"""How old a file's ctime must be before its digest is memoised (see ``_fingerprint``)."""
+
+
+def _stamp(path: str) -> _Stamp:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as err:
+        raise ModelLoadError(f"model file not found: {err.filename}") from err
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 @state.memoize(maxsize=256)
-def _local_digest(xml: str, weights: str, stats: tuple[int, int, int, int]) -> str:
-    """Digest of local files, memoised by path, size and modification time (``stats``)."""
+def _local_digest(xml: str, weights: str, stamps: tuple[_Stamp, _Stamp]) -> str:
+    """Digest of local files, memoised by their ``stamps`` (inode, size, mtime and ctime)."""
     return _digest(_read(xml, ()), _read(weights, ()))
 
 
 def _fingerprint(xml: str, weights: str, storage_options: StorageOptions) -> str:
-    """Content fingerprint of an IR, memoised for unchanged local files.
+    """Content fingerprint of an IR, memoised for local files whose change time has not moved.
 
-    Hashing a large ``.bin`` on every ``predict`` call would cost seconds, so local
-    files are hashed again only when their size or modification time changes.
+    Hashing a large ``.bin`` on every ``predict`` call costs time in proportion to its
+    size (measured in ``docs/reliability.md``), so local files are hashed again only
+    when their stamp changes. The stamp holds the ctime, which every write, copy or
+    ``chmod`` sets to the current time and which, unlike the mtime, ``cp -p``, ``tar`` and
+    ``os.utime`` cannot restore. A file whose ctime is younger than ``_SETTLED_NS`` is
+    not memoised: a second write within the file system's timestamp granularity (or
+    its clock skew, on network file systems) could keep the same ctime.
     """
     if is_local(xml) and is_local(weights) and not storage_options:
-        try:
-            sx, sw = os.stat(xml), os.stat(weights)
-        except FileNotFoundError as err:
-            raise ModelLoadError(f"model file not found: {err.filename}") from err
-        return _local_digest(xml, weights, (sx.st_size, sx.st_mtime_ns, sw.st_size, sw.st_mtime_ns))
+        stamps = (_stamp(xml), _stamp(weights))
+        if all(stamp[4] < time.time_ns() - _SETTLED_NS for stamp in stamps):
+            return _local_digest(xml, weights, stamps)
+        return _digest(_read(xml, ()), _read(weights, ()))
     return _digest(_read(xml, storage_options), _read(weights, storage_options))
 
 

@@ -25,7 +25,14 @@ from rich.table import Table
 
 import dask_openvino
 from dask_openvino.cli.errors import cli_errors
-from dask_openvino.cli.params import ConfigParam, NamesParam, cluster_options, inputs_option
+from dask_openvino.cli.params import (
+    ConfigParam,
+    LayoutParam,
+    NamesParam,
+    cluster_options,
+    inputs_option,
+    per_input_option,
+)
 from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
 from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
 from dask_openvino.cluster import ClusterOptions, connect
@@ -70,8 +77,8 @@ class PredictJob:
         Repartition the input into this many partitions.
     overwrite : bool
         Replace an existing output.
-    preprocess, postprocess, errors
-        As `.ov.predict(preprocess=..., postprocess=..., errors=...)`.
+    preprocess, postprocess, errors, input_layout
+        As `.ov.predict(preprocess=..., postprocess=..., errors=..., input_layout=...)`.
 
     Examples
     --------
@@ -97,6 +104,7 @@ class PredictJob:
     preprocess: Preprocess | None = None
     postprocess: Postprocessor | Mapping[str, Postprocessor] | None = None
     errors: Literal["raise", "null"] = "raise"
+    input_layout: str | Mapping[str, str] | None = None
 
 
 def build_scoring(job: PredictJob) -> dd.DataFrame:
@@ -140,6 +148,7 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
         preprocess=job.preprocess,
         postprocess=job.postprocess,
         errors=job.errors,
+        input_layout=job.input_layout,
     )
     if job.output_format == "csv":
         _check_csv_can_hold(scored._meta)
@@ -298,6 +307,13 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
     help="A row that cannot be preprocessed or scored fails the job (raise), or gets null outputs and its "
     "reason in a prediction_error column (null).",
 )
+@per_input_option(
+    "--input-layout",
+    LayoutParam(),
+    metavar="[NAME=]LAYOUT",
+    help="Layout of the tensor columns when it is not the model's, e.g. NHWC (channels last) into an NCHW "
+    "model: the transpose is added to the model. Repeat NAME=LAYOUT per model input.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @cluster_options
 def predict_command(
@@ -318,6 +334,7 @@ def predict_command(
     postprocess: Postprocessor | dict[str, Postprocessor] | None,
     labels: list[str] | None,
     errors: Literal["raise", "null"],
+    input_layout: str | dict[str, str] | None,
     overwrite: bool,
     cluster: ClusterOptions,
 ) -> None:
@@ -389,6 +406,7 @@ def predict_command(
         preprocess=preprocess,
         postprocess=postprocess,
         errors=errors,
+        input_layout=input_layout,
     )
     try:
         with cli_errors():
