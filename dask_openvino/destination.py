@@ -115,8 +115,7 @@ def resolve_destination(
     False
     """
     url = os.fspath(path)
-    fs, stripped = fsspec.core.url_to_fs(url)
-    stripped = stripped.rstrip("/") or "/"
+    fs, stripped = _on_fs(url)
     name = posixpath.basename(stripped).lower()
     compression = None
     for suffix, codec in COMPRESSIONS.items():
@@ -166,6 +165,14 @@ def check_destination(dest: Destination, protect: Sequence[str | os.PathLike[str
     _check_writable(dest)
 
 
+def _on_fs(url: str) -> tuple[Any, str]:
+    """Return the file system and the path on it: without a trailing `/`, and for local paths without `..`."""
+    fs, path = fsspec.core.url_to_fs(url)
+    if isinstance(fs, LocalFileSystem):
+        path = posixpath.normpath(path)
+    return fs, path.rstrip("/") or "/"
+
+
 def _inside(path: str, directory: str) -> bool:
     """Whether `path` lies strictly inside `directory`."""
     return path != directory and path.startswith(directory.rstrip("/") + "/")
@@ -189,10 +196,9 @@ def _check_places(dest: Destination, protect: Sequence[str | os.PathLike[str]]) 
                 "the output would delete; choose a directory of its own"
             )
     for given in protect:
-        fs, data = fsspec.core.url_to_fs(os.fspath(given))
+        fs, data = _on_fs(os.fspath(given))
         if fs.protocol != dest.fs.protocol:
             continue
-        data = data.rstrip("/") or "/"
         magic = re.search(r"[*?\[]", data)
         # A glob protects the directory it searches and, inside it, only what it matches.
         root = posixpath.dirname(data[: magic.start()] + "x") if magic else data
