@@ -23,7 +23,7 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from dask_openvino.errors import OutputError
+from dask_openvino.errors import MissingDependencyError, OutputError
 from dask_openvino.parts import COMPRESSIONS, MANIFEST, PART_NAME, Format, read_json
 
 __all__ = ["Destination", "check_destination", "resolve_destination"]
@@ -108,6 +108,8 @@ def resolve_destination(
     ------
     ValueError
         If `format` is not one of the three.
+    MissingDependencyError
+        If the URI's fsspec backend is not installed.
 
     Examples
     --------
@@ -167,7 +169,13 @@ def check_destination(dest: Destination, protect: Sequence[str | os.PathLike[str
 
 def _on_fs(url: str) -> tuple[Any, str]:
     """Return the file system and the path on it: without a trailing `/`, and for local paths without `..`."""
-    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"writing {url} needs a package that is not installed: {err}. Install the fsspec backend for "
+            f"{fsspec.utils.get_protocol(url)}:// (e.g. s3fs, gcsfs)"
+        ) from err
     if isinstance(fs, LocalFileSystem):
         path = posixpath.normpath(path)
     return fs, path.rstrip("/") or "/"
@@ -196,9 +204,9 @@ def _check_places(dest: Destination, protect: Sequence[str | os.PathLike[str]]) 
                 "the output would delete; choose a directory of its own"
             )
     for given in protect:
-        fs, data = _on_fs(os.fspath(given))
-        if fs.protocol != dest.fs.protocol:
-            continue
+        if fsspec.utils.get_protocol(os.fspath(given)) != fsspec.utils.get_protocol(dest.url):
+            continue  # on another file system: they cannot overlap
+        _, data = _on_fs(os.fspath(given))
         magic = re.search(r"[*?\[]", data)
         # A glob protects the directory it searches and, inside it, only what it matches.
         root = posixpath.dirname(data[: magic.start()] + "x") if magic else data
