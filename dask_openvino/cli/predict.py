@@ -365,6 +365,7 @@ def predict_command(
     Examples:
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
       dask-openvino predict model.xml 'data/*.csv' -o scored.csv --no-keep-input
+      dask-openvino predict model.xml features/ -o scored.parquet --resume
       dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/
           --scheduler tcp://10.0.0.5:8786 --batch-size 256
       dask-openvino predict two_inputs.xml t.parquet -o out.parquet
