@@ -22,8 +22,11 @@ from dask_openvino.errors import (
     MissingDependencyError,
     ModelChangedError,
     ModelLoadError,
+    OutputError,
+    ResumeMismatchError,
 )
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
+from dask_openvino.output import WrittenOutput, check_output, write_scored
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
 from dask_openvino.precision import PrecisionReport, PrecisionResult, check_precision
 from dask_openvino.preprocessing import (
@@ -69,15 +72,19 @@ __all__ = [
     "ModelLoadError",
     "ModelSpec",
     "OpenvinoEstimator",
+    "OutputError",
     "PortInfo",
     "PrecisionReport",
     "PrecisionResult",
+    "ResumeMismatchError",
     "SentenceEmbedding",
     "Softmax",
     "TextTokenize",
     "Threshold",
     "TopK",
+    "WrittenOutput",
     "cache_info",
+    "check_output",
     "check_precision",
     "clear_cache",
     "convert",
@@ -86,5 +93,6 @@ __all__ = [
     "fidelity_report",
     "get_engine",
     "quantize",
+    "write_scored",
     "__version__",
 ]

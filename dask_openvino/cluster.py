@@ -1,4 +1,4 @@
-"""Where a command runs: connect to a scheduler or start a local cluster, and exit quietly on Ctrl-C.
+"""Where a command runs: connect to a scheduler or start a local cluster, and exit quietly on Ctrl-C or SIGTERM.
 
 [`connect`][dask_openvino.cluster.connect] is what `dask-openvino predict` and
 `dask-openvino demo` run inside: it starts a `distributed.LocalCluster` sized to the
@@ -6,6 +6,7 @@ machine (or by [`ClusterOptions`][dask_openvino.cluster.ClusterOptions]), or
 connects to a running scheduler, prints the cluster and its dashboard link, and
 closes what it started. Ctrl-C reaches only the calling process, which cancels the
 job and shuts the cluster down without the tracebacks of half-closed connections.
+SIGTERM (`kill`, a batch system's time limit, a container stop) does the same.
 
 ```python
 from rich.console import Console
@@ -65,8 +66,10 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     """Connect to `options.scheduler`, or start a local cluster; close what was started.
 
     Local worker processes start with Ctrl-C ignored, so that only this process
-    reacts to a terminal's Ctrl-C. A `KeyboardInterrupt` raised inside the block
-    propagates, and the cluster's shutdown that follows logs no tracebacks.
+    reacts to a terminal's Ctrl-C. Inside the block, SIGTERM raises
+    `KeyboardInterrupt` as Ctrl-C does, so that the caller cleans up the same way.
+    A `KeyboardInterrupt` raised inside the block propagates, and the cluster's
+    shutdown that follows logs no tracebacks.
 
     Parameters
     ----------
@@ -96,7 +99,7 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
                 f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
             )
             _print_dashboard(client, console)
-            with _quiet_shutdown_on_ctrl_c():
+            with _quiet_shutdown_on_ctrl_c(), _sigterm_as_ctrl_c():
                 yield client
         return
     with _workers_ignore_ctrl_c(), warnings.catch_warnings():
@@ -115,8 +118,28 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
         per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
         console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
         _print_dashboard(client, console)
-        with _quiet_shutdown_on_ctrl_c():
+        with _quiet_shutdown_on_ctrl_c(), _sigterm_as_ctrl_c():
             yield client
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """Raise `KeyboardInterrupt` on SIGTERM, so that a terminated job cleans up as an interrupted one.
+
+    Without it SIGTERM ends the process at once, leaving the partial output of the job.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

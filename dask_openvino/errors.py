@@ -8,7 +8,9 @@ The tree::
     ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
-    └── MissingDependencyError (also ImportError) an optional package is not installed
+    ├── MissingDependencyError (also ImportError) an optional package is not installed
+    └── OutputError           (also OSError)      the output cannot be written there, or not safely
+        └── ResumeMismatchError                   parts already written came from another job
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``
 keeps working for code that predates this package.
@@ -27,6 +29,8 @@ __all__ = [
     "MissingDependencyError",
     "ModelChangedError",
     "ModelLoadError",
+    "OutputError",
+    "ResumeMismatchError",
     "openvino_message",
 ]
 
@@ -71,6 +75,24 @@ class MissingDependencyError(DaskOpenVINOError, ImportError):
     """An optional package needed by the requested feature is not installed.
 
     The message names the package and the extra that installs it.
+    """
+
+
+class OutputError(DaskOpenVINOError, OSError):
+    """The output path cannot be written, or writing it would destroy data that is not a previous output.
+
+    Raised before any partition is scored where possible: an output that is, contains or
+    lies inside the input, the current or home directory or ``/``; an existing path
+    without ``overwrite``; a directory holding files that no dask-openvino job wrote;
+    a parent that is a file or cannot be written. The message names the path.
+    """
+
+
+class ResumeMismatchError(OutputError):
+    """A resumed job differs from the job that wrote the parts already there.
+
+    The message lists each difference (model fingerprint, options, columns,
+    partitions, input) with the recorded and the current value.
     """
 
 

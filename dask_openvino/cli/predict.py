@@ -2,11 +2,10 @@
 
 The command reads Parquet or CSV with [`read_table`][dask_openvino.cli.tables.read_table],
 applies `ddf.ov.predict` ([`build_scoring`][dask_openvino.cli.predict.build_scoring]),
-and computes one [`write_partition`][dask_openvino.cli.tables.write_partition] task
-per partition on the cluster with a live progress bar
-([`write_scored`][dask_openvino.cli.predict.write_scored]), into a
-[`StagedOutput`][dask_openvino.cli.tables.StagedOutput] that is renamed to the
-output path once every partition is written.
+checks the output ([`check_output`][dask_openvino.output.check_output]) before a
+cluster starts, and writes one part per partition with a live progress bar
+([`write_scored`][dask_openvino.output.write_scored]): atomically, renamed into
+place once every part is written, and resumable with `--resume`.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from typing import Any, Literal
 
 import click
 import dask.dataframe as dd
-import pandas as pd
-import pyarrow as pa
 from distributed import Client
 from rich.console import Console
 from rich.table import Table
@@ -34,15 +31,16 @@ from dask_openvino.cli.params import (
     per_input_option,
 )
 from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
-from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
+from dask_openvino.cli.tables import Format, format_of, read_table
 from dask_openvino.cluster import ClusterOptions, connect
+from dask_openvino.output import check_output, write_scored
 from dask_openvino.plan import InputsArg
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
-from dask_openvino.progress import Completed, track
+from dask_openvino.progress import Completed
 from dask_openvino.storage import absolute
 
-__all__ = ["PredictJob", "build_scoring", "predict_command", "write_scored"]
+__all__ = ["PredictJob", "build_scoring", "output_options", "predict_command"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class PredictJob:
     input : str
         Input path, glob or URI.
     output : str
-        Output directory path or URI.
+        Output path or URI: a directory of part files, or one file (see `single_file`).
     inputs : None, str, list or dict
         As `.ov.predict(inputs=...)`.
     batch_size : int or None
@@ -76,7 +74,11 @@ class PredictJob:
     partitions : int or None
         Repartition the input into this many partitions.
     overwrite : bool
-        Replace an existing output.
+        Replace an existing output (only a previous output).
+    resume : bool
+        Keep the parts an interrupted run of the same job wrote; score the rest.
+    single_file : bool or None
+        One file, or a directory of parts; None decides by the output's name.
     preprocess, postprocess, errors, input_layout
         As `.ov.predict(preprocess=..., postprocess=..., errors=..., input_layout=...)`.
 
@@ -101,6 +103,8 @@ class PredictJob:
     output_format: Format = "parquet"
     partitions: int | None = None
     overwrite: bool = False
+    resume: bool = False
+    single_file: bool | None = None
     preprocess: Preprocess | None = None
     postprocess: Postprocessor | Mapping[str, Postprocessor] | None = None
     errors: Literal["raise", "null"] = "raise"
@@ -127,7 +131,7 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
     DaskOpenVINOError
         If the model cannot be read or the columns do not fit it.
     click.ClickException
-        If the input cannot be read, or CSV output is asked for tensor columns.
+        If the input cannot be read.
 
     Examples
     --------
@@ -150,58 +154,37 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
         errors=job.errors,
         input_layout=job.input_layout,
     )
-    if job.output_format == "csv":
-        _check_csv_can_hold(scored._meta)
     return scored
 
 
-def _check_csv_can_hold(meta: pd.DataFrame) -> None:
-    nested = [
-        str(column)
-        for column, dtype in meta.dtypes.items()
-        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)
-    ]
-    if nested:
-        raise click.ClickException(
-            f"columns {nested} hold one tensor per row, which CSV cannot store; write Parquet "
-            "(an OUTPUT not ending in .csv) or choose --no-keep-input / other outputs"
-        )
+def output_options(job: PredictJob) -> dict[str, Any]:
+    """Return the keyword arguments of [`write_scored`][dask_openvino.output.write_scored] for `job`.
 
-
-def write_scored(
-    scored: dd.DataFrame, out: StagedOutput, fmt: Format, client: Client, console: Console
-) -> Completed[pd.Series]:
-    """Compute `scored` on `client`, one file per partition into `out.staging`, with a progress bar.
+    The input is protected (the output may not be, contain or lie inside it) and
+    recorded with its format and repartitioning, so `--resume` refuses another input.
 
     Parameters
     ----------
-    scored : dask.dataframe.DataFrame
-        The frame to write.
-    out : StagedOutput
-        The output being staged (not committed here).
-    fmt : {"parquet", "csv"}
-        File format.
-    client : distributed.Client
-        The cluster to run on.
-    console : rich.console.Console
-        Where the progress bar goes.
+    job : PredictJob
+        What to score.
 
     Returns
     -------
-    Completed
-        Rows written and the wall time.
+    dict
 
     Examples
     --------
-    >>> with StagedOutput("scored.parquet") as out, connect(ClusterOptions(), console) as client:  # doctest: +SKIP
-    ...     done = write_scored(scored, out, "parquet", client, console)
-    ...     out.commit()
+    >>> output_options(PredictJob("model.xml", "features.parquet", "scored.parquet"))["protect"]
+    ('features.parquet',)
     """
-    counts = scored.map_partitions(  # type: ignore[no-untyped-call]
-        write_partition, out.fs, out.staging, fmt, meta=pd.Series(dtype="int64", name="rows")
-    )
-    futures = client.compute(counts.to_delayed())  # type: ignore[no-untyped-call]
-    return track(futures, rows=lambda rows: int(rows.iloc[0]), description="scoring", console=console)
+    return {
+        "format": job.output_format,
+        "single_file": job.single_file,
+        "overwrite": job.overwrite,
+        "resume": job.resume,
+        "protect": (job.input,),
+        "record": {"input": job.input, "input_format": job.input_format, "repartition": job.partitions},
+    }
 
 
 def _summary(done: Completed[Any], precisions: list[str]) -> Table:
@@ -230,7 +213,12 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
 @click.command("predict")
 @click.argument("model")
 @click.argument("input_path", metavar="INPUT")
-@click.option("-o", "--output", required=True, help="Output directory path or URI (one file per partition).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="Output path or URI: a directory of part files, or one file (see --single-file).",
+)
 @inputs_option(
     help="Columns feeding the model, in input order (repeat or comma-separate), or NAME=COL pairs "
     "(NAME=COL1+COL2 stacks columns). Default: columns named like the model's inputs."
@@ -314,7 +302,23 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
     help="Layout of the tensor columns when it is not the model's, e.g. NHWC (channels last) into an NCHW "
     "model: the transpose is added to the model. Repeat NAME=LAYOUT per model input.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace OUTPUT if it exists; only a previous output (a directory holding other files is refused).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Keep the parts that an interrupted run of the same job (model, options, input) wrote and score the "
+    "rest; a job run with --resume also keeps its parts when it fails or is stopped.",
+)
+@click.option(
+    "--single-file/--directory",
+    default=None,
+    help="Write one file, or a directory of part files [default: one file when OUTPUT ends in .csv or .tsv, "
+    "optionally compressed (.gz, .bz2, .xz, .zst); a directory otherwise].",
+)
 @cluster_options
 def predict_command(
     model: str,
@@ -336,6 +340,8 @@ def predict_command(
     errors: Literal["raise", "null"],
     input_layout: str | dict[str, str] | None,
     overwrite: bool,
+    resume: bool,
+    single_file: bool | None,
     cluster: ClusterOptions,
 ) -> None:
     """Score a Parquet or CSV table with an OpenVINO model and write the result.
@@ -343,8 +349,10 @@ def predict_command(
     MODEL is an OpenVINO IR .xml (its .bin beside it). INPUT is a Parquet file,
     directory or glob, or CSV file(s); local paths or fsspec URIs (s3://, gs://,
     ...; workers must be able to read and write them). OUTPUT is a directory of
-    part files, written under a hidden temporary name and renamed when every
-    partition is done: a failed or interrupted job leaves no OUTPUT.
+    part files (part.00000.parquet, ...) or, for a .csv/.tsv name, one file;
+    parts are written under a hidden temporary name and renamed when every
+    partition is done: a failed or interrupted job leaves no OUTPUT. With
+    --resume, a rerun scores only the partitions not yet written.
 
     Without --scheduler a local cluster sized to this machine runs the job.
     Each model output becomes a column ("prediction" for a single output).
@@ -374,6 +382,7 @@ def predict_command(
     Examples:
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
       dask-openvino predict model.xml 'data/*.csv' -o scored.csv --no-keep-input
+      dask-openvino predict model.xml features/ -o scored.parquet --resume
       dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/
           --scheduler tcp://10.0.0.5:8786 --batch-size 256
       dask-openvino predict two_inputs.xml t.parquet -o out.parquet
@@ -403,23 +412,27 @@ def predict_command(
         output_format=format_of(output, output_format),
         partitions=partitions,
         overwrite=overwrite,
+        resume=resume,
+        single_file=single_file,
         preprocess=preprocess,
         postprocess=postprocess,
         errors=errors,
         input_layout=input_layout,
     )
+    options = output_options(job)
     try:
         with cli_errors():
+            check_output(job.output, **options)
             scored = build_scoring(job)
-            # The cluster closes before the staging directory is removed on failure, so no
-            # worker of a local cluster is still writing into it.
-            with StagedOutput(job.output, overwrite=job.overwrite) as out:
-                with connect(cluster, console) as client:
-                    done = write_scored(scored, out, job.output_format, client, console)
-                    precisions = _worker_precisions(client, absolute(job.model))
-                out.commit()
+            check_output(job.output, scored, **options)
+            with connect(cluster, console) as client:  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
+                written = write_scored(scored, job.output, client=client, console=console, **options)
+                precisions = _worker_precisions(client, absolute(job.model))
     except KeyboardInterrupt:
-        console.print("[red]Interrupted[/red]: the job was cancelled and no output was written.")
+        kept = "the parts written so far are kept for --resume" if job.resume else "no output was written"
+        console.print(f"[red]Interrupted[/red]: the job was cancelled and {kept}.")
         raise SystemExit(130) from None
-    console.print(_summary(done, precisions))
+    if written.resumed:
+        console.print(f"Resumed: {written.resumed:,} of {written.resumed + written.scoring.partitions:,} parts kept")
+    console.print(_summary(written.scoring, precisions))
     console.print(f"Output: {job.output}", soft_wrap=True)

@@ -1,0 +1,265 @@
+"""Part files on any fsspec file system: each written atomically and recorded, joined into one file on demand.
+
+[`PartWriter`][dask_openvino.parts.PartWriter] is the task that
+[`write_scored`][dask_openvino.output.write_scored] runs once per partition on the
+workers: it writes `part.<n>.<ext>` under a hidden temporary name, renames it (an
+`os.replace` on a local disk; object stores publish an upload whole), then records the
+part in `_parts/<n>.json`. A part therefore exists whole or not at all, and is counted
+only once it exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+__all__ = [
+    "COMPRESSIONS",
+    "MANIFEST",
+    "PART_NAME",
+    "RECORDS",
+    "Format",
+    "PartWriter",
+    "arrow_table",
+    "join_parts",
+    "read_json",
+    "remove_tree",
+    "write_atomic",
+    "write_json",
+]
+
+Format = Literal["parquet", "csv"]
+"""A table's file format."""
+
+MANIFEST = "_dask_openvino.json"
+"""The file, in a directory output, that records the job and its parts (pyarrow and Dask skip `_` files)."""
+
+RECORDS = "_parts"
+"""The directory of per-part records while a job runs."""
+
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+"""Name suffixes of compressed CSV and their fsspec codecs."""
+
+PART_NAME = re.compile(r"part\.\d+\.(parquet|csv|tsv)(\.(gz|bz2|xz|zst))?")
+"""A part file's name, as this package or its earlier versions wrote it."""
+
+
+def read_json(fs: Any, path: str) -> dict[str, Any] | None:
+    """Return the JSON object in `path`, or None if there is no such file.
+
+    Examples
+    --------
+    >>> read_json(fsspec.filesystem("file"), "/nonexistent/_dask_openvino.json") is None  # doctest: +SKIP
+    True
+    """
+    try:
+        with fs.open(path, "rb") as f:
+            loaded: dict[str, Any] = json.load(f)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return loaded
+
+
+def write_atomic(fs: Any, path: str, write: Callable[[IO[bytes]], None], compression: str | None = None) -> None:
+    """Write `path` under a hidden temporary name, then rename it: readers see the whole file or none.
+
+    Examples
+    --------
+    >>> write_atomic(fsspec.filesystem("file"), "/tmp/x.txt", lambda f: f.write(b"done"))  # doctest: +SKIP
+    """
+    directory, name = posixpath.split(path)
+    temporary = f"{directory}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with fs.open(temporary, "wb", compression=compression) as f:
+            write(f)
+        if isinstance(fs, LocalFileSystem):
+            os.replace(temporary, path)
+        else:
+            fs.mv(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fs.rm(temporary)
+        raise
+
+
+def write_json(fs: Any, path: str, value: Any) -> None:
+    """Write `value` as JSON to `path`, atomically.
+
+    Examples
+    --------
+    >>> write_json(fsspec.filesystem("file"), "/tmp/record.json", {"rows": 3})  # doctest: +SKIP
+    """
+    data = json.dumps(value, indent=1).encode()
+
+    def write(f: IO[bytes]) -> None:
+        f.write(data)
+
+    write_atomic(fs, path, write)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """Convert a partition for Parquet so that plain `pandas.read_parquet` reads it back.
+
+    pandas records a list column's dtype as text such as
+    `fixed_size_list<item: float>[10][pyarrow]`, which `read_parquet` cannot parse
+    back (it raises `NotImplementedError`). Recording those columns as `object`
+    makes pandas read them as arrays per row, and `dtype_backend="pyarrow"` as
+    list columns again.
+
+    Examples
+    --------
+    >>> arrow_table(pd.DataFrame({"a": [1, 2]})).num_rows
+    2
+    """
+    table = pa.Table.from_pandas(frame)
+    metadata = dict(table.schema.metadata or {})
+    if b"pandas" not in metadata:
+        return table
+    described = json.loads(metadata[b"pandas"])
+    for column in described.get("columns", []):
+        name = column.get("field_name")
+        if name in table.column_names and pa.types.is_nested(table.schema.field(name).type):
+            column["numpy_type"] = "object"
+    metadata[b"pandas"] = json.dumps(described).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+@dataclass(frozen=True)
+class PartWriter:
+    """The task that writes one scored partition into a staging directory and records it.
+
+    Attributes
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The output's file system.
+    staging : str
+        The directory the parts go to. It must exist: a task that outlives a
+        cancelled job fails instead of recreating a directory that was removed.
+    format : {"parquet", "csv"}
+    sep : str
+        CSV field separator.
+    header : bool
+        Whether a CSV part starts with the column names (not when parts are joined).
+    compression : str or None
+        fsspec codec of CSV parts.
+    job : str
+        The key of the job, stored in each record.
+    width : int
+        Digits of the part number (zero-padded, so that lexical order is row order).
+
+    Examples
+    --------
+    >>> writer = PartWriter(fs, ".out.dask-openvino-partial", "parquet", ",", True, None, key, 5)  # doctest: +SKIP
+    >>> writer(frame, 3)["file"]  # doctest: +SKIP
+    'part.00003.parquet'
+    """
+
+    fs: Any
+    staging: str
+    format: Format
+    sep: str
+    header: bool
+    compression: str | None
+    job: str
+    width: int
+
+    def __call__(self, frame: pd.DataFrame, number: int) -> dict[str, Any]:
+        """Write partition `number`; return its record (partition, file, rows, job)."""
+        extension = "parquet" if self.format == "parquet" else ("tsv" if self.sep == "\t" else "csv")
+        suffix = next((s for s, codec in COMPRESSIONS.items() if codec == self.compression), "")
+        name = f"part.{number:0{self.width}d}.{extension}{suffix}"
+        if self.format == "parquet":
+            write_atomic(self.fs, f"{self.staging}/{name}", lambda f: pq.write_table(arrow_table(frame), f))
+        else:
+            write_atomic(self.fs, f"{self.staging}/{name}", self._csv(frame), self.compression)
+        record = {"partition": number, "file": name, "rows": len(frame), "job": self.job}
+        write_json(self.fs, f"{self.staging}/{RECORDS}/{number:0{self.width}d}.json", record)
+        return record
+
+    def _csv(self, frame: pd.DataFrame) -> Callable[[IO[bytes]], None]:
+        def write(f: IO[bytes]) -> None:
+            text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+            frame.to_csv(text, index=False, sep=self.sep, header=self.header)
+            text.flush()
+            text.detach()
+
+        return write
+
+
+def join_parts(
+    fs: Any, files: list[str], path: str, fmt: Format, *, header: str = "", compression: str | None = None
+) -> None:
+    """Join part files, in order, into the one file `path`, written atomically.
+
+    Parquet parts become one row group each; CSV parts (written without a header)
+    follow `header`.
+
+    Examples
+    --------
+    >>> files = ["stage/part.00000.csv", "stage/part.00001.csv"]
+    >>> join_parts(fs, files, "scored.csv", "csv", header="a,b" + chr(10))  # doctest: +SKIP
+    """
+
+    def write(out: IO[bytes]) -> None:
+        if fmt == "csv":
+            out.write(header.encode())
+            for file in files:
+                with fs.open(file, "rb") as part:
+                    shutil.copyfileobj(part, out)
+            return
+        writer: pq.ParquetWriter | None = None
+        for file in files:
+            with fs.open(file, "rb") as part:
+                table = pq.read_table(part)
+            if writer is None:
+                writer = pq.ParquetWriter(out, _one_index(table.schema))
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+
+    write_atomic(fs, path, write, compression)
+
+
+def _one_index(schema: pa.Schema) -> pa.Schema:
+    """Drop each part's own range index from pandas' metadata, so the joined file reads with one index."""
+    metadata = dict(schema.metadata or {})
+    if b"pandas" in metadata:
+        described = json.loads(metadata[b"pandas"])
+        described["index_columns"] = [c for c in described.get("index_columns", []) if isinstance(c, str)]
+        metadata[b"pandas"] = json.dumps(described).encode()
+    return schema.with_metadata(metadata)
+
+
+def remove_tree(fs: Any, path: str) -> None:
+    """Remove a directory if it exists; retried, since a cancelled task may still be finishing a file in it.
+
+    Examples
+    --------
+    >>> remove_tree(fsspec.filesystem("file"), "/tmp/.scored.parquet.dask-openvino-partial")  # doctest: +SKIP
+    """
+    for attempt in range(5):
+        try:
+            fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            return
+        except OSError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
+        else:
+            return

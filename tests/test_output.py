@@ -1,0 +1,206 @@
+"""Output files of `dask-openvino predict` and `write_scored`: safe places, names in row order, one file, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from distributed import LocalCluster
+
+import dask_openvino
+from dask_openvino import OutputError
+from dask_openvino.cli import main
+
+WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
+# A scheduler nobody listens on: a command that contacts it fails only after a timeout,
+# so a prompt refusal proves that the output was checked before any cluster work.
+NO_CLUSTER = ["--scheduler", "tcp://127.0.0.1:1"]
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[list[str]]:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield ["--scheduler", cluster.scheduler_address]
+
+
+def _features(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(rng.normal(size=(rows, 3)).astype(np.float32), columns=["a", "b", "c"])
+
+
+def _parquet(directory: Path, frame: pd.DataFrame, files: int) -> Path:
+    directory.mkdir(parents=True)
+    for number, rows in enumerate(np.array_split(np.arange(len(frame)), files)):
+        frame.iloc[rows].reset_index(drop=True).to_parquet(directory / f"part.{number}.parquet")
+    return directory
+
+
+def _predict(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["predict", *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_output_that_would_delete_the_input_or_the_current_directory_is_refused_before_any_work(
+    tmp_path: Path, score_xml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _parquet(tmp_path / "data" / "in.parquet", _features(30), files=3)
+    notes = tmp_path / "data" / "notes.txt"
+    notes.write_text("unrelated")
+    monkeypatch.chdir(tmp_path)
+    cases = {
+        "data": "it contains the input",
+        "data/in.parquet": "it is the input",
+        "data/in.parquet/scored": "it lies inside the input",
+        ".": "it is or contains the current directory",
+        "..": "it is or contains the current directory",
+        "/": "it is or contains the root directory",
+        str(Path.home()): "it is or contains the home directory",
+    }
+    for output, reason in cases.items():
+        start = time.monotonic()
+        code, text = _predict(
+            str(score_xml), "data/in.parquet", "-o", output, "--inputs", "a,b,c", "--overwrite", *NO_CLUSTER
+        )
+        assert code == 1, (output, text)
+        assert f"Error: OutputError: refusing to write to {output}: {reason}" in text, text
+        assert time.monotonic() - start < 5, "the output was checked after contacting the cluster"
+    assert notes.read_text() == "unrelated"
+    assert sorted(p.name for p in data.iterdir()) == [f"part.{n}.parquet" for n in range(3)]
+    # The Python API refuses the same way, with the typed error.
+    scored = dd.read_parquet(data).ov.predict(str(score_xml), inputs=["a", "b", "c"])
+    with pytest.raises(OutputError, match="contains the input"):
+        dask_openvino.write_scored(scored, "data", overwrite=True, protect=["data/in.parquet"])
+    with pytest.raises(OutputError, match="lies inside the input"):
+        dask_openvino.write_scored(scored, "data/x.csv", protect=["data/*.csv"])
+
+
+def test_overwrite_replaces_only_a_previous_output(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    source = _parquet(tmp_path / "in.parquet", _features(20), files=2)
+    output = tmp_path / "results"
+    output.mkdir()
+    (output / "notes.txt").write_text("not ours")
+    args = [str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c"]
+    code, text = _predict(*args, "--overwrite", *NO_CLUSTER)
+    assert code == 1
+    assert "refusing to replace" in text and "notes.txt" in text and "no dask-openvino job wrote" in text
+    assert (output / "notes.txt").read_text() == "not ours"
+    (output / "notes.txt").unlink()
+    assert _predict(*args, "--overwrite", *scheduler)[0] == 0
+    code, text = _predict(*args, "--overwrite", *scheduler)  # a previous output is replaced
+    assert code == 0, text
+    assert sorted(p.name for p in output.iterdir()) == [
+        "_dask_openvino.json",
+        "part.00000.parquet",
+        "part.00001.parquet",
+    ]
+
+
+def test_unwritable_output_is_a_typed_error_naming_the_path(tmp_path: Path, score_xml: Path) -> None:
+    source = _parquet(tmp_path / "in.parquet", _features(10), files=1)
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file")
+    for output, reason in (
+        (f"{blocker}/scored", f"{blocker} is a file, not a directory"),
+        (f"{blocker}/deeper/scored.csv", f"{blocker} is a file, not a directory"),
+        ("/proc/dask-openvino/scored", "/proc is not writable"),
+    ):
+        code, text = _predict(str(score_xml), str(source), "-o", output, "--inputs", "a,b,c", *NO_CLUSTER)
+        assert code == 1, text
+        assert f"Error: OutputError: cannot write {output}: {reason}" in text, text
+        assert "Traceback" not in text
+
+
+def test_part_names_sort_in_row_order(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    frame = _features(240)
+    source = _parquet(tmp_path / "in.parquet", frame, files=12)
+    for output in (tmp_path / "scored.parquet", tmp_path / "scored-csv"):
+        extra = ["--output-format", "csv"] if output.name == "scored-csv" else []
+        code, text = _predict(str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *extra, *scheduler)
+        assert code == 0, text
+        parts = sorted(p.name for p in output.glob("part.*"))
+        assert parts == [f"part.{n:05d}.{'csv' if extra else 'parquet'}" for n in range(12)]
+    # Plain pandas reads the parts in lexical order: that is row order.
+    scored = pd.read_parquet(tmp_path / "scored.parquet")
+    pd.testing.assert_frame_equal(scored[["a", "b", "c"]].reset_index(drop=True), frame, check_dtype=False)
+    csv = pd.concat([pd.read_csv(p) for p in sorted((tmp_path / "scored-csv").glob("part.*"))], ignore_index=True)
+    np.testing.assert_allclose(csv["prediction"], frame.to_numpy() @ WEIGHTS, rtol=1e-5, atol=1e-5)
+
+
+def test_csv_and_tsv_names_give_one_file(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    frame = _features(90)
+    source = _parquet(tmp_path / "in.parquet", frame, files=3)
+    expected = frame.to_numpy() @ WEIGHTS
+    for name, read in (
+        ("scored.csv", pd.read_csv),
+        ("scored.tsv.gz", lambda path: pd.read_csv(path, sep="\t")),
+        ("scored.parquet", pd.read_parquet),
+    ):
+        output = tmp_path / name
+        extra = ["--single-file"] if name.endswith(".parquet") else []
+        code, text = _predict(str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *extra, *scheduler)
+        assert code == 0, text
+        assert output.is_file(), name
+        scored = read(output)
+        assert list(scored.columns) == ["a", "b", "c", "prediction"], name
+        assert list(scored.index) == list(range(90)), name
+        np.testing.assert_allclose(scored["prediction"], expected, rtol=1e-5, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    code, text = _predict(
+        str(score_xml), str(source), "-o", str(tmp_path / "dir.csv"), "--inputs", "a,b,c", "--directory", *scheduler
+    )
+    assert code == 0, text
+    assert sorted(p.name for p in (tmp_path / "dir.csv").glob("part.*")) == [f"part.{n:05d}.csv" for n in range(3)]
+
+
+def test_write_scored_from_python(tmp_path: Path, score_xml: Path) -> None:
+    frame = _features(60)
+    source = _parquet(tmp_path / "in.parquet", frame, files=3)
+    scored = dd.read_parquet(source).ov.predict(str(score_xml), inputs=["a", "b", "c"])
+    with dask.config.set(scheduler="sync"):
+        written = dask_openvino.write_scored(scored, tmp_path / "out.parquet")
+    assert written.files == ("part.00000.parquet", "part.00001.parquet", "part.00002.parquet")
+    assert (written.resumed, written.scoring.rows, written.scoring.partitions) == (0, 60, 3)
+    np.testing.assert_allclose(
+        pd.read_parquet(tmp_path / "out.parquet")["prediction"], frame.to_numpy() @ WEIGHTS, rtol=1e-5
+    )
+    with pytest.raises(OutputError, match="already exists"):
+        dask_openvino.write_scored(scored, tmp_path / "out.parquet")
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    source = _parquet(tmp_path / "in.parquet", _features(40_000), files=40)
+    output = tmp_path / "scored.parquet"
+    script = Path(sys.executable).parent / "dask-openvino"
+    command = [str(script), "predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c"]
+    process = subprocess.Popen(
+        [*command, "--batch-size", "1", *scheduler], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(tmp_path.glob(".scored.parquet.dask-openvino-partial/part.*")):
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the job never started writing"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGTERM)
+        text, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, text
+    assert "Interrupted" in text and "no output was written" in text
+    assert "Traceback" not in text
+    assert not output.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if "dask-openvino" in p.name) == []

@@ -1,0 +1,134 @@
+"""Resumable jobs: a killed `dask-openvino predict` resumed with `--resume` equals a clean run row for row."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from distributed import LocalCluster
+
+import dask_openvino
+import model_factory
+from dask_openvino import ResumeMismatchError
+from dask_openvino.cli import main
+
+NO_CLUSTER = ["--scheduler", "tcp://127.0.0.1:1"]
+PARTS = 40
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[list[str]]:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield ["--scheduler", cluster.scheduler_address]
+
+
+def _source(directory: Path, rows: int, files: int) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(rows, 3)).astype(np.float32), columns=["a", "b", "c"])
+    directory.mkdir()
+    for number, part in enumerate(np.array_split(np.arange(rows), files)):
+        frame.iloc[part].reset_index(drop=True).to_parquet(directory / f"part.{number}.parquet")
+    return directory
+
+
+def _predict(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["predict", *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _kill_after_some_parts(command: list[str], staging: Path, parts: int) -> None:
+    """Run the CLI on its own local cluster and SIGKILL it and its workers once `parts` parts are written."""
+    # Its own session: the process group holds the command and the worker processes it starts.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(staging.glob("_parts/*.json"))) < parts:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the job never wrote its parts"
+            time.sleep(0.01)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_killed_job_resumes_and_equals_a_clean_run(tmp_path: Path, score_xml: Path, scheduler: list[str]) -> None:
+    source = _source(tmp_path / "in.parquet", rows=PARTS * 500, files=PARTS)
+    job = [str(score_xml), str(source), "--inputs", "a,b,c", "--batch-size", "1"]
+    clean, resumed = tmp_path / "clean.parquet", tmp_path / "resumed.parquet"
+    assert _predict(*job, "-o", str(clean), *scheduler)[0] == 0
+
+    staging = tmp_path / ".resumed.parquet.dask-openvino-partial"
+    script = Path(sys.executable).parent / "dask-openvino"
+    local = ["--workers", "1", "--threads-per-worker", "1", "--dashboard-address", ":0"]
+    _kill_after_some_parts([str(script), "predict", *job, "-o", str(resumed), *local], staging, parts=3)
+    assert not resumed.exists()
+    kept = {p.name: p.stat().st_ino for p in staging.glob("part.*")}
+    assert 3 <= len(kept) < PARTS, kept
+
+    # Another model or other options may not finish these parts; the refusal names what differs.
+    other = model_factory.linear(tmp_path / "other.xml")
+    code, text = _predict(str(other), str(source), "--inputs", "x=a+b+c", "-o", str(resumed), "--resume", *NO_CLUSTER)
+    assert code == 1
+    assert "ResumeMismatchError" in text and "models[0].fingerprint: written with" in text
+    code, text = _predict(*job[:-1], "7", "-o", str(resumed), "--resume", *NO_CLUSTER)
+    assert code == 1 and "options[0].batch_size: written with 1, now 7" in text.replace("'", "")
+
+    code, text = _predict(*job, "-o", str(resumed), "--resume", *scheduler)
+    assert code == 0, text
+    assert f"Resumed: {len(kept)} of {PARTS} parts kept" in text
+    assert f"partitions     {PARTS - len(kept)}" in text
+    # The parts kept are the very files the killed run wrote, not rewritten copies.
+    assert {name: (resumed / name).stat().st_ino for name in kept} == kept
+    assert sorted(p.name for p in resumed.iterdir()) == sorted(p.name for p in clean.iterdir())
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed), pd.read_parquet(clean))
+    manifest = json.loads((resumed / "_dask_openvino.json").read_text())
+    assert [p["partition"] for p in manifest["parts"]] == list(range(PARTS))
+    assert manifest["job"]["models"][0]["fingerprint"] == dask_openvino.ModelSpec.from_path(score_xml).fingerprint
+
+    # Resuming a finished job writes nothing and succeeds.
+    code, text = _predict(*job, "-o", str(resumed), "--resume", *scheduler)
+    assert code == 0, text
+    assert f"Resumed: {PARTS} of {PARTS} parts kept" in text
+
+
+def _fail_in_partition(frame: pd.DataFrame, failing: int, partition_info: dict[str, int] | None = None) -> pd.DataFrame:
+    if partition_info is not None and partition_info["number"] == failing:
+        raise ValueError(f"partition {failing} failed")
+    return frame
+
+
+def test_resume_from_python_scores_only_the_missing_partitions(tmp_path: Path, score_xml: Path) -> None:
+    source = _source(tmp_path / "in.parquet", rows=50, files=5)
+    output = tmp_path / "scored.csv"
+    scored = dd.read_parquet(source).ov.predict(str(score_xml), inputs=["a", "b", "c"])
+    staging = tmp_path / ".scored.csv.dask-openvino-partial"
+    with dask.config.set(scheduler="sync"):
+        # A run that fails part-way, with resume: the parts it wrote are kept for the next run.
+        failing = scored.map_partitions(_fail_in_partition, 2, meta=scored._meta)
+        with pytest.raises(ValueError, match="partition 2 failed"):
+            dask_openvino.write_scored(failing, output, resume=True)
+        kept = sorted(p.name for p in staging.glob("part.*"))
+        assert "part.00002.csv" not in kept
+        with pytest.raises(ResumeMismatchError, match=r"options\[0\]\.batch_size: written with None, now 3"):
+            other = dd.read_parquet(source).ov.predict(str(score_xml), inputs=["a", "b", "c"], batch_size=3)
+            dask_openvino.write_scored(other, output, resume=True)
+        written = dask_openvino.write_scored(scored, output, resume=True)
+    assert (written.resumed, written.scoring.partitions) == (len(kept), 5 - len(kept))
+    assert written.scoring.rows == 10 * (5 - len(kept))
+    assert output.is_file() and not staging.exists()
+    expected = pd.read_parquet(source).to_numpy() @ np.array([1.0, 2.0, 3.0], np.float32)
+    np.testing.assert_allclose(pd.read_csv(output)["prediction"], expected, rtol=1e-5, atol=1e-5)
