@@ -231,9 +231,9 @@ class InferenceModel(Loaders):
                     "array (or a list of arrays, one per input) first, or load it with "
                     "load_torch(path, input_shape=[...]) or load_torch(path, example_input=...)"
                 )
-            example = [
-                np.asarray(a) for a in (first_batch if isinstance(first_batch, (list, tuple)) else [first_batch])
-            ]
+            batch = first_batch if isinstance(first_batch, (list, tuple)) else [first_batch]
+            # Analytics Zoo fed float32 whatever numpy's dtype; a module traced in float64 would not match its weights.
+            example = [a.astype(np.float32) if a.dtype == np.float64 else a for a in map(np.asarray, batch)]
             with self._convert_lock:
                 if self._loaded is None:
                     self._load_converted(convert_torch_file(pending[0], example))
