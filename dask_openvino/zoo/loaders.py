@@ -49,7 +49,7 @@ class Loaders(ABC):
 
     Examples
     --------
-    >>> model = InferenceModel()
+    >>> model = InferenceModel()  # doctest: +SKIP
     >>> model.load_onnx("model.onnx")  # doctest: +SKIP
     """
 
@@ -93,7 +93,7 @@ class Loaders(ABC):
 
         Examples
         --------
-        >>> model = InferenceModel()
+        >>> model = InferenceModel()  # doctest: +SKIP
         >>> model.load_onnx("model.onnx")  # doctest: +SKIP
         """
         self._load_converted(convert_model(model_path, input_shape=input_shape))
@@ -142,7 +142,7 @@ class Loaders(ABC):
 
         Examples
         --------
-        >>> model = InferenceModel()
+        >>> model = InferenceModel()  # doctest: +SKIP
         >>> model.load_tensorflow("saved_model/", "savedModel")  # doctest: +SKIP
         >>> model.load_tensorflow("graph.pb", "frozenModel", ["input"], ["logits"])  # doctest: +SKIP
         """
@@ -194,7 +194,7 @@ class Loaders(ABC):
 
         Examples
         --------
-        >>> model = InferenceModel()
+        >>> model = InferenceModel()  # doctest: +SKIP
         >>> model.load_torch("resnet18.pt")  # doctest: +SKIP
         >>> model.predict(images)  # doctest: +SKIP
         """
@@ -234,7 +234,7 @@ class Loaders(ABC):
 
         Examples
         --------
-        >>> model = InferenceModel()
+        >>> model = InferenceModel()  # doctest: +SKIP
         >>> model.load_paddle("inference.pdmodel")  # doctest: +SKIP
         """
         self._load_converted(convert_model(model_path, input_shape=input_shape))
