@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 import upstream_models
+
+
+@pytest.fixture(autouse=True)
+def _threaded_bags() -> Iterator[None]:
+    """Bags compute on threads here (Dask's default for bags is a process pool, slow to start in a test)."""
+    with dask.config.set(scheduler="threads"):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +51,10 @@ def resnet_io(resnet_xml: Path) -> tuple[np.ndarray, np.ndarray]:
 def list_frame(column: str, rows: list[object]) -> pd.DataFrame:
     """What ``rdd.map(lambda x: [value]).toDF([column])`` made: one nested list column."""
     return pd.DataFrame({column: pd.arrays.ArrowExtensionArray(pa.array(rows))})
+
+
+def row_array(value: object) -> np.ndarray:
+    """``np.array(value)`` of a Spark Row's nested lists, for a value of a pyarrow list column (arrays of arrays)."""
+    if isinstance(value, (list, np.ndarray)) and len(value) and isinstance(value[0], (list, np.ndarray)):
+        return np.stack([row_array(item) for item in value])
+    return np.asarray(value)

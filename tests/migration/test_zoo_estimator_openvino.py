@@ -16,7 +16,7 @@ from pathlib import Path
 import dask.bag as db
 import dask.dataframe as dd
 import numpy as np
-from conftest import list_frame
+from conftest import list_frame, row_array
 
 from dask_openvino.zoo import Estimator
 
@@ -30,7 +30,7 @@ def check_result(result: object, output: np.ndarray, length: int = 0) -> bool:
 
 def first(frame: dd.DataFrame, column: str) -> np.ndarray:
     """``np.array(df.select(column).first())``: the first Row (a tuple of one value) as an array."""
-    return np.array([np.array(frame[column].head(1).iloc[0])])
+    return np.array([row_array(frame[column].head(1).iloc[0])])
 
 
 def test_openvino_predict_ndarray(resnet_xml: Path, resnet_io: tuple[np.ndarray, np.ndarray]) -> None:
@@ -84,7 +84,7 @@ def test_openvino_predict_spark_df(resnet_xml: Path, resnet_io: tuple[np.ndarray
     input_list = image.tolist()
     input_df = dd.from_pandas(list_frame("feature", [input_list] * 18), npartitions=5)
     result_df = est.predict(input_df, feature_cols=["feature"])
-    result = [np.array(row) for row in result_df["prediction"].compute()]
+    result = [row_array(row) for row in result_df["prediction"].compute()]
     assert first(result_df, "prediction").shape == (1, 1000)
     assert len(result_df) == 18
     assert check_result(result, output, 18)
@@ -130,4 +130,4 @@ def test_openvino_predict_spark_df_v0_11(resnet_xml: Path) -> None:
     assert first(result_df, "prediction").shape == (1, 4, 1000)
     assert len(result_df) == 6
     rows = result_df["prediction"].compute()
-    np.testing.assert_allclose(np.array(rows.iloc[5]), est.predict(batches[5][0]), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(row_array(rows.iloc[5]), est.predict(batches[5][0]), rtol=1e-5, atol=1e-7)

@@ -93,6 +93,15 @@ def test_load_tf_openvino_ic() -> None:
         )
     with pytest.raises(ConversionError, match=r"calibration tool.*dask_openvino\.quantize"):
         model.load_tf_as_calibrated_openvino(
-            None, "resnet_v1_50", "resnet_v1_50.ckpt", [4, 224, 224, 3], True, [123.68, 116.78, 103.94], 1, "C",
-            "val.txt", "4", "/opencv/lib",
+            None,
+            "resnet_v1_50",
+            "resnet_v1_50.ckpt",
+            [4, 224, 224, 3],
+            True,
+            [123.68, 116.78, 103.94],
+            1,
+            "C",
+            "val.txt",
+            "4",
+            "/opencv/lib",
         )
