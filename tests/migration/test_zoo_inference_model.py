@@ -27,9 +27,11 @@ def test_load_bigdl() -> None:
     model = InferenceModel(3)
     with pytest.raises(ConversionError, match=r"bigdl_lenet\.model.*no reader for BigDL.*load_onnx"):
         model.load_bigdl("models/bigdl/bigdl_lenet.model")
-    with pytest.warns(DeprecationWarning, match=r"deprecated since Analytics Zoo 0\.8\.0"):
-        with pytest.raises(ConversionError, match=r"ONNX"):
-            model.load("models/bigdl/bigdl_lenet.model")
+    with (
+        pytest.warns(DeprecationWarning, match=r"deprecated since Analytics Zoo 0\.8\.0"),
+        pytest.raises(ConversionError, match=r"ONNX"),
+    ):
+        model.load("models/bigdl/bigdl_lenet.model")
 
 
 def test_load_caffe() -> None:
@@ -68,11 +70,13 @@ def test_load_openvino_ng(tmp_path: Path) -> None:
 def test_load_tf_openvino() -> None:
     """Upstream ``test_load_tf_openvino`` (v0.5.0): Model Optimizer's Object Detection API path is gone."""
     model = InferenceModel()
-    with pytest.warns(DeprecationWarning, match=r"load_tf is deprecated"):
-        with pytest.raises(ConversionError, match=r"Object Detection API.*SavedModel"):
-            model.load_tf(
-                model_path="frozen_inference_graph.pb", backend="openvino", model_type="faster_rcnn_resnet101_coco"
-            )
+    with (
+        pytest.warns(DeprecationWarning, match=r"load_tf is deprecated"),
+        pytest.raises(ConversionError, match=r"Object Detection API.*SavedModel"),
+    ):
+        model.load_tf(
+            model_path="frozen_inference_graph.pb", backend="openvino", model_type="faster_rcnn_resnet101_coco"
+        )
     model2 = InferenceModel()
     with pytest.raises(ConversionError, match=r"Object Detection API"):
         model2.load_tf_object_detection_as_openvino(
