@@ -88,7 +88,7 @@ class RowArrays:
         dtype = self.columns(port, column)[column]
         if not isinstance(dtype, pd.ArrowDtype):
             return {column: pd.Series(array, copy=False)}
-        values = array.reshape(len(array), -1) if self.flat else array
+        values = array.reshape(len(array), int(np.prod(array.shape[1:], dtype=np.int64))) if self.flat else array
         if self.lead:
             values = values.reshape(len(values), 1, *values.shape[1:])
         nested = _nested_array(values, dtype.pyarrow_dtype)
