@@ -17,9 +17,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 import dask_openvino
 import model_factory
-from dask_openvino import ConversionError, InputSchemaError, MissingDependencyError, ModelLoadError
+from dask_openvino import (
+    ConversionError,
+    Estimator,
+    InferenceModel,
+    InputSchemaError,
+    MissingDependencyError,
+    ModelLoadError,
+)
 from dask_openvino.cache import get_engine
-from dask_openvino import Estimator, InferenceModel
 
 # This CPU computes in bf16 by default; exact comparisons against numpy or other runtimes need f32.
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -574,7 +580,7 @@ def test_inference_model_upstream_signatures(linear_xml: Path, tmp_path: Path, r
         model.load_tensorflow(str(tmp_path), "frozenModel", 1, 1, True)
     with pytest.raises(ValueError, match=r"model_type='savedModel' needs a SavedModel directory"):
         model.load_tensorflow_graph(str(tmp_path / "g.pb"), "savedModel", ["input"], ["logits"])
-    with pytest.raises(ConversionError, match=r"cannot convert the TensorFlow model .*saved_model\.pb"):
+    with pytest.raises(ConversionError, match=r"(?s)cannot convert the TensorFlow model .*saved_model\.pb"):
         model.load_tensorflow(str(tmp_path), "savedModel", ["input"], ["logits"])
     batches = [rng.normal(size=(n, 3)).astype(np.float32) for n in (1, 5, 2)]
     scored = model.distributed_predict(db.from_sequence(batches, npartitions=2), None)
