@@ -6,7 +6,7 @@
     from dask_openvino.orca import Estimator, InferenceModel
 
 [`InferenceModel`][dask_openvino.zoo.inference_model.InferenceModel] is the one of
-[`dask_openvino`][dask_openvino] (BigDL kept Analytics Zoo's); the
+`dask_openvino` (BigDL kept Analytics Zoo's); the
 [`Estimator`][dask_openvino.orca.estimator.Estimator] returns BigDL Orca's forms
 (tensor-named ``[1, ...]`` columns, raw arrays per shard). Both run in float32 unless
 told otherwise, as Orca did.

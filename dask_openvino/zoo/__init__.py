@@ -6,7 +6,7 @@
     from dask_openvino.zoo import Estimator, InferenceModel
 
 [`InferenceModel`][dask_openvino.zoo.inference_model.InferenceModel] is the one of
-[`dask_openvino`][dask_openvino]; the [`Estimator`][dask_openvino.zoo.estimator.Estimator]
+`dask_openvino`; the [`Estimator`][dask_openvino.zoo.estimator.Estimator]
 returns Analytics Zoo's forms (a ``prediction`` column with each row's shape, shards
 that keep their keys). Both run in float32 unless told otherwise, as Analytics Zoo did.
 BigDL Orca 2.x scripts import [`dask_openvino.orca`][dask_openvino.orca] instead.

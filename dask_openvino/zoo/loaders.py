@@ -167,7 +167,7 @@ class Loaders(ABC):
         """Load a PyTorch model, converted to OpenVINO in memory.
 
         ``load_torch(path)``, Analytics Zoo's call, takes what ``torch.save(model, path)``
-        or ``torch.jit.save`` wrote ([`dask_openvino.zoo.torch_files`][dask_openvino.zoo.torch_files]).
+        or ``torch.jit.save`` wrote ([`dask_openvino.zoo.framework_files`][dask_openvino.zoo.framework_files]).
         OpenVINO traces the module with an example batch: ``example_input``, zeros
         shaped like ``input_shape``, or, when neither is given, the first batch
         [`predict`][dask_openvino.zoo.InferenceModel.predict] receives (the file is
