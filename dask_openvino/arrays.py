@@ -9,7 +9,7 @@ The Analytics Zoo facade ([`InferenceModel`][dask_openvino.InferenceModel],
 - each row block of a Dask Array, and each shard of a ``dask.bag``, is one task that
   runs the same function on the worker's cached engine
   ([`predict_dask_arrays`][dask_openvino.arrays.predict_dask_arrays],
-  [`predict_shard`][dask_openvino.arrays.predict_shard]); only the
+  [`shard_prediction`][dask_openvino.arrays.shard_prediction]); only the
   [`ArrayJob`][dask_openvino.arrays.ArrayJob] (model location, fingerprint, reshape)
   travels in the task graph. Arrays have no columns, so they skip the column
   conversion and assembly of [`predict_partition`][dask_openvino.partition.predict_partition]
@@ -41,8 +41,8 @@ __all__ = [
     "array_job",
     "is_dask_arrays",
     "predict_dask_arrays",
-    "predict_shard",
     "run_arrays",
+    "shard_prediction",
     "single_or_list",
 ]
 
@@ -203,15 +203,17 @@ def array_job(spec: ModelSpec, *, batch_size: int | None) -> ArrayJob:
     return ArrayJob(spec=spec, transform=reshape, batch_size=batch_size, description=description)
 
 
-def predict_shard(shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str]) -> dict[str, Prediction]:
-    """Score one Orca shard ``{"x": array or list of arrays}`` into ``{"prediction": ...}``.
+def shard_prediction(shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str]) -> Prediction:
+    """Score one Orca shard ``{"x": array or list of arrays}`` and return its prediction.
 
-    The function each shard of a ``dask.bag`` runs; a shard in memory runs it too.
+    The function each shard of a ``dask.bag`` runs (wrapped by each estimator into the
+    shard form its upstream returned); a shard in memory runs it too.
 
     Parameters
     ----------
     shard : dict
-        ``{"x": array}`` for a single-input model, ``{"x": [arrays in order]}`` otherwise.
+        ``{"x": array}`` for a single-input model, ``{"x": [arrays in order]}`` otherwise;
+        other keys are ignored.
     job : ArrayJob
         From [`array_job`][dask_openvino.arrays.array_job].
     order : sequence of str
@@ -219,8 +221,8 @@ def predict_shard(shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str])
 
     Returns
     -------
-    dict
-        ``{"prediction": array}``, or a list of arrays for a multi-output model.
+    numpy.ndarray or list of numpy.ndarray
+        One array, or one per output for a multi-output model.
 
     Raises
     ------
@@ -229,7 +231,7 @@ def predict_shard(shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str])
 
     Examples
     --------
-    >>> predict_shard({"x": features}, job, ["x"])["prediction"]  # doctest: +SKIP
+    >>> shard_prediction({"x": features}, job, ["x"])  # doctest: +SKIP
     """
     if not isinstance(shard, Mapping) or "x" not in shard:
         raise InputSchemaError(
@@ -237,7 +239,7 @@ def predict_shard(shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str])
             + (f" with keys {sorted(map(str, shard))}" if isinstance(shard, Mapping) else "")
         )
     feeds = feeds_from_arrays(shard["x"], order, what="shard['x']")
-    return {"prediction": single_or_list(run_arrays(job.spec, job.transform, job.batch_size, feeds))}
+    return single_or_list(run_arrays(job.spec, job.transform, job.batch_size, feeds))
 
 
 def is_dask_arrays(data: object) -> bool:

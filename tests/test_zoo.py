@@ -17,9 +17,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 import dask_openvino
 import model_factory
-from dask_openvino import ConversionError, InputSchemaError, MissingDependencyError, ModelLoadError
+from dask_openvino import (
+    ConversionError,
+    Estimator,
+    InferenceModel,
+    InputSchemaError,
+    MissingDependencyError,
+    ModelLoadError,
+)
 from dask_openvino.cache import get_engine
-from dask_openvino.zoo import Estimator, InferenceModel
 
 # This CPU computes in bf16 by default; exact comparisons against numpy or other runtimes need f32.
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -385,7 +391,12 @@ def test_estimator_arrays_shards_and_bags(batch1_xml: Path, rng: np.random.Gener
 
 
 def test_public_names_exported() -> None:
+    import dask_openvino.orca
+    import dask_openvino.zoo
+
     assert dask_openvino.zoo.__all__ == ["Estimator", "InferenceModel", "OpenvinoEstimator"]
+    assert dask_openvino.orca.__all__ == ["Estimator", "InferenceModel", "OpenvinoEstimator"]
+    assert dask_openvino.zoo.InferenceModel is dask_openvino.InferenceModel is dask_openvino.orca.InferenceModel
 
 
 @pytest.mark.cluster
@@ -425,3 +436,156 @@ def test_estimator_scores_shards_of_a_model_with_several_dynamic_dimensions(tmp_
     bag = db.from_sequence([{"x": x[:4]}, {"x": x[4:]}], npartitions=2)
     shards = est.predict(bag).compute(scheduler="sync")
     np.testing.assert_array_equal(np.concatenate([shard["prediction"] for shard in shards]), x)
+
+
+# --------------------------------------------------------------------------- issue 14: upstream conventions
+
+
+def test_frames_take_each_upstreams_form_and_n_by_1_stays_a_vector(
+    multi_io_xml: Path, rng: np.random.Generator
+) -> None:
+    import dask_openvino.orca
+    import dask_openvino.zoo
+
+    image = rng.normal(size=(7, 2, 4)).astype(np.float32)
+    bias = rng.normal(size=(7, 3)).astype(np.float32)
+    ref = direct(multi_io_xml, {"image": image, "bias": bias})
+    ddf = dd.from_pandas(pd.DataFrame({"image": list_column(image), "bias": list_column(bias)}), npartitions=2)
+
+    zoo = dask_openvino.zoo.Estimator.from_openvino(model_path=multi_io_xml).predict(ddf, config=F32).compute()
+    assert list(zoo.columns) == ["image", "bias", "prediction"]
+    assert str(zoo["prediction"].dtype) == "list<item: list<item: float>>[pyarrow]"
+    rows = zoo["prediction"].tolist()
+    assert [len(vectors) for vectors in rows] == [2] * 7
+    assert np.abs(np.stack([r[0] for r in rows]) - ref["total"]).max() < 1e-5
+    assert np.abs(np.stack([r[1] for r in rows]) - ref["logits"]).max() < 1e-5
+
+    orca = dask_openvino.orca.Estimator.from_openvino(model_path=multi_io_xml).predict(ddf, config=F32).compute()
+    assert list(orca.columns) == ["image", "bias", "total", "logits"]
+    total = np.concatenate([np.stack(row) for row in orca["total"]])
+    logits = np.concatenate([np.stack(row) for row in orca["logits"]])
+    assert total.shape == (7, 1) and logits.shape == (7, 10)
+    assert np.abs(total - ref["total"]).max() < 1e-5 and np.abs(logits - ref["logits"]).max() < 1e-5
+
+    native = Estimator.from_openvino(model_path=multi_io_xml).predict(ddf, config=F32).compute()
+    assert native["total"].dtype == np.float32  # the top-level estimator keeps its flattened form
+
+
+def test_zoo_single_output_rows_keep_their_shape(tmp_path: Path, rng: np.random.Generator) -> None:
+    import dask_openvino.zoo
+
+    column_xml = model_factory.identity(tmp_path / "column.xml", [-1, 1])
+    x = rng.normal(size=(5, 1)).astype(np.float32)
+    frame = pd.DataFrame({"x": list_column(x)})
+    scored = dask_openvino.zoo.Estimator.from_openvino(model_path=column_xml).predict(frame, ["x"], config=F32)
+    assert str(scored["prediction"].dtype) == "fixed_size_list<item: float>[1][pyarrow]"
+    np.testing.assert_array_equal(np.stack(scored["prediction"].tolist()), x)
+
+
+def test_shards_keep_keys_in_zoo_and_are_raw_in_orca_bags_of_frames_too(
+    linear_xml: Path, multi_io_xml: Path, rng: np.random.Generator
+) -> None:
+    import dask_openvino.orca
+    import dask_openvino.zoo
+
+    x = rng.normal(size=(9, 3)).astype(np.float32)
+    shards = db.from_sequence([{"x": x[:4], "id": 0}, {"x": x[4:], "id": 1}], npartitions=2)
+    zoo = dask_openvino.zoo.Estimator.from_openvino(model_path=linear_xml)
+    kept = zoo.predict(shards, config=F32).compute(scheduler="threads")
+    assert [sorted(s) for s in kept] == [["id", "prediction", "x"]] * 2 and kept[1]["id"] == 1
+    np.testing.assert_allclose(np.concatenate([s["prediction"] for s in kept]), linear_reference(x), atol=1e-5)
+    assert set(zoo.predict({"x": x, "id": 2}, config=F32)) == {"x", "id", "prediction"}
+    orca = dask_openvino.orca.Estimator.from_openvino(model_path=linear_xml)
+    raw = orca.predict(shards, config=F32).compute(scheduler="threads")
+    assert all(isinstance(part, np.ndarray) for part in raw)
+    np.testing.assert_allclose(np.concatenate(raw), linear_reference(x), atol=1e-5)
+
+    frames = [pd.DataFrame(x[:5], columns=["a", "b", "c"]), pd.DataFrame(x[5:], columns=["a", "b", "c"])]
+    bag = db.from_sequence(frames, npartitions=2)
+    for est, column in ((zoo, "prediction"), (orca, "y")):
+        parts = est.predict(bag, feature_cols=["a", "b", "c"], config=F32).compute(scheduler="threads")
+        assert all(isinstance(part, pd.DataFrame) for part in parts)
+        got = np.concatenate([np.stack(part[column].tolist()).reshape(len(part), 2) for part in parts])
+        np.testing.assert_allclose(got, linear_reference(x), atol=1e-5)
+    with pytest.raises(InputSchemaError, match=r"each element of the Bag must be a shard dict .* got int"):
+        orca.predict(db.from_sequence([1, 2]), config=F32).compute(scheduler="sync")
+
+
+def test_legacy_inference_engine_keys_are_translated_with_a_warning(linear_xml: Path) -> None:
+    import dask_openvino.orca
+
+    est = dask_openvino.orca.Estimator.from_openvino(model_path=linear_xml)
+    x = np.ones((3, 3), np.float32)
+    legacy = {
+        "CPU_THREADS_NUM": "1",
+        "CPU_BIND_THREAD": "HYBRID_AWARE",
+        "CPU_THROUGHPUT_STREAMS": "CPU_THROUGHPUT_AUTO",
+    }
+    with pytest.warns(DeprecationWarning) as caught:
+        np.testing.assert_allclose(est.predict(x, config={**legacy, **F32}), linear_reference(x), atol=1e-5)
+    assert any("'CPU_THREADS_NUM'" in str(w.message) and "INFERENCE_NUM_THREADS='1'" in str(w.message) for w in caught)
+    assert {str(w.message).split("using ")[1].split("=")[0] for w in caught} == {
+        "INFERENCE_NUM_THREADS",
+        "ENABLE_CPU_PINNING",
+        "NUM_STREAMS",
+    }
+    with pytest.warns(DeprecationWarning, match=r"NUM_STREAMS='2'"):
+        model = InferenceModel(config={"CPU_THROUGHPUT_STREAMS": "2"})
+    model.load_openvino(linear_xml)
+    assert model.config == {"NUM_STREAMS": "2"}
+    with pytest.raises(ValueError, match=r"CPU_BIND_THREAD='SOMETIMES': expected one of"):
+        est.predict(x, config={"CPU_BIND_THREAD": "SOMETIMES"})
+
+
+def test_from_openvino_batch_size_is_used_when_predict_gives_none(batch1_xml: Path) -> None:
+    from dask_openvino.transforms import BatchReshape
+
+    est = Estimator.from_openvino(model_path=batch1_xml, batch_size=3)
+    est.predict(np.ones((7, 3), np.float32))
+    compiles = dask_openvino.cache_info().compiles
+    get_engine(est.spec, BatchReshape(3))
+    assert dask_openvino.cache_info().compiles == compiles, "predict did not run with from_openvino's batch_size=3"
+
+
+def test_estimator_load_and_the_methods_upstream_never_implemented(linear_xml: Path, multi_io_xml: Path) -> None:
+    import dask_openvino.zoo
+
+    est = dask_openvino.zoo.Estimator.from_openvino(model_path=linear_xml)
+    est.load(str(multi_io_xml))
+    assert [p.name for p in est.spec.describe().inputs] == ["image", "bias"]
+    calls = {
+        "fit": (None, 1),
+        "evaluate": (None,),
+        "get_model": (),
+        "save": ("m",),
+        "set_tensorboard": ("logs", "app"),
+        "clear_gradient_clipping": (),
+        "set_constant_gradient_clipping": (0.0, 1.0),
+        "set_l2_norm_gradient_clipping": (1.0,),
+        "get_train_summary": (),
+        "get_validation_summary": (),
+        "load_orca_checkpoint": ("ckpt", 1),
+    }
+    for name, args in calls.items():
+        with pytest.raises(NotImplementedError, match=rf"{name} is not supported by the OpenVINO estimator"):
+            getattr(est, name)(*args)
+
+
+def test_inference_model_upstream_signatures(linear_xml: Path, tmp_path: Path, rng: np.random.Generator) -> None:
+    model = InferenceModel(2, "float", config=F32)
+    model.load_openvino(str(linear_xml), str(linear_xml.with_suffix(".bin")), 0)
+    with pytest.raises(ValueError, match=r"bigdl_type='double': OpenVINO runs float32 models"):
+        InferenceModel(1, bigdl_type="double")
+    with pytest.raises(ValueError, match=r"model_type='frozenModel' needs a frozen graph"):
+        model.load_tensorflow(str(tmp_path), "frozenModel", 1, 1, True)
+    with pytest.raises(ValueError, match=r"model_type='savedModel' needs a SavedModel directory"):
+        model.load_tensorflow_graph(str(tmp_path / "g.pb"), "savedModel", ["input"], ["logits"])
+    with pytest.raises(ConversionError, match=r"(?s)cannot convert the TensorFlow model .*saved_model\.pb"):
+        model.load_tensorflow(str(tmp_path), "savedModel", ["input"], ["logits"])
+    batches = [rng.normal(size=(n, 3)).astype(np.float32) for n in (1, 5, 2)]
+    scored = model.distributed_predict(db.from_sequence(batches, npartitions=2), None)
+    assert isinstance(scored, db.Bag)
+    results = scored.compute(scheduler="threads")
+    assert [r.shape for r in results] == [(1, 2), (5, 2), (2, 2)]
+    for got, x in zip(results, batches, strict=True):
+        np.testing.assert_allclose(got, linear_reference(x), atol=1e-5)

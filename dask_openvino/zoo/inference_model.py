@@ -1,17 +1,17 @@
-"""Analytics Zoo's ``InferenceModel`` on Dask and OpenVINO.
+"""Analytics Zoo's and BigDL Orca's ``InferenceModel`` on Dask and OpenVINO.
 
 Code written for ``zoo.pipeline.inference.InferenceModel`` or
-``bigdl.orca.learn.openvino.Estimator`` keeps its names and arguments; Spark RDDs,
-DataFrames and XShards become Dask collections: Dask DataFrames go through
-``.ov.predict``, Dask Arrays and shards through one task per block on the workers'
-engines ([`dask_openvino.arrays`][dask_openvino.arrays]). The Orca estimator lives in
-[`dask_openvino.estimator`][dask_openvino.estimator]; ``docs/migration.md`` maps every call.
+``bigdl.orca.inference.InferenceModel`` keeps its names and arguments; Spark RDDs and
+DataFrames become Dask collections: Dask DataFrames go through ``.ov.predict``, Dask
+Arrays and bags through one task per block or element on the workers' engines
+([`dask_openvino.arrays`][dask_openvino.arrays]). The loaders of formats OpenVINO no
+longer reads live in [`dask_openvino.zoo.loaders`][dask_openvino.zoo.loaders];
+``docs/migration.md`` maps every call.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 import threading
@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import dask.bag as db
 import dask.dataframe as dd
+import numpy as np
 import openvino as ov
 import pandas as pd
 
 from dask_openvino.arrays import (
+    ArrayJob,
     Prediction,
     array_job,
     is_dask_arrays,
@@ -37,18 +40,20 @@ from dask_openvino.arrays import (
 from dask_openvino.cache import get_engine
 from dask_openvino.checks import batch_size_or_default, positive_int
 from dask_openvino.convert import convert_model
-from dask_openvino.errors import ConversionError, InputSchemaError, MissingDependencyError, ModelLoadError
-from dask_openvino.estimator import Estimator, OpenvinoEstimator
+from dask_openvino.errors import InputSchemaError, ModelLoadError
 from dask_openvino.feeds import ArrayInput, feeds_from_arrays
+from dask_openvino.legacy_config import translate_legacy_config
 from dask_openvino.partition import feeds_from_frame
 from dask_openvino.plan import InputsArg
 from dask_openvino.policy import requested_precision
 from dask_openvino.spec import ModelDescription, ModelSpec
 from dask_openvino.transforms import ModelTransform, batch_reshape
+from dask_openvino.zoo.framework_files import convert_torch_file
+from dask_openvino.zoo.loaders import Loaders
 
-__all__ = ["Estimator", "InferenceModel", "OpenvinoEstimator"]
+__all__ = ["DaskPrediction", "InferenceModel", "predict_element"]
 
-DaskPrediction = dd.DataFrame | da.Array | list[da.Array]
+DaskPrediction = dd.DataFrame | da.Array | list[da.Array] | db.Bag
 """What ``distributed_predict`` returns."""
 
 
@@ -79,7 +84,7 @@ class _Loaded:
     workdir: _Workdir | None
 
 
-class InferenceModel:
+class InferenceModel(Loaders):
     """Thread-safe inference with one OpenVINO model (Analytics Zoo's ``InferenceModel``).
 
     Create it, load a model with one of the ``load_*`` methods, then call
@@ -97,12 +102,17 @@ class InferenceModel:
         callers wait for a free stream; one large input keeps every stream busy. Analytics Zoo
         kept this many copies of the model; streams share one copy of the weights. Dask workers
         size OpenVINO to their own threads instead.
+    bigdl_type : {"float"}, default "float"
+        Analytics Zoo's element type of the JVM model; OpenVINO computes in float32
+        (``precision``), so only ``"float"`` is accepted.
     device : str, default "CPU"
         OpenVINO device.
     config : dict, optional
         OpenVINO compile properties, used locally and on the workers, over the
         defaults of [`default_compile_config`][dask_openvino.policy.default_compile_config], e.g.
-        ``{"PERFORMANCE_HINT": "LATENCY"}``.
+        ``{"PERFORMANCE_HINT": "LATENCY"}``; Inference Engine keys (``CPU_THREADS_NUM``, ...)
+        are translated with a ``DeprecationWarning``
+        ([`translate_legacy_config`][dask_openvino.legacy_config.translate_legacy_config]).
     precision : {"f32", "auto", "bf16", "f16"}, default "f32"
         Inference precision. Float32 by default, as Analytics Zoo computed, so stored
         reference outputs still match; ``"auto"`` opts in to the worker CPU's fastest
@@ -119,17 +129,26 @@ class InferenceModel:
     def __init__(
         self,
         supported_concurrent_num: int = 1,
+        bigdl_type: str = "float",
         *,
         device: str = "CPU",
         config: Mapping[str, Any] | None = None,
         precision: str = "f32",
     ) -> None:
         self.supported_concurrent_num = positive_int(supported_concurrent_num, "supported_concurrent_num")
+        if bigdl_type != "float":
+            raise ValueError(
+                f"bigdl_type={bigdl_type!r}: OpenVINO runs float32 models (bigdl_type='float'); choose the "
+                "inference precision with precision= instead"
+            )
+        self.bigdl_type = bigdl_type
         self.device = device
-        self.config = dict(config or {})
+        self.config = translate_legacy_config(config)
         self.precision = requested_precision(precision)
         self._loaded: _Loaded | None = None
+        self._pending_torch: tuple[str, Any] | None = None
         self._lock = threading.Lock()
+        self._convert_lock = threading.Lock()
 
     def __repr__(self) -> str:
         loaded = self._loaded
@@ -146,6 +165,7 @@ class InferenceModel:
         loaded = _Loaded(spec, local_spec, transform, batch_size, workdir)
         with self._lock:
             self._loaded = loaded
+            self._pending_torch = None
 
     def load_openvino(
         self,
@@ -186,158 +206,37 @@ class InferenceModel:
         )
         self._install(spec, size, None)
 
-    def _load_converted(self, model: ov.Model) -> None:
+    def _load_converted(self, model: ov.Model, input_shape: Any = None) -> None:
+        if input_shape is not None:
+            model = convert_model(model, input_shape=input_shape)
         workdir = _Workdir()
         xml = workdir.path / "model.xml"
         ov.save_model(model, xml, compress_to_fp16=False)
         spec = ModelSpec.from_path(xml, device=self.device, config=self.config, precision=self.precision)
         self._install(spec, None, workdir)
 
-    def load_onnx(self, model_path: str | os.PathLike[str], *, input_shape: Any = None) -> None:
-        """Load an ONNX model, converted to OpenVINO in memory.
-
-        The converted IR is saved in a temporary directory that this object owns
-        and deletes when it is garbage collected or loads another model. It is on
-        this machine's file system, which is all
-        [`distributed_predict`][dask_openvino.zoo.InferenceModel.distributed_predict]
-        needs with a local cluster; for workers on other hosts, convert to shared
-        storage first with [`convert`][dask_openvino.convert.convert] and
-        [`load_openvino`][dask_openvino.zoo.InferenceModel.load_openvino] the result.
-        Keep this object alive until lazy results are computed.
-
-        Parameters
-        ----------
-        model_path : str or os.PathLike
-            The ``.onnx`` file.
-        input_shape : shape or dict of str to shape, optional
-            New input shape(s); ``None`` or ``-1`` marks a dynamic dimension.
-
-        Raises
-        ------
-        ConversionError
-            If OpenVINO cannot convert the file; the converter's message is included.
-
-        Examples
-        --------
-        >>> model = InferenceModel()
-        >>> model.load_onnx("model.onnx")  # doctest: +SKIP
-        """
-        self._load_converted(convert_model(model_path, input_shape=input_shape))
-
-    def load_tensorflow(
-        self,
-        model_path: str | os.PathLike[str],
-        model_type: str | None = None,
-        *,
-        input_shape: Any = None,
-    ) -> None:
-        """Load a TensorFlow model, converted to OpenVINO in memory.
-
-        OpenVINO reads SavedModel directories, frozen ``.pb`` graphs and ``.tflite``
-        files itself. Analytics Zoo's TensorFlow session options
-        (``intra_op_parallelism_threads``, ``inter_op_parallelism_threads``,
-        ``use_per_session_threads``) have no counterpart: threads are OpenVINO's
-        (``supported_concurrent_num`` and ``config``). Storage of the converted IR
-        is as for [`load_onnx`][dask_openvino.zoo.InferenceModel.load_onnx].
-
-        Parameters
-        ----------
-        model_path : str or os.PathLike
-            A SavedModel directory, or a ``.pb`` / ``.tflite`` file.
-        model_type : {"savedModel", "frozenModel"}, optional
-            Analytics Zoo's model type; when given, it is checked against
-            ``model_path`` (a directory for ``"savedModel"``, a file for ``"frozenModel"``).
-        input_shape : shape or dict of str to shape, optional
-            New input shape(s), e.g. to fix a dynamic batch or image size.
-
-        Raises
-        ------
-        ConversionError
-            If OpenVINO cannot convert the model.
-        ValueError
-            If ``model_type`` is unknown or does not match ``model_path``.
-
-        Examples
-        --------
-        >>> model = InferenceModel()
-        >>> model.load_tensorflow("saved_model/", "savedModel")  # doctest: +SKIP
-        """
-        if model_type is not None:
-            expected = {"savedModel": os.path.isdir, "frozenModel": os.path.isfile}
-            if model_type not in expected:
-                raise ValueError(f"model_type must be 'savedModel' or 'frozenModel', got {model_type!r}")
-            if not expected[model_type](model_path):
-                kind = "a SavedModel directory" if model_type == "savedModel" else "a frozen graph (.pb) file"
-                raise ValueError(f"model_type={model_type!r} needs {kind}, but {os.fspath(model_path)!r} is not one")
-        self._load_converted(convert_model(model_path, input_shape=input_shape))
-
-    def load_torch(
-        self,
-        model: Any,
-        example_input: Any = None,
-        *,
-        input_shape: Any = None,
-    ) -> None:
-        """Load a PyTorch model, converted to OpenVINO in memory.
-
-        Parameters
-        ----------
-        model : torch.nn.Module, str or os.PathLike
-            A module (traced with ``example_input``), or, as in Analytics Zoo, the
-            path of a module saved with ``torch.save(model, path)``. The file is
-            unpickled (``torch.load(path, weights_only=False)``), which runs code
-            stored in it: load only files you trust.
-        example_input : torch.Tensor, tuple or dict, optional
-            One batch of input, needed to trace a module.
-        input_shape : shape or dict of str to shape, optional
-            New input shape(s) of the converted model.
-
-        Raises
-        ------
-        MissingDependencyError
-            If ``model`` is a path and ``torch`` is not installed.
-        ConversionError
-            If the file does not hold a module, or OpenVINO cannot convert the model.
-
-        Examples
-        --------
-        >>> import torch
-        >>> model = InferenceModel()
-        >>> model.load_torch(torch.nn.Linear(3, 2), example_input=torch.zeros(1, 3))  # doctest: +SKIP
-        """
-        if isinstance(model, (str, os.PathLike)):
-            model = _load_torch_file(model)
-        self._load_converted(convert_model(model, example_input=example_input, input_shape=input_shape))
-
-    def load_paddle(self, model_path: str | os.PathLike[str], *, input_shape: Any = None) -> None:
-        """Load a PaddlePaddle model (``.pdmodel``), converted to OpenVINO in memory.
-
-        OpenVINO reads the file itself; the ``paddlepaddle`` package is not needed.
-        Storage of the converted IR is as for [`load_onnx`][dask_openvino.zoo.InferenceModel.load_onnx].
-
-        Parameters
-        ----------
-        model_path : str or os.PathLike
-            The ``.pdmodel`` file (its ``.pdiparams`` beside it).
-        input_shape : shape or dict of str to shape, optional
-            New input shape(s).
-
-        Raises
-        ------
-        ConversionError
-            If OpenVINO cannot convert the model.
-
-        Examples
-        --------
-        >>> model = InferenceModel()
-        >>> model.load_paddle("inference.pdmodel")  # doctest: +SKIP
-        """
-        self._load_converted(convert_model(model_path, input_shape=input_shape))
+    def _defer_torch(self, path: str | os.PathLike[str]) -> None:
+        with self._lock:
+            self._loaded, self._pending_torch = None, (os.fspath(path), None)
 
     # ---- inference
 
-    def _require_loaded(self) -> _Loaded:
+    def _require_loaded(self, first_batch: Any = None) -> _Loaded:
         with self._lock:
+            loaded, pending = self._loaded, self._pending_torch
+        if loaded is None and pending is not None:
+            if first_batch is None or isinstance(first_batch, (dd.DataFrame, pd.DataFrame, db.Bag)):
+                raise ModelLoadError(
+                    f"the PyTorch model {pending[0]!r} is traced with its first batch: call predict() with a numpy "
+                    "array (or a list of arrays, one per input) first, or load it with "
+                    "load_torch(path, input_shape=[...]) or load_torch(path, example_input=...)"
+                )
+            batch = first_batch if isinstance(first_batch, (list, tuple)) else [first_batch]
+            # Analytics Zoo fed float32 whatever numpy's dtype; a module traced in float64 would not match its weights.
+            example = [a.astype(np.float32) if a.dtype == np.float64 else a for a in map(np.asarray, batch)]
+            with self._convert_lock:
+                if self._loaded is None:
+                    self._load_converted(convert_torch_file(pending[0], example))
             loaded = self._loaded
         if loaded is None:
             raise ModelLoadError(
@@ -377,7 +276,7 @@ class InferenceModel:
             - a pandas DataFrame whose columns are named like the model inputs, or
               that has one column per input in input order (several numeric columns
               are stacked into a single input's features), mapped as by ``.ov.predict``;
-            - a Dask DataFrame or Dask Array (or a list / dict of Dask Arrays): handed
+            - a Dask DataFrame, Bag or Dask Array (or a list / dict of Dask Arrays): handed
               to [`distributed_predict`][dask_openvino.zoo.InferenceModel.distributed_predict],
               which returns a lazy result.
 
@@ -407,9 +306,9 @@ class InferenceModel:
         >>> scores = model.predict([images, masks])  # doctest: +SKIP
         >>> scores = model.predict({"image": images, "mask": masks})  # doctest: +SKIP
         """
-        loaded = self._require_loaded()
-        if isinstance(inputs, dd.DataFrame) or is_dask_arrays(inputs):
+        if isinstance(inputs, (dd.DataFrame, db.Bag)) or is_dask_arrays(inputs):
             return self.distributed_predict(inputs)  # type: ignore[arg-type]
+        loaded = self._require_loaded(inputs)
         description = loaded.spec.describe()
         if isinstance(inputs, pd.DataFrame):
             feeds = feeds_from_frame(inputs, loaded.spec, _frame_inputs(description, list(inputs.columns)))
@@ -418,7 +317,7 @@ class InferenceModel:
         return single_or_list(run_arrays(loaded.local_spec, loaded.transform, loaded.batch_size, feeds))
 
     def distributed_predict(
-        self, data: dd.DataFrame | da.Array | Sequence[da.Array] | Mapping[str, da.Array]
+        self, data: dd.DataFrame | db.Bag | da.Array | Sequence[da.Array] | Mapping[str, da.Array], sc: Any = None
     ) -> DaskPrediction:
         """Predict lazily over a Dask collection (the Dask analogue of the RDD method).
 
@@ -430,12 +329,16 @@ class InferenceModel:
 
         Parameters
         ----------
-        data : Dask DataFrame, Dask Array, or list / dict of Dask Arrays
-            A DataFrame is mapped to the inputs as by
+        data : Dask DataFrame, Bag, Dask Array, or list / dict of Dask Arrays
+            A Bag (Analytics Zoo's RDD) holds one input per element: an array, or a
+            list of arrays, one per model input; each element gets its own
+            prediction. A DataFrame is mapped to the inputs as by
             [`predict`][dask_openvino.zoo.InferenceModel.predict]. Arrays are scored block by block
             along their first dimension (other dimensions are merged into one chunk); several
             arrays, one per input, are aligned to the first one's row chunks. The ``[B, N, ...]``
-            form works per block.
+            form works per block and per element.
+        sc : object, optional
+            Analytics Zoo's ``SparkContext`` argument; unused (Dask needs none).
 
         Returns
         -------
@@ -443,7 +346,9 @@ class InferenceModel:
             For a DataFrame: a DataFrame with the same partitions and index holding
             the outputs (one column ``prediction`` for a single-output model, else one
             column per output, as ``.ov.predict(..., keep_input=False)``). For arrays:
-            one Dask Array per output (a single array for a single-output model).
+            one Dask Array per output (a single array for a single-output model). For
+            a Bag: a Bag of what [`predict`][dask_openvino.zoo.InferenceModel.predict]
+            returns for each element.
 
         Raises
         ------
@@ -470,30 +375,37 @@ class InferenceModel:
                 keep_input=False,
             )
             return scored
+        if isinstance(data, db.Bag):
+            job = array_job(loaded.spec, batch_size=loaded.batch_size)
+            scored_bag: db.Bag = data.map(predict_element, job)  # type: ignore[no-untyped-call]
+            return scored_bag
         if not is_dask_arrays(data):
             raise TypeError(
-                f"distributed_predict takes a Dask DataFrame, a Dask Array, or a list / dict of Dask Arrays; got "
+                "distributed_predict takes a Dask DataFrame, a Bag, a Dask Array, or a list / dict of Dask Arrays; "
+                f"got "
                 f"{type(data).__name__} (use predict() for data in memory)"
             )
         feeds = feeds_from_arrays(data, [port.name for port in description.inputs], what="data")
         return single_or_list(predict_dask_arrays(feeds, array_job(loaded.spec, batch_size=loaded.batch_size)))
 
 
-def _load_torch_file(path: str | os.PathLike[str]) -> Any:
-    """Unpickle a module saved with ``torch.save(model, path)``, as Analytics Zoo's ``load_torch`` did."""
-    try:
-        import torch
-    except ImportError as err:
-        raise MissingDependencyError(
-            f"loading the PyTorch model {os.fspath(path)!r} needs the torch package: pip install torch"
-        ) from err
-    try:
-        module = torch.load(os.fspath(path), map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
-        raise ConversionError(f"cannot load the PyTorch model {os.fspath(path)!r}: {err}") from err
-    if not isinstance(module, torch.nn.Module):
-        raise ConversionError(
-            f"{os.fspath(path)!r} holds a {type(module).__name__}, not a torch.nn.Module (a state_dict needs its "
-            "module: build it, call load_state_dict, and pass the module to load_torch)"
-        )
-    return module
+def predict_element(element: ArrayInput, job: ArrayJob) -> Prediction:
+    """Score one element of a Bag (an array or a list of arrays); the task each element runs.
+
+    Parameters
+    ----------
+    element : numpy.ndarray, list of arrays or dict
+        One input, as [`InferenceModel.predict`][dask_openvino.zoo.InferenceModel.predict] takes it.
+    job : ArrayJob
+        From [`array_job`][dask_openvino.arrays.array_job].
+
+    Returns
+    -------
+    numpy.ndarray or list of numpy.ndarray
+
+    Examples
+    --------
+    >>> predict_element(np.zeros((4, 3), np.float32), job)  # doctest: +SKIP
+    """
+    feeds = feeds_from_arrays(element, [port.name for port in job.description.inputs], what="element")
+    return single_or_list(run_arrays(job.spec, job.transform, job.batch_size, feeds))
