@@ -8,7 +8,8 @@ The tree::
     ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
-    └── MissingDependencyError (also ImportError) an optional package is not installed
+    ├── MissingDependencyError (also ImportError) an optional package is not installed
+    └── VersionMismatchError  (also RuntimeError) workers run other dask-openvino or OpenVINO versions
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``
 keeps working for code that predates this package.
@@ -27,6 +28,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelChangedError",
     "ModelLoadError",
+    "VersionMismatchError",
     "openvino_message",
 ]
 
@@ -72,6 +74,26 @@ class MissingDependencyError(DaskOpenVINOError, ImportError):
 
     The message names the package and the extra that installs it.
     """
+
+
+class VersionMismatchError(DaskOpenVINOError, RuntimeError):
+    """The scheduler or some workers run another dask-openvino or OpenVINO version than the client.
+
+    The message lists each process that differs and the versions it runs.
+
+    Attributes
+    ----------
+    differing : dict of str to str
+        For each differing process (``"scheduler"`` or a worker's address), what it runs.
+    """
+
+    def __init__(self, message: str, differing: dict[str, str]) -> None:
+        super().__init__(message)
+        self.differing = differing
+
+    def __reduce__(self) -> tuple[type[VersionMismatchError], tuple[str, dict[str, str]]]:
+        # Raised in a worker plugin's setup and pickled back to the client.
+        return type(self), (str(self), self.differing)
 
 
 def openvino_message(err: BaseException, *, sep: str = " ") -> str:

@@ -11,7 +11,9 @@ output path once every partition is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,10 +32,12 @@ from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preproce
 from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
 from dask_openvino.cluster import ClusterOptions, connect
 from dask_openvino.plan import InputsArg
+from dask_openvino.plugin import WarmUp
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.progress import Completed, track
 from dask_openvino.storage import absolute
+from dask_openvino.versions import check_versions
 
 __all__ = ["PredictJob", "build_scoring", "predict_command", "write_scored"]
 
@@ -218,6 +222,32 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
     return sorted(seen)
 
 
+@contextmanager
+def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) -> Iterator[None]:
+    """Check the cluster's versions and, with ``warmup``, compile the model on every worker for the job's length."""
+    check_versions(client)
+    if not warmup:
+        yield
+        return
+    plugin = WarmUp(
+        job.model,
+        inputs=job.inputs,
+        batch_size=job.batch_size,
+        config=job.config,
+        device=job.device,
+        preprocess=job.preprocess,
+        precision=job.precision,
+    )
+    started = time.perf_counter()
+    warmed = client.register_plugin(plugin)
+    console.print(f"Warm-up: compiled on {len(warmed)} workers in {time.perf_counter() - started:.1f} s")
+    try:
+        yield
+    finally:
+        # A long-lived cluster should not go on compiling this model on every worker that joins.
+        client.unregister_worker_plugin(plugin.name)
+
+
 @click.command("predict")
 @click.argument("model")
 @click.argument("input_path", metavar="INPUT")
@@ -299,6 +329,12 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
     "reason in a prediction_error column (null).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--warmup/--no-warmup",
+    default=True,
+    show_default=True,
+    help="Compile the model on every worker (and on workers joining later) before the first partition.",
+)
 @cluster_options
 def predict_command(
     model: str,
@@ -319,6 +355,7 @@ def predict_command(
     labels: list[str] | None,
     errors: Literal["raise", "null"],
     overwrite: bool,
+    warmup: bool,
     cluster: ClusterOptions,
 ) -> None:
     """Score a Parquet or CSV table with an OpenVINO model and write the result.
@@ -330,6 +367,10 @@ def predict_command(
     partition is done: a failed or interrupted job leaves no OUTPUT.
 
     Without --scheduler a local cluster sized to this machine runs the job.
+    Before the first partition, the command checks that the scheduler and every
+    worker run this dask-openvino and OpenVINO release, and compiles the model on
+    every worker, and on workers that join during the job (--no-warmup: each worker
+    compiles on its first partition).
     Each model output becomes a column ("prediction" for a single output).
 
     \b
@@ -396,7 +437,7 @@ def predict_command(
             # The cluster closes before the staging directory is removed on failure, so no
             # worker of a local cluster is still writing into it.
             with StagedOutput(job.output, overwrite=job.overwrite) as out:
-                with connect(cluster, console) as client:
+                with connect(cluster, console) as client, _job_start(client, job, warmup, console):
                     done = write_scored(scored, out, job.output_format, client, console)
                     precisions = _worker_precisions(client, absolute(job.model))
                 out.commit()
