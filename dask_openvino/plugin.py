@@ -130,7 +130,8 @@ class WarmUp(WorkerPlugin):
     def engine_key(self) -> tuple[ModelSpec, ModelTransform | None]:
         """Return the cache key ``.ov.predict`` builds from the same arguments: the spec and the model transform.
 
-        Reads the model's ports (not its compiled form) in this process.
+        Reads the model in this process to fingerprint it and, with ``batch_size`` or
+        ``preprocess``, to read its ports.
 
         Returns
         -------
@@ -139,9 +140,11 @@ class WarmUp(WorkerPlugin):
         spec = resolve_model(
             self.model, weights=self.weights, device=self.device, config=self.config, precision=self.precision
         )
+        transform: ModelTransform | None = None
+        if self.batch_size is None and self.preprocess is None:
+            return spec, transform
         description = spec.describe()
         # The same steps, in the same order, as dask_openvino.plan.build_plan.
-        transform: ModelTransform | None = None
         if self.batch_size is not None:
             reshape = batch_reshape(description, self.batch_size)
             if reshape is not None:
@@ -152,7 +155,7 @@ class WarmUp(WorkerPlugin):
         return spec, transform
 
     def _preprocess_target(self, description: ModelDescription) -> tuple[str, Preprocessor]:
-        """The model input ``preprocess=`` feeds, found as ``.ov.predict`` finds it."""
+        """Return the model input ``preprocess=`` feeds, found as ``.ov.predict`` finds it."""
         preprocess, inputs = self.preprocess, self.inputs
         names = [p.name for p in description.inputs]
         if isinstance(preprocess, Mapping):

@@ -20,7 +20,15 @@ import fsspec
 
 from dask_openvino.errors import MissingDependencyError
 
-__all__ = ["REMOTE_BACKENDS", "StorageOptions", "absolute", "freeze_options", "is_local", "missing_backend", "read_bytes"]
+__all__ = [
+    "REMOTE_BACKENDS",
+    "StorageOptions",
+    "absolute",
+    "freeze_options",
+    "is_local",
+    "missing_backend",
+    "read_bytes",
+]
 
 StorageOptions = tuple[tuple[str, Any], ...]
 """fsspec storage options frozen into sorted ``(key, value)`` pairs."""
@@ -34,7 +42,7 @@ REMOTE_BACKENDS: dict[str, str] = {
     "gs": "gcsfs",
     "gcs": "gcsfs",
 }
-"""The fsspec backend each protocol needs that the ``remote`` extra (``pip install "dask-openvino[remote]"``) installs."""
+"""The fsspec backend each protocol needs; the ``remote`` extra installs them all."""
 
 
 def missing_backend(url: str, err: ImportError) -> MissingDependencyError:

@@ -128,7 +128,7 @@ def mismatch(reference: Mapping[str, str], differing: Mapping[str, str]) -> Vers
 
 
 def _describe(answer: object) -> tuple[dict[str, str] | None, str]:
-    """The versions in a ``client.run`` answer, and their text (or what went wrong there)."""
+    """Return the versions in a ``client.run`` answer, and their text (or what went wrong there)."""
     if isinstance(answer, dict):
         return answer, version_text(answer)
     # An exception: typically this module cannot be imported there (no or an older dask-openvino).
@@ -164,7 +164,7 @@ def check_versions(client: Client) -> dict[str, dict[str, str]]:
     reference = runtime_versions()
     answers: dict[str, object] = dict(client.run(runtime_versions, on_error="return"))
     try:
-        answers["scheduler"] = client.run_on_scheduler(runtime_versions)
+        answers["scheduler"] = client.run_on_scheduler(runtime_versions)  # type: ignore[no-untyped-call]
     except Exception as err:  # the scheduler could not import or run the check
         answers["scheduler"] = err
     found: dict[str, dict[str, str]] = {"client": reference}

@@ -245,7 +245,7 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
         yield
     finally:
         # A long-lived cluster should not go on compiling this model on every worker that joins.
-        client.unregister_worker_plugin(plugin.name)
+        client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
 
 
 @click.command("predict")
