@@ -87,9 +87,9 @@ class VersionMismatchError(DaskOpenVINOError, RuntimeError):
         For each differing process (``"scheduler"`` or a worker's address), what it runs.
     """
 
-    def __init__(self, message: str, differing: dict[str, str]) -> None:
+    def __init__(self, message: str, differing: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.differing = differing
+        self.differing = dict(differing or {})
 
     def __reduce__(self) -> tuple[type[VersionMismatchError], tuple[str, dict[str, str]]]:
         # Raised in a worker plugin's setup and pickled back to the client.
