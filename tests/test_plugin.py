@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 from distributed import Client, LocalCluster
 from PIL import Image
 
@@ -24,6 +25,7 @@ from dask_openvino import (
     VersionMismatchError,
     WarmUp,
 )
+from dask_openvino.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_a_worker_on_other_versions_fails_the_registration_naming_it(cluster: Lo
         plugin = WarmUp(score_xml)
         # As if the client ran another release: the workers compare their own versions with it.
         plugin.client_versions = {**plugin.client_versions, "dask-openvino": "0.0.1"}
-        with pytest.raises(VersionMismatchError, match="client \\(dask-openvino 0.0.1") as caught:
+        with pytest.raises(VersionMismatchError, match=r"client \(dask-openvino 0\.0\.1") as caught:
             client.register_plugin(plugin)
         assert set(caught.value.differing) <= set(client.scheduler_info(n_workers=-1)["workers"])
         assert all(what.startswith("dask-openvino 0.1.0") for what in caught.value.differing.values())
@@ -120,5 +122,28 @@ def test_warm_up_checks_its_arguments_on_the_client_and_reads_nothing(tmp_path: 
         WarmUp(missing, batch_size=0)
     with pytest.raises(ValueError, match="precision must be one of"):
         WarmUp(missing, precision="int4")
-    with pytest.raises(dask_openvino.ModelLoadError, match="not-there.xml"):
+    with pytest.raises(dask_openvino.ModelLoadError, match=r"not-there\.xml"):
         plugin.warm()
+
+
+@pytest.mark.cluster
+def test_cli_warm_up_failure_stops_the_job_and_leaves_no_plugin(
+    cluster: LocalCluster, score_xml: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "features.parquet"
+    pd.DataFrame(np.ones((8, 3), np.float32), columns=["a", "b", "c"]).to_parquet(source)
+    output = tmp_path / "scored.parquet"
+    result = CliRunner().invoke(
+        main,
+        [
+            *("predict", str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c"),
+            *("--device", "NOSUCH", "--scheduler", cluster.scheduler_address),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "Error: ModelLoadError: OpenVINO cannot compile" in result.output
+    assert "for NOSUCH" in result.output
+    assert not output.exists()
+    with Client(cluster) as client:
+        plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert not [name for name in plugins if name.startswith("dask-openvino-warm-up")]

@@ -239,12 +239,14 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
         precision=job.precision,
     )
     started = time.perf_counter()
-    warmed = client.register_plugin(plugin)
-    console.print(f"Warm-up: compiled on {len(warmed)} workers in {time.perf_counter() - started:.1f} s")
     try:
+        warmed = len(client.register_plugin(plugin))
+        seconds = time.perf_counter() - started
+        console.print(f"Warm-up: compiled on {warmed} worker{'' if warmed == 1 else 's'} in {seconds:.1f} s")
         yield
     finally:
-        # A long-lived cluster should not go on compiling this model on every worker that joins.
+        # Also after a failed warm-up: a long-lived cluster should not go on compiling
+        # this model on every worker that joins.
         client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
 
 
