@@ -24,9 +24,11 @@ from dask_openvino.errors import (
     ModelLoadError,
     OutputError,
     ResumeMismatchError,
+    VersionMismatchError,
 )
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
 from dask_openvino.output import WrittenOutput, check_output, write_scored
+from dask_openvino.plugin import WarmUp
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
 from dask_openvino.precision import PrecisionReport, PrecisionResult, check_precision
 from dask_openvino.preprocessing import (
@@ -42,6 +44,7 @@ from dask_openvino.preprocessing import (
 from dask_openvino.quantize import FidelityReport, fidelity_report, quantize
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
 from dask_openvino.text import SentenceEmbedding, TextTokenize
+from dask_openvino.versions import check_versions
 from dask_openvino.zoo import InferenceModel
 
 __version__ = "0.1.0"
@@ -82,10 +85,13 @@ __all__ = [
     "TextTokenize",
     "Threshold",
     "TopK",
+    "VersionMismatchError",
+    "WarmUp",
     "WrittenOutput",
     "cache_info",
     "check_output",
     "check_precision",
+    "check_versions",
     "clear_cache",
     "convert",
     "convert_model",

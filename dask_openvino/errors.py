@@ -11,6 +11,7 @@ The tree::
     ├── MissingDependencyError (also ImportError) an optional package is not installed
     └── OutputError           (also OSError)      the output cannot be written there, or not safely
         └── ResumeMismatchError                   parts already written came from another job
+    └── VersionMismatchError  (also RuntimeError) workers run other dask-openvino or OpenVINO versions
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``
 keeps working for code that predates this package.
@@ -31,6 +32,7 @@ __all__ = [
     "ModelLoadError",
     "OutputError",
     "ResumeMismatchError",
+    "VersionMismatchError",
     "openvino_message",
 ]
 
@@ -94,6 +96,26 @@ class ResumeMismatchError(OutputError):
     The message lists each difference (model fingerprint, options, columns,
     partitions, input) with the recorded and the current value.
     """
+
+
+class VersionMismatchError(DaskOpenVINOError, RuntimeError):
+    """The scheduler or some workers run another dask-openvino or OpenVINO version than the client.
+
+    The message lists each process that differs and the versions it runs.
+
+    Attributes
+    ----------
+    differing : dict of str to str
+        For each differing process (``"scheduler"`` or a worker's address), what it runs.
+    """
+
+    def __init__(self, message: str, differing: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.differing = dict(differing or {})
+
+    def __reduce__(self) -> tuple[type[VersionMismatchError], tuple[str, dict[str, str]]]:
+        # Raised in a worker plugin's setup and pickled back to the client.
+        return type(self), (str(self), self.differing)
 
 
 def openvino_message(err: BaseException, *, sep: str = " ") -> str:

@@ -4,7 +4,8 @@ Models, images and tokenizers are read by the workers from wherever they live (a
 local path, ``file://``, ``s3://``, ``http://``, ...). Every such read goes through
 [`read_bytes`][dask_openvino.storage.read_bytes], which turns fsspec's exceptions
 into the caller's error type with the path in the message, and a missing fsspec
-backend into [`MissingDependencyError`][dask_openvino.errors.MissingDependencyError].
+backend into [`MissingDependencyError`][dask_openvino.errors.MissingDependencyError]
+naming the ``remote`` extra (``pip install "dask-openvino[remote]"``: HTTP, S3 and GCS).
 Storage options travel in the task graph, so they are kept as sorted tuples
 ([`freeze_options`][dask_openvino.storage.freeze_options]), which hash and pickle.
 """
@@ -19,10 +20,62 @@ import fsspec
 
 from dask_openvino.errors import MissingDependencyError
 
-__all__ = ["StorageOptions", "absolute", "freeze_options", "is_local", "read_bytes"]
+__all__ = [
+    "REMOTE_BACKENDS",
+    "StorageOptions",
+    "absolute",
+    "freeze_options",
+    "is_local",
+    "missing_backend",
+    "read_bytes",
+]
 
 StorageOptions = tuple[tuple[str, Any], ...]
 """fsspec storage options frozen into sorted ``(key, value)`` pairs."""
+
+
+REMOTE_BACKENDS: dict[str, str] = {
+    "http": "aiohttp",
+    "https": "aiohttp",
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+}
+"""The fsspec backend each protocol needs; the ``remote`` extra installs them all."""
+
+
+def missing_backend(url: str, err: ImportError) -> MissingDependencyError:
+    """Return the error for a URI whose fsspec backend is not installed, naming what installs it.
+
+    Parameters
+    ----------
+    url : str
+        The URI that could not be opened.
+    err : ImportError
+        fsspec's error.
+
+    Returns
+    -------
+    MissingDependencyError
+
+    Examples
+    --------
+    >>> err = missing_backend("s3://bucket/model.xml", ImportError("No module named 's3fs'"))
+    >>> str(err).endswith('pip install "dask-openvino[remote]" on the client and every worker')
+    True
+    """
+    protocol = fsspec.utils.get_protocol(url)
+    package = REMOTE_BACKENDS.get(protocol)
+    if package is None:
+        return MissingDependencyError(
+            f"reading {url} needs the fsspec backend for {protocol}://, which is not installed ({err}); "
+            "install it on the client and every worker"
+        )
+    return MissingDependencyError(
+        f"reading {url} needs {package}, which is not installed ({err}): "
+        'pip install "dask-openvino[remote]" on the client and every worker'
+    )
 
 
 def freeze_options(options: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> StorageOptions:
@@ -92,7 +145,8 @@ def read_bytes(url: str, options: StorageOptions = (), *, what: str, error: type
     Raises
     ------
     MissingDependencyError
-        If the URI's protocol needs a package that is not installed (``s3fs``, ``aiohttp``, ...).
+        If the URI's protocol needs a package that is not installed (``s3fs``, ``aiohttp``, ...);
+        the message names the ``remote`` extra for the protocols it covers.
     Exception
         Of type ``error``: "<what> not found: <url>", or "cannot read <what> <url>: <reason>".
 
@@ -108,10 +162,7 @@ def read_bytes(url: str, options: StorageOptions = (), *, what: str, error: type
             data: bytes = f.read()
             return data
     except ImportError as err:
-        raise MissingDependencyError(
-            f"reading {url} needs a package that is not installed: {err}. Install the fsspec backend for "
-            f"{fsspec.utils.get_protocol(url)}:// (e.g. s3fs, gcsfs, or aiohttp and requests for http)"
-        ) from err
+        raise missing_backend(url, err) from err
     except FileNotFoundError as err:
         raise error(f"{what} not found: {url}") from err
     except (OSError, ValueError) as err:

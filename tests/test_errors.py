@@ -15,6 +15,7 @@ REFINES = {
     errors.InferenceError: RuntimeError,
     errors.ConversionError: RuntimeError,
     errors.MissingDependencyError: ImportError,
+    errors.VersionMismatchError: RuntimeError,
 }
 
 

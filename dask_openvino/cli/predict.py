@@ -10,7 +10,9 @@ place once every part is written, and resumable with `--resume`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,10 +37,12 @@ from dask_openvino.cli.tables import Format, format_of, read_table
 from dask_openvino.cluster import ClusterOptions, connect
 from dask_openvino.output import check_output, write_scored
 from dask_openvino.plan import InputsArg
+from dask_openvino.plugin import WarmUp
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.progress import Completed
 from dask_openvino.storage import absolute
+from dask_openvino.versions import check_versions
 
 __all__ = ["PredictJob", "build_scoring", "output_options", "predict_command"]
 
@@ -210,6 +214,34 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
     return sorted(seen)
 
 
+@contextmanager
+def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) -> Iterator[None]:
+    """Check the cluster's versions and, with ``warmup``, compile the model on every worker for the job's length."""
+    check_versions(client)
+    if not warmup:
+        yield
+        return
+    plugin = WarmUp(
+        job.model,
+        inputs=job.inputs,
+        batch_size=job.batch_size,
+        config=job.config,
+        device=job.device,
+        preprocess=job.preprocess,
+        precision=job.precision,
+    )
+    started = time.perf_counter()
+    try:
+        warmed = len(client.register_plugin(plugin))
+        seconds = time.perf_counter() - started
+        console.print(f"Warm-up: compiled on {warmed} worker{'' if warmed == 1 else 's'} in {seconds:.1f} s")
+        yield
+    finally:
+        # Also after a failed warm-up: a long-lived cluster should not go on compiling
+        # this model on every worker that joins.
+        client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
+
+
 @click.command("predict")
 @click.argument("model")
 @click.argument("input_path", metavar="INPUT")
@@ -319,6 +351,12 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
     help="Write one file, or a directory of part files [default: one file when OUTPUT ends in .csv or .tsv, "
     "optionally compressed (.gz, .bz2, .xz, .zst); a directory otherwise].",
 )
+@click.option(
+    "--warmup/--no-warmup",
+    default=True,
+    show_default=True,
+    help="Compile the model on every worker (and on workers joining later) before the first partition.",
+)
 @cluster_options
 def predict_command(
     model: str,
@@ -342,6 +380,7 @@ def predict_command(
     overwrite: bool,
     resume: bool,
     single_file: bool | None,
+    warmup: bool,
     cluster: ClusterOptions,
 ) -> None:
     """Score a Parquet or CSV table with an OpenVINO model and write the result.
@@ -355,6 +394,10 @@ def predict_command(
     --resume, a rerun scores only the partitions not yet written.
 
     Without --scheduler a local cluster sized to this machine runs the job.
+    Before the first partition, the command checks that the scheduler and every
+    worker run this dask-openvino and OpenVINO release, and compiles the model on
+    every worker, and on workers that join during the job (--no-warmup: each worker
+    compiles on its first partition).
     Each model output becomes a column ("prediction" for a single output).
 
     \b
@@ -425,7 +468,8 @@ def predict_command(
             check_output(job.output, **options)
             scored = build_scoring(job)
             check_output(job.output, scored, **options)
-            with connect(cluster, console) as client:  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
+            with connect(cluster, console) as client, _job_start(client, job, warmup, console):
+                # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
                 written = write_scored(scored, job.output, client=client, console=console, **options)
                 precisions = _worker_precisions(client, absolute(job.model))
     except KeyboardInterrupt:
