@@ -18,12 +18,14 @@ from dask_openvino.errors import (
     ConversionError,
     DaskOpenVINOError,
     InferenceError,
+    InputNotFoundError,
     InputSchemaError,
     MissingDependencyError,
     ModelChangedError,
     ModelLoadError,
 )
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
+from dask_openvino.images import read_images
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
 from dask_openvino.precision import PrecisionReport, PrecisionResult, check_precision
 from dask_openvino.preprocessing import (
@@ -61,6 +63,7 @@ __all__ = [
     "ImageResize",
     "InferenceError",
     "InferenceModel",
+    "InputNotFoundError",
     "InputSchemaError",
     "LabelOutput",
     "MissingDependencyError",
@@ -86,5 +89,6 @@ __all__ = [
     "fidelity_report",
     "get_engine",
     "quantize",
+    "read_images",
     "__version__",
 ]
