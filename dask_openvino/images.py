@@ -77,6 +77,15 @@ class ImageFiles:
             return list(self.paths)
         return [self.fs.unstrip_protocol(path) for path in self.paths]
 
+    def _relative(self, path: str) -> str:
+        prefix = self.root.rstrip("/") + "/"
+        return path[len(prefix) :] if path.startswith(prefix) else posixpath.basename(path)
+
+    @property
+    def in_label_folders(self) -> bool:
+        """Whether every file lies in a folder under ``root``, as ``labels="folder"`` needs."""
+        return all("/" in self._relative(path) for path in self.paths)
+
     def labels(self) -> list[str]:
         """Return each file's label: the name of the folder under ``root`` it lies in.
 
@@ -85,11 +94,9 @@ class ImageFiles:
         InputNotFoundError
             If a file lies directly in ``root``, outside any label folder.
         """
-        prefix = self.root.rstrip("/") + "/"
         labels = []
         for path in self.paths:
-            relative = path[len(prefix) :] if path.startswith(prefix) else posixpath.basename(path)
-            label, sep, _ = relative.partition("/")
+            label, sep, _ = self._relative(path).partition("/")
             if not sep:
                 raise InputNotFoundError(
                     f"labels='folder' needs every image inside a label folder (root/<label>/image.jpg), but "
@@ -97,6 +104,50 @@ class ImageFiles:
                 )
             labels.append(label)
         return labels
+
+    def frame(
+        self,
+        *,
+        include_bytes: bool = False,
+        labels: Literal[False, "folder"] = False,
+        partition_size: int | None = None,
+        blocksize: int | str | None = None,
+    ) -> dd.DataFrame:
+        """Return the files as a Dask DataFrame whose partitions read them on the workers.
+
+        The parameters are those of [`read_images`][dask_openvino.images.read_images].
+
+        Examples
+        --------
+        >>> files = list_images("val/")  # doctest: +SKIP
+        >>> files.frame(labels="folder" if files.in_label_folders else False)  # doctest: +SKIP
+        """
+        if labels not in (False, "folder"):
+            raise ValueError(f"labels must be False or 'folder', got {labels!r}")
+        names = self.labels() if labels == "folder" else None
+        urls = self.urls
+        groups = _groups(self.sizes, partition_size, blocksize)
+        parts: list[_Part] = [
+            (
+                group.start,
+                self.paths[group.start : group.stop],
+                tuple(urls[group.start : group.stop]),
+                tuple(names[group.start : group.stop]) if names is not None else None,
+            )
+            for group in groups
+        ]
+        meta = _read_partition((0, (), (), () if names is not None else None), self.fs, include_bytes)
+        divisions = (*(group.start for group in groups), len(urls) - 1)
+        frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
+            _read_partition,
+            parts,
+            args=(self.fs, include_bytes),
+            meta=meta,
+            divisions=divisions,
+            label="read-images",
+            enforce_metadata=False,
+        )
+        return frame
 
 
 def _is_local_fs(fs: Any) -> bool:
@@ -173,7 +224,7 @@ def _groups(sizes: Sequence[int], partition_size: int | None, blocksize: int | s
     if partition_size is not None and blocksize is not None:
         raise ValueError("give partition_size= (files per partition) or blocksize= (bytes per partition), not both")
     if blocksize is None:
-        count = positive_int(partition_size or DEFAULT_PARTITION_SIZE, "partition_size")
+        count = positive_int(DEFAULT_PARTITION_SIZE if partition_size is None else partition_size, "partition_size")
         return [range(start, min(start + count, len(sizes))) for start in range(0, len(sizes), count)]
     limit = parse_bytes(blocksize) if isinstance(blocksize, str) else positive_int(blocksize, "blocksize")
     if limit <= 0:
@@ -364,30 +415,6 @@ def read_images(
     >>> pipeline = dov.ChainedPreprocessing([dov.ImageRead(), dov.ImageResize(224, 224)])
     >>> photos.ov.predict("resnet.xml", inputs="path", preprocess=pipeline)  # doctest: +SKIP
     """
-    if labels not in (False, "folder"):
-        raise ValueError(f"labels must be False or 'folder', got {labels!r}")
-    files = list_images(urlpath, storage_options)
-    names = files.labels() if labels == "folder" else None
-    urls = files.urls
-    groups = _groups(files.sizes, partition_size, blocksize)
-    parts: list[_Part] = [
-        (
-            group.start,
-            files.paths[group.start : group.stop],
-            tuple(urls[group.start : group.stop]),
-            tuple(names[group.start : group.stop]) if names is not None else None,
-        )
-        for group in groups
-    ]
-    meta = _read_partition((0, (), (), () if names is not None else None), files.fs, include_bytes)
-    divisions = (*(group.start for group in groups), len(urls) - 1)
-    frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
-        _read_partition,
-        parts,
-        args=(files.fs, include_bytes),
-        meta=meta,
-        divisions=divisions,
-        label="read-images",
-        enforce_metadata=False,
+    return list_images(urlpath, storage_options).frame(
+        include_bytes=include_bytes, labels=labels, partition_size=partition_size, blocksize=blocksize
     )
-    return frame
