@@ -30,7 +30,15 @@ from dask_openvino.checks import positive_int
 from dask_openvino.errors import InputNotFoundError, MissingDependencyError
 from dask_openvino.storage import StorageOptions
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFiles", "list_images", "read_files", "read_images", "read_urls"]
+__all__ = [
+    "DEFAULT_PARTITION_SIZE",
+    "IMAGE_EXTENSIONS",
+    "ImageFiles",
+    "list_images",
+    "read_files",
+    "read_images",
+    "read_urls",
+]
 
 IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 """File extensions [`read_images`][dask_openvino.images.read_images] accepts, in any case."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import pickle
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dask
 import dask.dataframe as dd
@@ -20,12 +21,14 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
+from fsspec.asyn import AsyncFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 from openvino import opset13 as ops
 from PIL import Image
 
 import dask_openvino as dov
 from dask_openvino.cli import main
+from dask_openvino.images import read_files
 
 BINARY = pd.ArrowDtype(pa.binary())
 STRING = pd.StringDtype("pyarrow")
@@ -220,6 +223,33 @@ def test_a_partition_reads_its_files_several_at_a_time(cnn_xml: Path) -> None:
             assert _SlowMemory.most > 1, "ImageRead read one file at a time"
     finally:
         fs.rm("/slow-photos", recursive=True)
+
+
+class _SlowAsync(AsyncFileSystem):
+    """An asynchronous filesystem (as S3, GCS and HTTP are) whose reads take 20 ms, counting how many overlap."""
+
+    protocol = "slowasync"
+    files: ClassVar[dict[str, bytes]] = {}
+    active = 0
+    most = 0
+
+    async def _cat_file(self, path: str, start: Any = None, end: Any = None, **kwargs: Any) -> bytes:
+        _SlowAsync.active += 1
+        _SlowAsync.most = max(_SlowAsync.most, _SlowAsync.active)
+        await asyncio.sleep(0.02)
+        _SlowAsync.active -= 1
+        if path not in self.files:
+            raise FileNotFoundError(path)
+        return self.files[path]
+
+
+def test_asynchronous_filesystems_get_their_files_in_one_concurrent_request() -> None:
+    paths = [f"/async-photos/{i}.png" for i in range(6)]
+    _SlowAsync.files = {path: bytes([i]) for i, path in enumerate(paths)}
+    got = read_files(_SlowAsync(), [*paths[:3], "/async-photos/gone.png", *paths[3:]])
+    assert got[:3] + got[4:] == [bytes([i]) for i in range(6)]
+    assert isinstance(got[3], FileNotFoundError)
+    assert _SlowAsync.most > 1
 
 
 def test_the_graph_holds_paths_not_image_bytes(tmp_path: Path) -> None:
