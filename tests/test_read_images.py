@@ -310,10 +310,12 @@ def test_cli_scores_a_folder_of_images(cluster: LocalCluster, photos: Path, tmp_
     assert scored["folder"].tolist() == ["cat", "cat", "dog", "dog", "dog"]
     np.testing.assert_allclose(_scores(scored), _scores(expected), rtol=1e-6)
 
-    glob = ["predict", str(cnn_xml), f"{photos}/dog/*.png", "-o", str(tmp_path / "dogs.parquet")]
+    glob = ["predict", str(cnn_xml), f"{photos}/dog/*", "-o", str(tmp_path / "dogs.parquet")]
     result = runner.invoke(main, [*glob, "--preprocess", f"image:resize={SIZE},rgb", *scheduler])
     assert result.exit_code == 0, result.output
-    assert list(pd.read_parquet(tmp_path / "dogs.parquet").columns) == ["path", "prediction"]
+    dogs = pd.read_parquet(tmp_path / "dogs.parquet")
+    assert list(dogs.columns) == ["path", "prediction"]
+    assert sorted(dogs["path"]) == [str(photos / "dog" / name) for name in ("D.PNG", "c.png", "e.Jpg")]
 
     empty = tmp_path / "empty"
     empty.mkdir()

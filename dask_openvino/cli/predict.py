@@ -161,7 +161,8 @@ def _input_format(path: str, given: str, preprocess: Preprocess | None) -> Forma
         return "images"
     try:
         fs, root = fsspec.core.url_to_fs(path)
-        names = [name.lower() for name in fs.find(root)] if fs.isdir(root) else []
+        listed = fs.glob(root) if any(c in root for c in "*?[") else fs.find(root) if fs.isdir(root) else []
+        names = [name.lower() for name in listed]
     except (ImportError, OSError):
         return format_of(path, given)  # reading the table reports why
     holds_images = any(name.endswith(IMAGE_EXTENSIONS) for name in names)
