@@ -173,13 +173,15 @@ def _read_input(job: PredictJob) -> tuple[dd.DataFrame, PredictJob]:
     """Read `job.input`: a table, or image files as `path` (and `folder`, from label folders) read by the pipeline."""
     if job.input_format != "images":
         return read_table(job.input, job.input_format, job.partitions), job
+    if not isinstance(job.preprocess, ChainedPreprocessing):
+        raise click.UsageError(f"INPUT {job.input} holds image files: score them with --preprocess image[:OPTIONS]")
     files = list_images(job.input)
     count = -(-len(files.paths) // job.partitions) if job.partitions else None
     frame = files.frame(labels="folder" if files.in_label_folders else False, partition_size=count)
     # The predictions' own `label` column (topk, argmax) must not clash with the folder's.
     frame = frame.rename(columns={"label": "folder"})
     preprocess = job.preprocess
-    if isinstance(preprocess, ChainedPreprocessing) and isinstance(preprocess.steps[0], ImageBytesToTensor):
+    if isinstance(preprocess.steps[0], ImageBytesToTensor):
         preprocess = ChainedPreprocessing((ImageRead(), *preprocess.steps[1:]), backend=preprocess.backend)
     return frame, replace(job, preprocess=preprocess, inputs="path" if job.inputs is None else job.inputs)
 
