@@ -18,6 +18,7 @@ from dask_openvino.errors import (
     ConversionError,
     DaskOpenVINOError,
     InferenceError,
+    InputNotFoundError,
     InputSchemaError,
     MissingDependencyError,
     ModelChangedError,
@@ -27,6 +28,7 @@ from dask_openvino.errors import (
     VersionMismatchError,
 )
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
+from dask_openvino.images import read_images
 from dask_openvino.output import WrittenOutput, check_output, write_scored
 from dask_openvino.plugin import WarmUp
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
@@ -67,6 +69,7 @@ __all__ = [
     "ImageResize",
     "InferenceError",
     "InferenceModel",
+    "InputNotFoundError",
     "InputSchemaError",
     "LabelOutput",
     "MissingDependencyError",
@@ -99,6 +102,7 @@ __all__ = [
     "fidelity_report",
     "get_engine",
     "quantize",
+    "read_images",
     "write_scored",
     "__version__",
 ]

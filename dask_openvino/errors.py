@@ -6,6 +6,7 @@ The tree::
     ├── ModelLoadError        (also OSError)      the IR cannot be read or compiled
     ├── ModelChangedError     (also RuntimeError) the model's bytes differ from what the client saw
     ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
+    ├── InputNotFoundError    (also FileNotFoundError) an input path, folder or glob gives no file to read
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
     ├── MissingDependencyError (also ImportError) an optional package is not installed
@@ -26,6 +27,7 @@ __all__ = [
     "ConversionError",
     "DaskOpenVINOError",
     "InferenceError",
+    "InputNotFoundError",
     "InputSchemaError",
     "MissingDependencyError",
     "ModelChangedError",
@@ -59,6 +61,13 @@ class InputSchemaError(DaskOpenVINOError, ValueError):
     """An input column is missing, has the wrong type, or holds rows of the wrong shape.
 
     The message names the column and the model input, and what was expected and given.
+    """
+
+
+class InputNotFoundError(DaskOpenVINOError, FileNotFoundError):
+    """An input path, folder or glob names no file to read, or a listed file is gone when it is read.
+
+    The message names the path or pattern and, for images, the extensions accepted.
     """
 
 

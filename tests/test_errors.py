@@ -12,6 +12,7 @@ REFINES = {
     errors.ModelLoadError: OSError,
     errors.ModelChangedError: RuntimeError,
     errors.InputSchemaError: ValueError,
+    errors.InputNotFoundError: FileNotFoundError,
     errors.InferenceError: RuntimeError,
     errors.ConversionError: RuntimeError,
     errors.MissingDependencyError: ImportError,

@@ -13,11 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import click
 import dask.dataframe as dd
+import fsspec
 from distributed import Client
 from rich.console import Console
 from rich.table import Table
@@ -35,11 +36,13 @@ from dask_openvino.cli.params import (
 from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
 from dask_openvino.cli.tables import Format, format_of, read_table
 from dask_openvino.cluster import ClusterOptions, connect
+from dask_openvino.images import IMAGE_EXTENSIONS, list_images
 from dask_openvino.output import check_output, write_scored
 from dask_openvino.plan import InputsArg
 from dask_openvino.plugin import WarmUp
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
+from dask_openvino.preprocessing import ChainedPreprocessing, ImageBytesToTensor, ImageRead
 from dask_openvino.progress import Completed
 from dask_openvino.storage import absolute
 from dask_openvino.versions import check_versions
@@ -73,8 +76,10 @@ class PredictJob:
         OpenVINO compile properties.
     precision : str or None
         As `.ov.predict(precision=...)`; None for Dask's `openvino.precision` setting.
-    input_format, output_format : {"parquet", "csv"}
-        File formats.
+    input_format : {"parquet", "csv", "images"}
+        The input's format; "images" for a folder or glob of image files.
+    output_format : {"parquet", "csv"}
+        The output's file format.
     partitions : int or None
         Repartition the input into this many partitions.
     overwrite : bool
@@ -103,7 +108,7 @@ class PredictJob:
     device: str = "CPU"
     config: Mapping[str, str] | None = None
     precision: str | None = None
-    input_format: Format = "parquet"
+    input_format: Format | Literal["images"] = "parquet"
     output_format: Format = "parquet"
     partitions: int | None = None
     overwrite: bool = False
@@ -143,7 +148,7 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
     >>> list(scored.columns)  # doctest: +SKIP
     ['f0', 'f1', 'f2', 'prediction']
     """
-    frame = read_table(job.input, job.input_format, job.partitions)
+    frame, job = _read_input(job)
     scored: dd.DataFrame = frame.ov.predict(
         job.model,
         inputs=job.inputs,
@@ -159,6 +164,41 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
         input_layout=job.input_layout,
     )
     return scored
+
+
+def _input_format(path: str, given: str, preprocess: Preprocess | None) -> Format | Literal["images"]:
+    """`--input-format`, where auto with an image pipeline means images for a glob or folder of image files."""
+    if given == "images":
+        return "images"
+    if given != "auto" or not isinstance(preprocess, ChainedPreprocessing) or format_of(path, given) == "csv":
+        return format_of(path, given)
+    if path.rstrip("/").lower().endswith(IMAGE_EXTENSIONS):
+        return "images"
+    try:
+        fs, root = fsspec.core.url_to_fs(path)
+        listed = fs.glob(root) if any(c in root for c in "*?[") else fs.find(root) if fs.isdir(root) else []
+        names = [name.lower() for name in listed]
+    except (ImportError, OSError):
+        return format_of(path, given)  # reading the table reports why
+    holds_images = any(name.endswith(IMAGE_EXTENSIONS) for name in names)
+    return "images" if holds_images and not any(name.endswith(".parquet") for name in names) else "parquet"
+
+
+def _read_input(job: PredictJob) -> tuple[dd.DataFrame, PredictJob]:
+    """Read `job.input`: a table, or image files as `path` (and `folder`, from label folders) read by the pipeline."""
+    if job.input_format != "images":
+        return read_table(job.input, job.input_format, job.partitions), job
+    if not isinstance(job.preprocess, ChainedPreprocessing):
+        raise click.UsageError(f"INPUT {job.input} holds image files: score them with --preprocess image[:OPTIONS]")
+    files = list_images(job.input)
+    count = -(-len(files.paths) // job.partitions) if job.partitions else None
+    frame = files.frame(labels="folder" if files.in_label_folders else False, partition_size=count)
+    # The predictions' own `label` column (topk, argmax) must not clash with the folder's.
+    frame = frame.rename(columns={"label": "folder"})
+    preprocess = job.preprocess
+    if isinstance(preprocess.steps[0], ImageBytesToTensor):
+        preprocess = ChainedPreprocessing((ImageRead(), *preprocess.steps[1:]), backend=preprocess.backend)
+    return frame, replace(job, preprocess=preprocess, inputs="path" if job.inputs is None else job.inputs)
 
 
 def output_options(job: PredictJob) -> dict[str, Any]:
@@ -285,10 +325,11 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
 @click.option("--partitions", type=click.IntRange(min=1), help="Repartition the input into this many partitions first.")
 @click.option(
     "--input-format",
-    type=click.Choice(["auto", "parquet", "csv"]),
+    type=click.Choice(["auto", "parquet", "csv", "images"]),
     default="auto",
     show_default=True,
-    help="auto: CSV if INPUT ends with .csv/.tsv (optionally compressed), else Parquet.",
+    help="auto: CSV if INPUT ends with .csv/.tsv (optionally compressed); with --preprocess image, images if "
+    "INPUT is a glob of image files or a folder of them without Parquet files; else Parquet.",
 )
 @click.option(
     "--output-format",
@@ -387,7 +428,9 @@ def predict_command(
 
     MODEL is an OpenVINO IR .xml (its .bin beside it). INPUT is a Parquet file,
     directory or glob, or CSV file(s); local paths or fsspec URIs (s3://, gs://,
-    ...; workers must be able to read and write them). OUTPUT is a directory of
+    ...; workers must be able to read and write them), or with --preprocess image a
+    folder or glob of image files, scored from a `path` column (label folders,
+    INPUT/<label>/*.jpg, add a `folder` column). OUTPUT is a directory of
     part files (part.00000.parquet, ...) or, for a .csv/.tsv name, one file;
     parts are written under a hidden temporary name and renamed when every
     partition is done: a failed or interrupted job leaves no OUTPUT. With
@@ -433,6 +476,8 @@ def predict_command(
       dask-openvino predict resnet50.xml photos.parquet -o labels.parquet --inputs image=jpeg
           --preprocess image:resize=256,crop=224,imagenet --postprocess topk:5,softmax
           --labels classes.txt
+      dask-openvino predict resnet50.xml photos/ -o labels.parquet
+          --preprocess image:resize=256,crop=224,imagenet --postprocess topk:5
       dask-openvino predict minilm.xml docs.parquet -o emb.parquet --inputs input_ids=text
           --preprocess sentence-embedding:minilm/tokenizer.json
       dask-openvino predict model.xml t.parquet -o out.parquet --workers 2
@@ -451,7 +496,7 @@ def predict_command(
         device=device,
         config=config,
         precision=precision,
-        input_format=format_of(input_path, input_format),
+        input_format=_input_format(input_path, input_format, preprocess),
         output_format=format_of(output, output_format),
         partitions=partitions,
         overwrite=overwrite,

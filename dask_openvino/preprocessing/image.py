@@ -55,6 +55,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dask_openvino.errors import InputSchemaError, MissingDependencyError
+from dask_openvino.images import read_urls
 from dask_openvino.preprocessing.base import Prepared
 from dask_openvino.preprocessing.image_steps import (
     ImageBytesToTensor,
@@ -67,7 +68,7 @@ from dask_openvino.preprocessing.image_steps import (
 )
 from dask_openvino.preprocessing.image_transform import ImageArithmetic, ImagePreprocessTransform
 from dask_openvino.spec import ModelDescription, PortInfo
-from dask_openvino.storage import StorageOptions, read_bytes
+from dask_openvino.storage import StorageOptions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -81,6 +82,10 @@ def _pillow() -> Any:
     except ImportError as err:
         raise MissingDependencyError("image preprocessing needs Pillow: pip install 'dask-openvino[image]'") from err
     return Image
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 _ORDER = (
@@ -368,12 +373,36 @@ class ImagePipeline:
         >>> bound.load(open("cat.jpg", "rb").read()).shape  # doctest: +SKIP
         (224, 224, 3)
         """
-        image_module = _pillow()
-        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return self._decode(self._fetch([value])[0] if self.read is not None else value)
+
+    def _fetch(self, values: list[Any]) -> list[Any]:
+        """Read the files a partition's paths name, several at a time; a ValueError stands for a failed row."""
+        fetched: list[Any] = list(values)
+        wanted: list[int] = []
+        for position, value in enumerate(values):
+            if _missing(value):
+                fetched[position] = ValueError("missing value")
+            elif not isinstance(value, str):
+                fetched[position] = ValueError(f"expected a path or URI, got {type(value).__name__}")
+            else:
+                wanted.append(position)
+        for position, data in zip(wanted, read_urls([values[p] for p in wanted], self.read or ()), strict=True):
+            if isinstance(data, FileNotFoundError):
+                fetched[position] = ValueError(f"file not found: {values[position]}")
+            elif isinstance(data, Exception):
+                fetched[position] = ValueError(f"cannot read file {values[position]}: {data}")
+            else:
+                fetched[position] = data
+        return fetched
+
+    def _decode(self, data: Any) -> np.ndarray:
+        if isinstance(data, ValueError):
+            raise data
+        if _missing(data):
             raise ValueError("missing value")
-        data = self._read(value) if self.read is not None else value
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValueError(f"expected encoded image bytes, got {type(data).__name__}")
+        image_module = _pillow()
         try:
             with image_module.open(io.BytesIO(data)) as opened:
                 image = opened.convert("RGB" if self.channels == 3 else "L")
@@ -386,11 +415,6 @@ class ImagePipeline:
         image = self._fit(image)
         pixels = np.asarray(image, dtype=np.uint8)
         return pixels if pixels.ndim == 3 else pixels[..., np.newaxis]
-
-    def _read(self, path: Any) -> bytes:
-        if not isinstance(path, str):
-            raise ValueError(f"expected a path or URI, got {type(path).__name__}")
-        return read_bytes(path, self.read or (), what="file", error=ValueError)
 
     def _fit(self, image: Image.Image) -> Image.Image:
         if self.resize is not None:
@@ -430,9 +454,10 @@ class ImagePipeline:
         failures: dict[int, str] = {}
         pixels: list[np.ndarray] = []
         positions: list[int] = []
-        for position, value in enumerate(values.tolist()):
+        items = values.tolist()
+        for position, value in enumerate(self._fetch(items) if self.read is not None else items):
             try:
-                pixels.append(self.load(value))
+                pixels.append(self._decode(value))
                 positions.append(position)
             except ValueError as err:
                 failures[position] = str(err)

@@ -55,6 +55,11 @@ ImageDecode = ImageBytesToTensor
 class ImageRead:
     """Read and decode images from paths or fsspec URIs held in a string column.
 
+    Each partition's files are read on the worker, several at a time (one batched
+    request on S3, GCS or HTTP), by [`read_files`][dask_openvino.images.read_files];
+    [`read_images`][dask_openvino.images.read_images] makes such a column from a folder
+    or glob. A file that cannot be read is a failed row, like bytes that do not decode.
+
     Parameters
     ----------
     storage_options : mapping, optional
