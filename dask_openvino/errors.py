@@ -10,8 +10,8 @@ The tree::
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
     ├── MissingDependencyError (also ImportError) an optional package is not installed
-    └── OutputError           (also OSError)      the output cannot be written there, or not safely
-        └── ResumeMismatchError                   parts already written came from another job
+    ├── OutputError           (also OSError)      the output cannot be written there, or not safely
+    │   └── ResumeMismatchError                   parts already written came from another job
     └── VersionMismatchError  (also RuntimeError) workers run other dask-openvino or OpenVINO versions
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``

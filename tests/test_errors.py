@@ -17,6 +17,8 @@ REFINES = {
     errors.ConversionError: RuntimeError,
     errors.MissingDependencyError: ImportError,
     errors.VersionMismatchError: RuntimeError,
+    errors.OutputError: OSError,
+    errors.ResumeMismatchError: OSError,
 }
 
 
