@@ -336,6 +336,6 @@ def test_cli_scores_a_folder_of_images(cluster: LocalCluster, photos: Path, tmp_
     )
     assert result.exit_code == 1
     assert "InputNotFoundError: no image files in" in result.output
-    result = runner.invoke(main, [*args[:5], "--input-format", "images", *scheduler])
-    assert result.exit_code == 2
+    result = runner.invoke(main, [*args[:4], str(tmp_path / "unscored"), "--input-format", "images", *scheduler])
+    assert result.exit_code == 2, result.output
     assert "holds image files: score them with --preprocess image" in result.output
