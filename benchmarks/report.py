@@ -329,7 +329,7 @@ def chart_paths(results: dict[str, Any], directory: Path, stem: str = "benchmark
 def chart(results: dict[str, Any], directory: Path, stem: str = "benchmark") -> list[Path]:
     """One horizontal bar chart per model: each case's throughput as a fraction of its limit.
 
-    Sized to be read at a documentation page's width (800 px wide, 11 pt labels), with
+    Sized to be read at a documentation page's width (720 px wide, about its display width; 10 pt labels), with
     a legend of the contenders, one colour each. Returns the paths written.
     """
     import matplotlib
@@ -347,7 +347,7 @@ def chart(results: dict[str, Any], directory: Path, stem: str = "benchmark") -> 
         group = {id(r): baselines.index(r["baseline"] or r["key"]) for r in records}
         rows = sorted(records, key=lambda r: group[id(r)])[::-1]
         colours = _colours([r["contender"] for r in records])
-        figure, axis = plt.subplots(figsize=(8, 2.2 + 0.32 * len(rows)), dpi=100)
+        figure, axis = plt.subplots(figsize=(7.2, 2.2 + 0.32 * len(rows)), dpi=100)
         labels = [("INT8  " if r["precision"] == "int8" else "") + _label(r) for r in rows]
         values = [r["ratio_to_limit"] for r in rows]
         # Read-only rows run several times faster than the limit: clip them so the others stay legible.
@@ -359,14 +359,13 @@ def chart(results: dict[str, Any], directory: Path, stem: str = "benchmark") -> 
             edgecolor="#333333",
             linewidth=0.5,
         )
+        axis.set_xlim(0, right)
         for bar, value, r in zip(bars, values, rows, strict=True):
-            clipped = value > right
             axis.text(
-                bar.get_width() - 0.02 if clipped else bar.get_width() + 0.02,
+                bar.get_width() + 0.02,
                 bar.get_y() + bar.get_height() / 2,
                 f"{value:.2f}  ({_rate(r['rows_per_second'])}/s)",
                 va="center",
-                ha="right" if clipped else "left",
                 fontsize=9.5,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.8, "alpha": 0.85},
             )
@@ -374,7 +373,6 @@ def chart(results: dict[str, Any], directory: Path, stem: str = "benchmark") -> 
             below = sum(1 for r in rows if group[id(r)] >= edge)
             axis.axhline(below - 0.5, color="#999999", linewidth=0.8)
         axis.axvline(1.0, color="black", linewidth=1.0, linestyle="--")
-        axis.set_xlim(0, right)
         axis.set_ylim(-0.6, len(rows) - 0.4)
         axis.tick_params(axis="both", labelsize=10)
         axis.set_xlabel("ratio to OpenVINO alone at the same precision (dashed: 1.0)", fontsize=10, loc="right")
