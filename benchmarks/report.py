@@ -258,7 +258,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"    | {r['model']} | {r['precision']} | {_label(r)} | {r['spread']:.0%} | {load:.1f} | {others:.0%} |"
         )
-    lines += ["", "| target | measured | threshold | met |", "|---|---:|---:|---|"]
+    lines += ["", "**Targets**", "", "| target | measured | threshold | met |", "|---|---:|---:|---|"]
     for t in results["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         lines.append(f"| {t['target']} | {t['value']} | {t['comparison']} {t['threshold']} | {met} |")
