@@ -34,7 +34,7 @@ TILE = 1600
 
 
 def find_browser(given: str | None) -> str:
-    """The Chromium binary to use: ``given``, ``$CHROMIUM``, or the first of ``BROWSERS`` on the PATH."""
+    """Find the Chromium binary: ``given``, ``$CHROMIUM``, or the first of ``BROWSERS`` on the PATH."""
     for name in (given, os.environ.get("CHROMIUM"), *BROWSERS):
         found = shutil.which(name) if name else None
         if found:
