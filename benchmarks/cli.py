@@ -1,7 +1,7 @@
 """Command line of the harness: build, measure, report.
 
 ``python -m benchmarks`` runs the full benchmark (under 20 minutes on 2 cores) and
-refreshes ``docs/benchmark-results.json``, ``docs/img/benchmark.png`` and the table
+refreshes ``docs/benchmark-results.json``, the charts ``docs/img/benchmark-<model>.png`` and the table
 in ``docs/performance.md``; ``--quick`` runs a smaller version (under 3 minutes) that
 writes only under ``benchmarks/results/``.
 """
@@ -186,19 +186,6 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
     return results
 
 
-def _summary(results: dict[str, Any]) -> str:
-    meta = results["meta"]
-    return (
-        f"Measured {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared; flags "
-        f'{", ".join(meta.get("cpu_flags", [])) or "none of AMX/AVX512"}; precision="auto" chose '
-        f"{meta.get('auto_precision', ['?'])[0]}), {meta['mode']} run in "
-        f"{meta['seconds']:.0f} s; median of {meta['rounds']} interleaved rounds ({meta['tabular_rounds']} for the "
-        f"MLP); load average {meta['load_average_start']} at the start, {meta['load_average_end']} at the end. "
-        f"OpenVINO {meta['versions']['openvino']}, ONNX Runtime {meta['versions']['onnxruntime']}, "
-        f"PyTorch {meta['versions']['torch']}, Dask {meta['versions']['dask']}."
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m benchmarks``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -215,16 +202,16 @@ def main(argv: list[str] | None = None) -> None:
     json_path.write_text(json.dumps(results, indent=1))
     table = report.markdown(results)
     (output / f"benchmark-{mode.name}-{stamp}.md").write_text(table + "\n")
-    chart_path = output / f"benchmark-{mode.name}-{stamp}.png"
-    report.chart(results, chart_path)
+    charts = report.chart(results, output, stem=f"benchmark-{mode.name}-{stamp}")
     print()
-    print(_summary(results))
+    print(report.summary(results))
     print()
     print(table)
-    print(f"\nwrote {json_path}, {chart_path}")
+    print(f"\nwrote {json_path}, {', '.join(map(str, charts))}")
     if mode.name == "full" and not args.no_docs:
         shutil.copyfile(json_path, ROOT / "docs" / "benchmark-results.json")
-        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(chart_path, ROOT / "docs" / "img" / "benchmark.png")
-        report.write_table_into(ROOT / "docs" / "performance.md", table, _summary(results))
-        print("refreshed docs/benchmark-results.json, docs/img/benchmark.png and the table in docs/performance.md")
+        report.chart(results, ROOT / "docs" / "img")
+        report.write_table_into(ROOT / "docs" / "performance.md", table, report.summary(results))
+        print(
+            "refreshed docs/benchmark-results.json, docs/img/benchmark-<model>.png and the table in docs/performance.md"
+        )

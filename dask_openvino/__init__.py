@@ -1,6 +1,6 @@
 """dask-openvino: fast, distributed batch inference over DataFrames with OpenVINO on CPUs.
 
-Importing the package registers the ``.ov`` accessor on Dask and pandas DataFrames::
+Importing the package registers the ``.ov`` accessor on Dask and pandas DataFrames:
 
     import dask.dataframe as dd
     import dask_openvino

@@ -6,7 +6,7 @@ resulting [`Engine`][dask_openvino.engine.Engine] in
 [`ModelSpec`][dask_openvino.spec.ModelSpec] (location, fingerprint, device, config) and
 the model transform. Concurrent first calls from several threads compile once.
 The cache is bounded and evicts the least recently used model; the bounds come
-from Dask's configuration, so platform teams set them like any other Dask option::
+from Dask's configuration, so platform teams set them like any other Dask option:
 
     openvino:
       cache:

@@ -1,6 +1,6 @@
 """Exceptions raised by dask-openvino.
 
-The tree::
+The tree:
 
     DaskOpenVINOError
     ├── ModelLoadError        (also OSError)      the IR cannot be read or compiled

@@ -13,7 +13,7 @@ and resizes it to 8x8 on the worker (Pillow), then scales the pixels inside the
 compiled model (``ImageChannelNormalize``, baked in with OpenVINO's PrePostProcessor);
 ``TopK`` turns the class scores into the three most likely labels per image.
 
-Run it::
+Run it:
 
     python examples/images.py --images 20000
 """
@@ -21,6 +21,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 import time
 import warnings
@@ -31,7 +32,7 @@ import dask.dataframe as dd
 import numpy as np
 import openvino as ov
 import pandas as pd
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, progress
 from openvino import opset13 as ops
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
-        print("dashboard:", client.dashboard_link)
+        if importlib.util.find_spec("bokeh") is not None:  # the dashboard needs bokeh: pip install bokeh
+            print("dashboard:", client.dashboard_link)
         paths = dd.from_pandas(listing, npartitions=args.partitions)
         scored = paths.ov.predict(
             model,
@@ -116,7 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             errors="null",  # an unreadable file gets null labels and a reason, instead of failing the job
         )
         start = time.perf_counter()
-        scored.to_parquet(workdir / "labels.parquet")
+        job = client.compute(scored.to_parquet(workdir / "labels.parquet", compute=False))
+        progress(job)  # Dask's progress bar; returns once the job is done
+        job.result()  # raises the job's error, if any
         seconds = time.perf_counter() - start
 
         # pyarrow dtypes bring the top-k lists back as list columns (plain pandas cannot parse their dtype).

@@ -1,15 +1,16 @@
 """Migration: an Analytics Zoo / BigDL Orca OpenVINO script and its dask-openvino twin.
 
 ``ORCA_SCRIPT`` below is the Spark program as it was written for Analytics Zoo and
-BigDL Orca (it is kept as text: it needs Spark, and those projects are retired).
-:func:`main` is the same job on Dask, line for line: ``InferenceModel`` and
-``Estimator.from_openvino`` keep their names and arguments, a Dask DataFrame takes
-the Spark DataFrame's place, and the native ``ddf.ov.predict`` call gives the same
-numbers. The model is a scikit-learn classifier trained on the handwritten digits
-that ship with scikit-learn, converted to IR first (the Analytics Zoo model
-optimizer's job).
+BigDL Orca (it is kept as text: it needs Spark, and those projects are retired), and
+``DASK_SCRIPT`` is the same program on Dask; the example starts by printing the two
+as a diff, line against line. ``main()`` then runs the Dask twin for real:
+``InferenceModel`` and ``Estimator.from_openvino`` keep their names and arguments, a
+Dask DataFrame takes the Spark DataFrame's place, and the native ``ddf.ov.predict``
+call gives the same numbers. The model is a scikit-learn classifier trained on the
+handwritten digits that ship with scikit-learn, converted to IR first (the Analytics
+Zoo model optimizer's job).
 
-Run it::
+Run it:
 
     python examples/migration.py --rows 100000
 """
@@ -17,6 +18,8 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib.util
 import tempfile
 import warnings
 from contextlib import ExitStack
@@ -27,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, progress
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -55,6 +58,40 @@ scored.write.parquet("hdfs:///data/scored.parquet")
 stop_orca_context()
 """
 
+DASK_SCRIPT = """
+import dask.dataframe as dd
+from dask_openvino import Estimator, InferenceModel
+from distributed import Client
+
+client = Client("tcp://scheduler:8786")                              # or LocalCluster(), or none
+
+# Analytics Zoo: one model, called from the driver
+model = InferenceModel(supported_concurrent_num=2)
+model.load_openvino("digits.xml", "digits.bin", batch_size=0)
+probabilities = model.predict(features)                              # numpy in, numpy out
+
+# BigDL Orca: the same model over a Dask DataFrame (tensor columns are Arrow lists)
+df = dd.read_parquet("s3://data/digits.parquet", dtype_backend="pyarrow")
+est = Estimator.from_openvino(model_path="digits.xml")
+scored = est.predict(df, feature_cols=["pixels"], batch_size=256)    # adds a column per output
+scored.to_parquet("s3://data/scored.parquet")
+
+client.close()
+"""
+
+
+def migration_diff() -> str:
+    """``ORCA_SCRIPT`` against ``DASK_SCRIPT``, as a unified diff of the whole scripts."""
+    lines = difflib.unified_diff(
+        ORCA_SCRIPT.strip("\n").splitlines(),
+        DASK_SCRIPT.strip("\n").splitlines(),
+        "Analytics Zoo / BigDL Orca, on Spark",
+        "dask-openvino, on Dask",
+        n=100,
+        lineterm="",
+    )
+    return "\n".join(lines)
+
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--workdir", help="where to keep the model and data (default: a temporary directory)")
     args = parser.parse_args(argv)
 
+    print("The Analytics Zoo / BigDL Orca script this example migrates, and its Dask twin:")
+    print(migration_diff(), end="\n\n")
     with ExitStack() as stack:
         workdir = Path(args.workdir or stack.enter_context(tempfile.TemporaryDirectory()))
 
@@ -79,10 +118,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         # sc = init_orca_context(...)  ->  a Dask client (or none at all: local threads).
         if args.scheduler:
-            stack.enter_context(Client(args.scheduler))
+            client = stack.enter_context(Client(args.scheduler))
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
-            stack.enter_context(Client(cluster))
+            client = stack.enter_context(Client(cluster))
+        if importlib.util.find_spec("bokeh") is not None:  # the dashboard needs bokeh: pip install bokeh
+            print("dashboard:", client.dashboard_link)
 
         # Analytics Zoo's InferenceModel: same class, same calls.
         model = InferenceModel(supported_concurrent_num=2)
@@ -96,7 +137,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ddf = dd.read_parquet(workdir / "digits.parquet", dtype_backend="pyarrow", split_row_groups=True)
         est = Estimator.from_openvino(model_path=xml)
         scored = est.predict(ddf, feature_cols=["pixels"], batch_size=256)
-        scored[["probabilities"]].to_parquet(workdir / "scored.parquet")
+        job = client.compute(scored[["probabilities"]].to_parquet(workdir / "scored.parquet", compute=False))
+        progress(job)  # Dask's progress bar; returns once the job is done
+        job.result()  # raises the job's error, if any
 
         # The native API, which the facade calls underneath; here with the class index as the result.
         native = ddf.ov.predict(xml, inputs="pixels", postprocess=ArgMax(), keep_input=False).compute()

@@ -11,7 +11,7 @@ The whole path, offline:
    with ``ddf.ov.predict`` and write the predictions back to Parquet;
 5. check the predictions against scikit-learn's own ``predict`` on the same rows.
 
-Run it::
+Run it:
 
     python examples/tabular.py --rows 1000000
 """
@@ -19,6 +19,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 import time
 from contextlib import ExitStack
@@ -27,7 +28,7 @@ from pathlib import Path
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, progress
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -80,13 +81,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
-        print("dashboard:", client.dashboard_link)
+        if importlib.util.find_spec("bokeh") is not None:  # the dashboard needs bokeh: pip install bokeh
+            print("dashboard:", client.dashboard_link)
         ddf = dd.read_parquet(data)
         feature_columns = list(x_test.columns)  # Analytics Zoo's feature_cols: stacked into the model's input
         # dask-openvino computes in float32, so the labels reproduce scikit-learn's.
         scored = ddf.ov.predict(spec, inputs=feature_columns, postprocess=dask_openvino.ArgMax())
         start = time.perf_counter()
-        scored[["label", "prediction"]].to_parquet(workdir / "scored.parquet")
+        job = client.compute(scored[["label", "prediction"]].to_parquet(workdir / "scored.parquet", compute=False))
+        progress(job)  # Dask's progress bar; returns once the job is done
+        job.result()  # raises the job's error, if any
         seconds = time.perf_counter() - start
 
         # 5. Check against scikit-learn on the same rows (the classes are 0 and 1, so the

