@@ -1,9 +1,11 @@
 """BigDL Orca 2.x on Dask: change ``bigdl.orca.`` imports to ``dask_openvino.orca``.
 
 ``from bigdl.orca.inference import InferenceModel`` and
-``from bigdl.orca.learn.openvino import Estimator`` become::
+``from bigdl.orca.learn.openvino import Estimator`` become:
 
-    from dask_openvino.orca import Estimator, InferenceModel
+```python
+from dask_openvino.orca import Estimator, InferenceModel
+```
 
 [`InferenceModel`][dask_openvino.zoo.inference_model.InferenceModel] is the one of
 `dask_openvino` (BigDL kept Analytics Zoo's); the

@@ -1,9 +1,11 @@
 """Analytics Zoo 0.x on Dask: change ``zoo.`` imports to ``dask_openvino.zoo.``.
 
 ``from zoo.pipeline.inference import InferenceModel`` and
-``from zoo.orca.learn.openvino import Estimator`` become::
+``from zoo.orca.learn.openvino import Estimator`` become:
 
-    from dask_openvino.zoo import Estimator, InferenceModel
+```python
+from dask_openvino.zoo import Estimator, InferenceModel
+```
 
 [`InferenceModel`][dask_openvino.zoo.inference_model.InferenceModel] is the one of
 `dask_openvino`; the [`Estimator`][dask_openvino.zoo.estimator.Estimator]
