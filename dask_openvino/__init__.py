@@ -19,9 +19,11 @@ from dask_openvino.errors import (
     DaskOpenVINOError,
     InferenceError,
     InputSchemaError,
+    InputValueError,
     MissingDependencyError,
     ModelChangedError,
     ModelLoadError,
+    UnsupportedElementTypeError,
 )
 from dask_openvino.estimator import Estimator, OpenvinoEstimator
 from dask_openvino.postprocessing import ArgMax, Expand, LabelOutput, Softmax, Threshold, TopK
@@ -62,6 +64,7 @@ __all__ = [
     "InferenceError",
     "InferenceModel",
     "InputSchemaError",
+    "InputValueError",
     "LabelOutput",
     "MissingDependencyError",
     "ModelChangedError",
@@ -77,6 +80,7 @@ __all__ = [
     "TextTokenize",
     "Threshold",
     "TopK",
+    "UnsupportedElementTypeError",
     "cache_info",
     "check_precision",
     "clear_cache",
