@@ -87,7 +87,7 @@ def to_port_dtype(
         rows = np.asarray(bad.reshape(len(array), -1).any(axis=1) if array.ndim > 1 else bad)
         first = int(np.flatnonzero(bad.reshape(-1))[0])
         row = first // max(1, array.size // len(array))
-        label = f"row {index[row]!r}" if index is not None else f"row {row}"
+        label = f"row {_plain(index[row])!r}" if index is not None else f"row {row}"
         count = int(rows.sum())
         raise InputValueError(
             f"{source} holds {what} (first {array.reshape(-1)[first].item()!r}, at {label}; {count} of "
@@ -99,6 +99,10 @@ def to_port_dtype(
 
 
 _BF16_MAX = 3.3895313892515355e38
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 Problem = tuple[np.ndarray, str, str]
 """Mask of the values a cast would change, what they are, and what the input needs."""
@@ -127,15 +131,16 @@ def _into_float(array: np.ndarray, port: PortInfo, device: str | None) -> Proble
     target = port.dtype
     if array.dtype.kind == "f":
         limit = float(np.finfo(target).max)
-        name = str(target)
-        if device is not None and _is_float(device) and _float_max(device) < limit:
+        name, narrowed = str(target), device is not None and _is_float(device) and _float_max(device) < limit
+        if narrowed and device is not None:
             limit, name = _float_max(device), f"{device}, the type the device computes model input {port.name!r} in"
         low, high = np.fmin.reduce(array, axis=None), np.fmax.reduce(array, axis=None)
         if np.float64(-limit) <= low and high <= np.float64(limit):
             return None
-        # Infinity (and NaN) pass through to float inputs; only finite values too large for the type fail.
+        # Infinity passes through to a float input, except where the device narrows it: the
+        # CPU plugin turns a float64 infinity into float32's largest value.
         with np.errstate(invalid="ignore"):
-            bad = np.isfinite(array) & (np.abs(array) > np.float64(limit))
+            bad = (np.abs(array) > np.float64(limit)) if narrowed else np.isfinite(array) & (np.abs(array) > np.float64(limit))
         if not bad.any():
             return None
         return bad, f"values beyond the range of {name} (|x| <= {limit:.4g})", f"for model input {port}"

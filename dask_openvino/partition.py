@@ -19,6 +19,7 @@ module-level function that ``map_partitions`` runs, whatever the inputs are:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,7 +138,8 @@ class _ColumnChunks:
         self._computed = computed
         self._null = null
         self.failures: dict[int, str] = {}
-        row_bytes = sum(_row_bytes(b) for b in bindings) or 1
+        dtypes = frame.dtypes.to_dict()
+        row_bytes = sum(_row_bytes(b, [dtypes[c] for c in b.columns]) for b in bindings) or 1
         rows = max(CHUNK_BYTES // row_bytes, batch)
         self._step = rows - rows % batch
 
@@ -161,9 +163,15 @@ class _ColumnChunks:
             yield rows, feeds
 
 
-def _row_bytes(binding: InputBinding) -> int:
-    """Bytes per row of a binding, as converted: a float64 column's source copy counts too."""
-    return max(binding.port.row_size or 1, len(binding.columns)) * binding.port.dtype.itemsize
+def _row_bytes(binding: InputBinding, dtypes: list[Any]) -> int:
+    """Bytes per row of a binding: of its tensor, or of its columns where they are wider (float64 into float32).
+
+    A chunk's converted copy then holds at most [`CHUNK_BYTES`][dask_openvino.partition.CHUNK_BYTES]
+    whatever the source type, and casting float64 costs no more memory than reading float32.
+    """
+    values = max(binding.port.row_size or 1, len(binding.columns))
+    widest = max([binding.port.dtype.itemsize, *(d.itemsize for d in dtypes if isinstance(d, np.dtype))])
+    return values * widest
 
 
 class _PreparedChunks:
