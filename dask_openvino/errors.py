@@ -6,7 +6,7 @@ The tree::
     ├── ModelLoadError        (also OSError)      the IR cannot be read or compiled
     ├── ModelChangedError     (also RuntimeError) the model's bytes differ from what the client saw
     ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
-    │   ├── InputValueError                       some rows hold values the input cannot take exactly
+    │   ├── InputValueError   (also ValueError)   some rows hold values the input cannot take exactly
     │   └── UnsupportedElementTypeError (also TypeError) a port's element type has no numpy dtype
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR

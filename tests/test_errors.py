@@ -12,6 +12,8 @@ REFINES = {
     errors.ModelLoadError: OSError,
     errors.ModelChangedError: RuntimeError,
     errors.InputSchemaError: ValueError,
+    errors.InputValueError: ValueError,
+    errors.UnsupportedElementTypeError: TypeError,
     errors.InferenceError: RuntimeError,
     errors.ConversionError: RuntimeError,
     errors.MissingDependencyError: ImportError,
