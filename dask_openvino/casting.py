@@ -104,6 +104,7 @@ _BF16_MAX = 3.3895313892515355e38
 def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
+
 Problem = tuple[np.ndarray, str, str]
 """Mask of the values a cast would change, what they are, and what the input needs."""
 
@@ -140,7 +141,9 @@ def _into_float(array: np.ndarray, port: PortInfo, device: str | None) -> Proble
         # Infinity passes through to a float input, except where the device narrows it: the
         # CPU plugin turns a float64 infinity into float32's largest value.
         with np.errstate(invalid="ignore"):
-            bad = (np.abs(array) > np.float64(limit)) if narrowed else np.isfinite(array) & (np.abs(array) > np.float64(limit))
+            bad = np.abs(array) > np.float64(limit)
+            if not narrowed:
+                bad &= np.isfinite(array)
         if not bad.any():
             return None
         return bad, f"values beyond the range of {name} (|x| <= {limit:.4g})", f"for model input {port}"
