@@ -48,11 +48,15 @@ def test_int64_values_the_cpu_would_compute_in_32_bits_raise(i64_sum_xml: Path) 
     assert out["prediction"].tolist() == [2**31 - 1, -(2**31), 0]
 
 
-def test_the_engine_reads_the_narrower_type_from_the_compiled_model(i64_sum_xml: Path) -> None:
+def test_the_engine_reads_the_narrower_type_from_the_compiled_model(i64_sum_xml: Path, tmp_path: Path) -> None:
     engine = get_engine(ModelSpec.from_path(i64_sum_xml))
     assert engine.computed == {"a": "i32", "b": "i32"}
     with pytest.raises(InputValueError, match=r"input 'b' holds values in \[0, 2147483648\]"):
         engine.run({"a": np.zeros(2, np.int64), "b": np.array([0, 2**31])})
+    u32 = get_engine(ModelSpec.from_path(_sum_model(tmp_path / "sum_u32.xml", "u32")))
+    assert u32.computed == {"a": "i32", "b": "i32"}
+    with pytest.raises(InputValueError, match=r"outside the range \[0, 2147483647\] of i32"):
+        u32.run({"a": np.array([3_000_000_000], np.uint32), "b": np.zeros(1, np.uint32)})
 
 
 @pytest.fixture(scope="module")
