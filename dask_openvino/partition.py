@@ -75,7 +75,7 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
         if plan.errors == "raise":
             prepared.raise_first_failure(frame.index, plan.preprocess_column)
         # Re-iterable: the engine iterates again to isolate failing rows.
-        chunks: Iterable[Chunk] = _PreparedChunks(prepared, plan.inputs, frame)
+        chunks: Iterable[Chunk] = _PreparedChunks(prepared, plan.inputs, frame, engine.computed)
     else:
         chunks = _ColumnChunks(
             plan.inputs, frame, engine.batch_rows(n_rows, plan.batch_size), engine.computed, null=plan.errors == "null"
@@ -177,14 +177,20 @@ def _row_bytes(binding: InputBinding, dtypes: list[Any]) -> int:
 class _PreparedChunks:
     """A preprocessor's chunks, joined by the other inputs' columns for the same rows."""
 
-    def __init__(self, prepared: Prepared, bindings: tuple[InputBinding, ...], frame: pd.DataFrame) -> None:
+    def __init__(
+        self,
+        prepared: Prepared,
+        bindings: tuple[InputBinding, ...],
+        frame: pd.DataFrame,
+        computed: Mapping[str, str] | None = None,
+    ) -> None:
         self._chunks = prepared.chunks
         self._others: dict[str, np.ndarray] = {}
         if bindings:
             # The other inputs are converted once, for the rows preprocessing could use;
             # a row's rank among those rows finds its values.
             ok = prepared.ok
-            self._others = _convert(bindings, frame if ok.all() else frame[ok])
+            self._others = _convert(bindings, frame if ok.all() else frame[ok], computed)
             self._rank = np.cumsum(ok) - 1
 
     def __iter__(self) -> Iterator[Chunk]:
