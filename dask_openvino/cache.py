@@ -178,9 +178,9 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
     config: dict[str, Any] = default_compile_config(spec.device, precision or "f32")
     config.update(user)
 
-    def compile_model() -> ov.CompiledModel:
+    def compile_model(**overrides: str) -> ov.CompiledModel:
         try:
-            return state.core().compile_model(model, spec.device, config)
+            return state.core().compile_model(model, spec.device, {**config, **overrides})
         except RuntimeError as err:
             raise ModelLoadError(
                 f"OpenVINO cannot compile {spec.xml} for {spec.device}: {openvino_message(err)}"

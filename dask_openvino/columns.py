@@ -14,6 +14,7 @@ scored become nulls ([`null_rows`][dask_openvino.columns.null_rows]).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 from pandas.api.extensions import take
 
 from dask_openvino.casting import to_port_dtype
-from dask_openvino.errors import InputSchemaError
+from dask_openvino.errors import InputSchemaError, InputValueError
 from dask_openvino.spec import PortInfo
 
 __all__ = [
@@ -152,10 +153,13 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
     array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
     n_rows = len(array)
     if array.null_count:
-        first = int(np.flatnonzero(~np.asarray(array.is_valid()))[0])
-        raise InputSchemaError(
+        missing = ~np.asarray(array.is_valid())
+        first = int(np.flatnonzero(missing)[0])
+        raise InputValueError(
             f"column {column!r} has {array.null_count} null rows (first at position {first}); model input "
-            f"{port} needs a value in every row"
+            f"{port} needs a value in every row",
+            rows=missing,
+            reason=f"column {column!r} is null in this row; model input {port} needs a value",
         )
     dims: list[int] = []
     values: pa.Array = array
@@ -167,6 +171,23 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
             offsets = np.asarray(values.offsets)
             lengths = np.diff(offsets)
             width = int(lengths[0]) if lengths.size else 0
+            if (
+                not dims
+                and not _is_list_type(values.type.value_type)
+                and port.row_shape is not None
+                and len(port.row_shape) == 1
+            ):
+                wrong = lengths != port.row_shape[0]
+                if wrong.any() and (lengths != lengths[0]).any():
+                    width = port.row_shape[0]
+                    raise InputValueError(
+                        f"column {column!r} is ragged: {int(wrong.sum())} of {n_rows} rows hold lists of another "
+                        f"length (first {int(lengths[wrong][0])} values, at position {int(np.flatnonzero(wrong)[0])}), "
+                        f"but model input {port} needs {width} values per row",
+                        rows=wrong,
+                        reason=f"column {column!r} holds a list of another length than the {width} values model "
+                        f"input {port} needs",
+                    )
             if lengths.size and (lengths != width).any():
                 bad = int(np.flatnonzero(lengths != width)[0])
                 raise InputSchemaError(
@@ -183,7 +204,9 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
     return numbers.reshape(n_rows, *dims)
 
 
-def column_to_array(series: pd.Series, *, port: PortInfo, column: str) -> np.ndarray:
+def column_to_array(
+    series: pd.Series, *, port: PortInfo, column: str, computed: Mapping[str, str] | None = None
+) -> np.ndarray:
     """Convert one column into a model input array.
 
     Parameters
@@ -196,6 +219,10 @@ def column_to_array(series: pd.Series, *, port: PortInfo, column: str) -> np.nda
         The model input it feeds; rows are reshaped to its static row shape.
     column : str
         The column's name, for messages.
+    computed : mapping of str to str, optional
+        The types the device computes inputs in
+        ([`computed_types`][dask_openvino.casting.computed_types]); values outside
+        their range raise.
 
     Returns
     -------
@@ -204,9 +231,11 @@ def column_to_array(series: pd.Series, *, port: PortInfo, column: str) -> np.nda
 
     Raises
     ------
+    InputValueError
+        If some rows are null or hold values the input cannot take exactly; its
+        ``rows`` mark them.
     InputSchemaError
-        If the column is not numeric, has nulls, is ragged, or its rows do not
-        fit the port's shape.
+        If the column is not numeric, is ragged, or its rows do not fit the port's shape.
 
     Examples
     --------
@@ -225,7 +254,7 @@ def column_to_array(series: pd.Series, *, port: PortInfo, column: str) -> np.nda
     else:
         values = _scalar_values(series, column=column, port=port)
         values = values.reshape(n_rows, 1) if port.shape is None or len(port.shape) > 1 else values
-    values = to_port_dtype(values, port, source=f"column {column!r}")
+    values = to_port_dtype(values, port, source=f"column {column!r}", computed=computed, index=series.index)
     return _reshape_rows(values, n_rows, port, column=column)
 
 
@@ -250,9 +279,11 @@ def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
         if port.dtype.kind == "f":
             missing = 0
     if missing:
-        raise InputSchemaError(
+        raise InputValueError(
             f"column {column!r} has {missing} missing values, but model input {port} needs "
-            f"{port.dtype} values in every row"
+            f"{port.dtype} values in every row",
+            rows=np.asarray(series.isna()),
+            reason=f"column {column!r} is missing in this row; model input {port} needs a {port.dtype} value",
         )
     return values
 
@@ -278,7 +309,9 @@ def _stack_objects(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
     return np.stack(arrays) if arrays else np.empty((0,), dtype=port.dtype)
 
 
-def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo) -> np.ndarray:
+def stack_columns(
+    frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo, computed: Mapping[str, str] | None = None
+) -> np.ndarray:
     """Stack scalar columns side by side into one ``[N, C]`` input (Analytics Zoo ``feature_cols``).
 
     Parameters
@@ -289,6 +322,8 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
         Scalar numeric columns, in the order of the input's features.
     port : PortInfo
         The model input; its row size must equal ``len(columns)``.
+    computed : mapping of str to str, optional
+        As in [`column_to_array`][dask_openvino.columns.column_to_array].
 
     Returns
     -------
@@ -317,7 +352,9 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
         else:
             block = selected.to_numpy(dtype=block_dtype)
         with contextlib.suppress(InputSchemaError):
-            return _reshape_rows(to_port_dtype(block, port, source=source), n_rows, port, column=source)
+            return _reshape_rows(
+                to_port_dtype(block, port, source=source, computed=computed), n_rows, port, column=source
+            )
     # Otherwise column by column, as contiguous rows of a [C, N] array: writing them as
     # strided columns of [N, C] is about four times slower.
     by_column = np.empty((len(columns), n_rows), dtype=port.dtype)
@@ -325,7 +362,7 @@ def stack_columns(frame: pd.DataFrame, columns: tuple[str, ...], port: PortInfo)
         series = frame[column]
         check_column_dtype(series.dtype, column=column, port=port)
         values = _scalar_values(series, column=column, port=port)
-        by_column[j] = to_port_dtype(values, port, source=f"column {column!r}")
+        by_column[j] = to_port_dtype(values, port, source=f"column {column!r}", computed=computed, index=frame.index)
     return _reshape_rows(by_column.T, n_rows, port, column=source)
 
 

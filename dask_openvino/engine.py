@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import openvino as ov
 
-from dask_openvino.casting import check_feeds
-from dask_openvino.errors import InferenceError, openvino_message
+from dask_openvino.casting import check_feeds, computed_types
+from dask_openvino.errors import InferenceError, ModelLoadError, openvino_message
+from dask_openvino.failures import IsolationModel, bisect_failures
 from dask_openvino.policy import default_batch_size
 from dask_openvino.spec import ModelDescription, PortInfo
 
@@ -138,10 +139,13 @@ class Engine:
     weights_bytes : int, default 0
         Size of the model's weights, used by the cache's byte bound.
     recompile : callable, optional
-        Compiles the model afresh. After OpenVINO fails on a batch, the engine
-        replaces its compiled model with a new one: a CPU compiled model whose
-        inference raised was seen to return results of the wrong shape afterwards
+        Compiles the model afresh; keyword arguments override compile properties.
+        After a batch of the pipeline fails, the engine replaces its compiled model
+        with a new one: a CPU compiled model whose inference raised was seen to
+        return stale results afterwards, also to its other requests
         (``docs/reliability.md``). Requests of the retired model are never reused.
+        Failing rows are isolated on a second, single-stream compile, kept for the
+        engine's life, whose state after a failure the engine tracks.
     settings : mapping of str to str, optional
         What the model was compiled with (precision and properties), for
         [`cache_info`][dask_openvino.cache.cache_info] and logs.
@@ -159,7 +163,13 @@ class Engine:
         Rows per inference when no ``batch_size`` is given
         ([`default_batch_size`][dask_openvino.policy.default_batch_size]).
     recompiles : int
-        How often the model was compiled afresh after a failed inference.
+        How often the model was compiled afresh after a failed inference: once per
+        call whose pipeline failed, plus the single-stream model that isolates
+        failing rows (compiled once per engine).
+    computed : dict of str to str
+        The inputs the device computes in a narrower type than their own (``i64``
+        as ``i32`` on CPU), as [`computed_types`][dask_openvino.casting.computed_types]
+        reads them; values outside that range raise.
 
     Examples
     --------
@@ -174,7 +184,7 @@ class Engine:
         description: ModelDescription,
         *,
         weights_bytes: int = 0,
-        recompile: Callable[[], ov.CompiledModel] | None = None,
+        recompile: Callable[..., ov.CompiledModel] | None = None,
         settings: Mapping[str, str] | None = None,
         macs_per_row: int | None = None,
     ) -> None:
@@ -187,6 +197,9 @@ class Engine:
         self.requests_per_call = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._idle_requests: list[ov.InferRequest] = []
         self._lock = threading.Lock()
+        self.computed = computed_types(compiled)
+        self._isolation: IsolationModel | None = None
+        self._isolation_lock = threading.Lock()
         inputs = description.inputs
         self._static_batch = inputs[0].batch_size if inputs else None
         self.default_batch = default_batch_size(inputs, macs_per_row)
@@ -351,7 +364,7 @@ class Engine:
         batch = self.batch_rows(n_rows, batch_size)
         if n_rows == 0:
             for _, feeds in chunks:
-                check_feeds(self.description, feeds)
+                check_feeds(self.description, feeds, self.computed)
             return OutputBuffer(self.description.outputs, 0).arrays(), {}
         for _ in range(_RUNS_AFTER_RETIREMENT):
             buffer = OutputBuffer(self.description.outputs, n_rows, zeros=zeros or isolate, ragged=ragged)
@@ -370,10 +383,13 @@ class Engine:
                 )
         buffer = OutputBuffer(self.description.outputs, n_rows, zeros=True, ragged=ragged)
         failures: Failures = {}
-        for rows, feeds in chunks:
-            arrays, chunk_rows = check_feeds(self.description, feeds)
-            for start in range(0, chunk_rows, batch):
-                self._bisect(arrays, rows, start, min(start + batch, chunk_rows), buffer, failures)
+        with self._isolation_lock:
+            tally = [0, 0]
+            for rows, feeds in chunks:
+                arrays, chunk_rows = check_feeds(self.description, feeds, self.computed)
+                for start in range(0, chunk_rows, batch):
+                    stop = min(start + batch, chunk_rows)
+                    self._bisect(arrays, rows, start, stop, buffer, failures, tally)
         return buffer.arrays(), failures
 
     def _pipeline(self, chunks: Iterable[Chunk], buffer: OutputBuffer, batch: int, n_rows: int) -> bool:
@@ -390,7 +406,7 @@ class Engine:
         number = 0
         try:
             for rows, feeds in chunks:
-                arrays, chunk_rows = check_feeds(self.description, feeds)
+                arrays, chunk_rows = check_feeds(self.description, feeds, self.computed)
                 for start in range(0, chunk_rows, batch):
                     stop = min(start + batch, chunk_rows)
                     slot = number % len(requests)
@@ -429,28 +445,45 @@ class Engine:
             raise InferenceError(f"OpenVINO failed on rows {_describe_rows(rows)}: {openvino_message(err)}") from err
         buffer.write(rows, [request.get_output_tensor(i).data for i in range(len(buffer.ports))], sent)
 
+    def _isolation_model(self) -> IsolationModel:
+        """Return the isolation model, compiled with one stream on first use (the engine's own without a compiler)."""
+        if self._isolation is None:
+            compiled = self.compiled
+            if self._recompile is not None:
+                try:
+                    compiled = self._recompile(NUM_STREAMS="1")
+                except ModelLoadError:  # a device without streams
+                    compiled = self._recompile()
+                with self._lock:
+                    self.recompiles += 1
+            self._isolation = IsolationModel(compiled, static_batch=self._static_batch is not None)
+        return self._isolation
+
     def _bisect(
-        self, arrays: list[np.ndarray], rows: Rows, start: int, stop: int, buffer: OutputBuffer, failures: Failures
+        self,
+        arrays: list[np.ndarray],
+        rows: Rows,
+        start: int,
+        stop: int,
+        buffer: OutputBuffer,
+        failures: Failures,
+        tally: list[int],
     ) -> None:
-        """Run chunk rows ``start:stop`` synchronously; on failure, each half on its own, down to single rows."""
-        compiled = self.compiled
-        request = compiled.create_infer_request()
-        views = self._batch(arrays, start, stop)
-        try:
-            request.infer(views, share_inputs=True)
-        except RuntimeError as err:
-            self._recover_from_failure(compiled)
-            if stop - start == 1:
-                position = _take(rows, start, stop)
-                first = position.start if isinstance(position, slice) else int(position[0])
-                failures[first] = openvino_message(err)
-                return
-            middle = (start + stop) // 2
-            self._bisect(arrays, rows, start, middle, buffer, failures)
-            self._bisect(arrays, rows, middle, stop, buffer, failures)
-            return
-        outputs = [request.get_output_tensor(i).data for i in range(len(buffer.ports))]
-        buffer.write(_take(rows, start, stop), outputs, len(views[0]) if views else stop - start)
+        """Score chunk rows ``start:stop`` on the isolation model, finding the rows that fail."""
+        isolation = self._isolation_model()
+
+        def run(low: int, high: int) -> str | None:
+            result = isolation.infer(list(self._batch(arrays, low, high).values()), len(buffer.ports))
+            if isinstance(result, str):
+                return result
+            buffer.write(_take(rows, low, high), *result)
+            return None
+
+        def record(row: int, reason: str) -> None:
+            position = _take(rows, row, row + 1)
+            failures[position.start if isinstance(position, slice) else int(position[0])] = reason
+
+        bisect_failures(run, start, stop, record, tally)
 
 
 def _describe_rows(rows: Rows) -> str:

@@ -6,6 +6,8 @@ The tree:
     ├── ModelLoadError        (also OSError)      the IR cannot be read or compiled
     ├── ModelChangedError     (also RuntimeError) the model's bytes differ from what the client saw
     ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
+    │   ├── InputValueError   (also ValueError)   some rows hold values the input cannot take exactly
+    │   └── UnsupportedElementTypeError (also TypeError) a port's element type has no numpy dtype
     ├── InputNotFoundError    (also FileNotFoundError) an input path, folder or glob gives no file to read
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
@@ -23,17 +25,24 @@ an OpenVINO exception into the text these errors carry.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = [
     "ConversionError",
     "DaskOpenVINOError",
     "InferenceError",
     "InputNotFoundError",
     "InputSchemaError",
+    "InputValueError",
     "MissingDependencyError",
     "ModelChangedError",
     "ModelLoadError",
     "OutputError",
     "ResumeMismatchError",
+    "UnsupportedElementTypeError",
     "VersionMismatchError",
     "openvino_message",
 ]
@@ -68,6 +77,46 @@ class InputNotFoundError(DaskOpenVINOError, FileNotFoundError):
     """An input path, folder or glob names no file to read, or a listed file is gone when it is read.
 
     The message names the path or pattern and, for images, the extensions accepted.
+    """
+
+
+class InputValueError(InputSchemaError):
+    """Some rows hold values that the model input cannot take exactly.
+
+    Missing values into an integer input, NaN or fractions into an integer input, an
+    integer that the input's float type would round, or a value outside the range the
+    device computes the input in. The message names the column (or input), the first
+    offending value and its row. With ``errors="null"`` these rows become nulls with
+    [`reason`][dask_openvino.errors.InputValueError] in the error column and the other
+    rows are scored.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray or None
+        Boolean mask of the offending rows of the converted block, where the
+        conversion knows them (not kept when the error is pickled).
+    reason : str
+        What is wrong with each offending row, without the first value.
+    """
+
+    def __init__(self, message: str, *, rows: np.ndarray | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.rows = rows
+        self.reason = reason or message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_value_error, (str(self), self.reason))
+
+
+def _rebuild_value_error(message: str, reason: str) -> InputValueError:
+    return InputValueError(message, reason=reason)
+
+
+class UnsupportedElementTypeError(InputSchemaError, TypeError):
+    """A model input or output has an element type with no numpy counterpart (``bf16``, ``string``, ...).
+
+    The message names the port and its element type; convert the model so that the
+    port is ``f32`` (or ``f16``) instead.
     """
 
 

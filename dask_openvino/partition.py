@@ -19,13 +19,15 @@ module-level function that ``map_partitions`` runs, whatever the inputs are:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dask_openvino.cache import get_engine
 from dask_openvino.columns import array_to_series, column_to_array, null_rows, stack_columns
-from dask_openvino.engine import Chunk
+from dask_openvino.engine import Chunk, Rows
+from dask_openvino.errors import InputValueError
 from dask_openvino.plan import ERROR_COLUMN, ERROR_DTYPE, InputBinding, InputsArg, PredictionPlan, build_plan
 from dask_openvino.preprocessing.base import Prepared
 from dask_openvino.spec import ModelSpec
@@ -73,9 +75,11 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
         if plan.errors == "raise":
             prepared.raise_first_failure(frame.index, plan.preprocess_column)
         # Re-iterable: the engine iterates again to isolate failing rows.
-        chunks: Iterable[Chunk] = _PreparedChunks(prepared, plan.inputs, frame)
+        chunks: Iterable[Chunk] = _PreparedChunks(prepared, plan.inputs, frame, engine.computed)
     else:
-        chunks = _ColumnChunks(plan.inputs, frame, engine.batch_rows(n_rows, plan.batch_size))
+        chunks = _ColumnChunks(
+            plan.inputs, frame, engine.batch_rows(n_rows, plan.batch_size), engine.computed, null=plan.errors == "null"
+        )
     preprocess_failures = prepared.failures if prepared is not None else {}
     outputs, failed = engine.run_chunks(
         chunks,
@@ -87,18 +91,23 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     )
     if prepared is not None:
         prepared.finish(outputs)
-    return _assemble(plan, frame, outputs, {**preprocess_failures, **failed})
+    value_failures = chunks.failures if isinstance(chunks, _ColumnChunks) else {}
+    return _assemble(plan, frame, outputs, {**preprocess_failures, **value_failures, **failed})
 
 
-def _convert(bindings: tuple[InputBinding, ...], frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def _convert(
+    bindings: tuple[InputBinding, ...], frame: pd.DataFrame, computed: Mapping[str, str] | None = None
+) -> dict[str, np.ndarray]:
     """Convert the columns of ``frame`` that feed each binding's input into one array per input."""
     feeds = {}
     for binding in bindings:
         if len(binding.columns) == 1:
             column = binding.columns[0]
-            feeds[binding.port.name] = column_to_array(frame[column], port=binding.port, column=column)
+            feeds[binding.port.name] = column_to_array(
+                frame[column], port=binding.port, column=column, computed=computed
+            )
         else:
-            feeds[binding.port.name] = stack_columns(frame, binding.columns, binding.port)
+            feeds[binding.port.name] = stack_columns(frame, binding.columns, binding.port, computed)
     return feeds
 
 
@@ -108,12 +117,29 @@ class _ColumnChunks:
     The engine takes each chunk when its requests are busy with the previous one's
     last batches, so converting overlaps inference, and the partition never exists
     twice in tensor form. Chunks are a whole number of batches.
+
+    With ``null``, rows whose values the inputs cannot take (nulls, NA into an integer
+    input, lossy casts: [`InputValueError`][dask_openvino.errors.InputValueError]) are
+    left out of their chunk and recorded in ``failures`` with the reason; the chunk is
+    converted again without them, once per kind of problem found.
     """
 
-    def __init__(self, bindings: tuple[InputBinding, ...], frame: pd.DataFrame, batch: int) -> None:
+    def __init__(
+        self,
+        bindings: tuple[InputBinding, ...],
+        frame: pd.DataFrame,
+        batch: int,
+        computed: Mapping[str, str] | None = None,
+        *,
+        null: bool = False,
+    ) -> None:
         self._bindings = bindings
         self._frame = frame
-        row_bytes = sum(max(b.port.row_size or 1, len(b.columns)) * b.port.dtype.itemsize for b in bindings) or 1
+        self._computed = computed
+        self._null = null
+        self.failures: dict[int, str] = {}
+        dtypes = frame.dtypes.to_dict()
+        row_bytes = sum(_row_bytes(b, [dtypes[c] for c in b.columns]) for b in bindings) or 1
         rows = max(CHUNK_BYTES // row_bytes, batch)
         self._step = rows - rows % batch
 
@@ -122,20 +148,49 @@ class _ColumnChunks:
         for start in range(0, n_rows, self._step):
             stop = min(start + self._step, n_rows)
             part = self._frame.iloc[start:stop] if self._step < n_rows else self._frame
-            yield slice(start, stop), _convert(self._bindings, part)
+            rows: Rows = slice(start, stop)
+            while True:
+                try:
+                    feeds = _convert(self._bindings, part, self._computed)
+                except InputValueError as err:
+                    if not self._null or err.rows is None or not err.rows.any():
+                        raise
+                    positions = np.arange(start, stop) if isinstance(rows, slice) else rows
+                    self.failures.update(dict.fromkeys(positions[err.rows].tolist(), err.reason))
+                    rows, part = positions[~err.rows], part[~err.rows]
+                    continue
+                break
+            yield rows, feeds
+
+
+def _row_bytes(binding: InputBinding, dtypes: list[Any]) -> int:
+    """Bytes per row of a binding: of its tensor, or of its columns where they are wider (float64 into float32).
+
+    A chunk's converted copy then holds at most [`CHUNK_BYTES`][dask_openvino.partition.CHUNK_BYTES]
+    whatever the source type, and casting float64 costs no more memory than reading float32.
+    """
+    values = max(binding.port.row_size or 1, len(binding.columns))
+    widest = max([binding.port.dtype.itemsize, *(d.itemsize for d in dtypes if isinstance(d, np.dtype))])
+    return values * widest
 
 
 class _PreparedChunks:
     """A preprocessor's chunks, joined by the other inputs' columns for the same rows."""
 
-    def __init__(self, prepared: Prepared, bindings: tuple[InputBinding, ...], frame: pd.DataFrame) -> None:
+    def __init__(
+        self,
+        prepared: Prepared,
+        bindings: tuple[InputBinding, ...],
+        frame: pd.DataFrame,
+        computed: Mapping[str, str] | None = None,
+    ) -> None:
         self._chunks = prepared.chunks
         self._others: dict[str, np.ndarray] = {}
         if bindings:
             # The other inputs are converted once, for the rows preprocessing could use;
             # a row's rank among those rows finds its values.
             ok = prepared.ok
-            self._others = _convert(bindings, frame if ok.all() else frame[ok])
+            self._others = _convert(bindings, frame if ok.all() else frame[ok], computed)
             self._rank = np.cumsum(ok) - 1
 
     def __iter__(self) -> Iterator[Chunk]:

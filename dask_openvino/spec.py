@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 
 from dask_openvino import state
-from dask_openvino.errors import ModelChangedError, ModelLoadError, openvino_message
+from dask_openvino.errors import ModelChangedError, ModelLoadError, UnsupportedElementTypeError, openvino_message
 from dask_openvino.policy import requested_precision
 from dask_openvino.storage import StorageOptions, absolute, freeze_options, is_local, read_bytes
 
@@ -63,8 +63,9 @@ class PortInfo:
         try:
             return _NUMPY_DTYPES[self.element_type]
         except KeyError:
-            raise TypeError(
-                f"port {self.name!r} has element type {self.element_type}, which has no numpy dtype"
+            raise UnsupportedElementTypeError(
+                f"port {self.name!r} has element type {self.element_type}, which has no numpy dtype, so "
+                "dask-openvino cannot feed or read it; convert the model with this port as f32 or f16"
             ) from None
 
     @property

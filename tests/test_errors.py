@@ -13,6 +13,8 @@ REFINES = {
     errors.ModelChangedError: RuntimeError,
     errors.InputSchemaError: ValueError,
     errors.InputNotFoundError: FileNotFoundError,
+    errors.InputValueError: ValueError,
+    errors.UnsupportedElementTypeError: TypeError,
     errors.InferenceError: RuntimeError,
     errors.ConversionError: RuntimeError,
     errors.MissingDependencyError: ImportError,
