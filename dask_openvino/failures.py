@@ -73,13 +73,13 @@ class IsolationModel:
             return openvino_message(err)
         outputs = [self._request.get_output_tensor(i).data for i in range(n_outputs)]
         rows = len(sent[0]) if sent else 0
-        short = [(i, len(out)) for i, out in enumerate(outputs) if len(out) != rows]
-        if short:
+        empty = [i for i, out in enumerate(outputs) if out.ndim and len(out) == 0]
+        if rows and empty:
             # A failure OpenVINO did not raise (a single-threaded CPU model returns no rows
             # where it would raise): the batch failed, and the graph is as after a failure.
+            # Any other row count is the model's own shape, which the output buffer refuses.
             self._dirty = True
-            index, got = short[0]
-            return f"output {index} has {got} rows for a batch of {rows}"
+            return f"output {empty[0]} has no rows for a batch of {rows}"
         self._dirty, self._last_shapes = False, shapes
         return outputs, rows
 

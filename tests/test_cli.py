@@ -219,7 +219,7 @@ def test_failed_partition_leaves_no_output(tmp_path: Path, int_xml: Path, schedu
     output = tmp_path / "scored.parquet"
     code, text = _invoke("predict", str(int_xml), str(source), "-o", str(output), "--inputs", "ids=p+q", *scheduler)
     assert code == 1
-    assert "InputSchemaError" in text
+    assert "InputValueError" in text  # the InputSchemaError that names values
     assert "column 'q'" in text
     assert not output.exists()
     assert _leftovers(tmp_path) == []
