@@ -8,6 +8,7 @@ The tree::
     ├── InputSchemaError      (also ValueError)   columns do not match the model's inputs
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
+    ├── InputNotFoundError    (also FileNotFoundError) an input path names no file the reader accepts
     └── MissingDependencyError (also ImportError) an optional package is not installed
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``
@@ -23,6 +24,7 @@ __all__ = [
     "ConversionError",
     "DaskOpenVINOError",
     "InferenceError",
+    "InputNotFoundError",
     "InputSchemaError",
     "MissingDependencyError",
     "ModelChangedError",
@@ -64,6 +66,13 @@ class ConversionError(DaskOpenVINOError, RuntimeError):
     """A framework model could not be converted to OpenVINO IR.
 
     The message carries the converter's own message.
+    """
+
+
+class InputNotFoundError(DaskOpenVINOError, FileNotFoundError):
+    """An input path or glob names no file, or a directory holds no file of a kind that can be read.
+
+    The message names the path, what was found there and what is accepted.
     """
 
 

@@ -11,6 +11,7 @@ output path once every partition is written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,17 +26,22 @@ from rich.table import Table
 
 import dask_openvino
 from dask_openvino.cli.errors import cli_errors
+from dask_openvino.cli.logs import verbosity_option, worker_logging
 from dask_openvino.cli.params import ConfigParam, NamesParam, cluster_options, inputs_option
 from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
+from dask_openvino.cli.selection import expand_inputs, kept_columns, read_columns
 from dask_openvino.cli.tables import Format, StagedOutput, format_of, read_table, write_partition
 from dask_openvino.cluster import ClusterOptions, connect
-from dask_openvino.plan import InputsArg
+from dask_openvino.plan import ERROR_COLUMN, InputsArg, build_plan
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.progress import Completed, track
+from dask_openvino.spec import resolve_model
 from dask_openvino.storage import absolute
 
 __all__ = ["PredictJob", "build_scoring", "predict_command", "write_scored"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,15 @@ class PredictJob:
     output : str
         Output directory path or URI.
     inputs : None, str, list or dict
-        As `.ov.predict(inputs=...)`.
+        As `.ov.predict(inputs=...)`; column names may be glob patterns (`f*`),
+        matched in the table's column order.
     batch_size : int or None
         As `.ov.predict(batch_size=...)`.
     keep_input : bool
         As `.ov.predict(keep_input=...)`.
+    keep : tuple of str or None
+        Keep only these input columns (names or glob patterns) beside the
+        predictions; None follows `keep_input`.
     output_names : list of str or None
         As `.ov.predict(output_names=...)`.
     device : str
@@ -86,6 +96,7 @@ class PredictJob:
     inputs: InputsArg = None
     batch_size: int | None = None
     keep_input: bool = True
+    keep: tuple[str, ...] | None = None
     output_names: list[str] | None = None
     device: str = "CPU"
     config: Mapping[str, str] | None = None
@@ -103,6 +114,7 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
     """Read `job.input` lazily and apply `.ov.predict`; check everything that `meta` shows.
 
     Column and model problems therefore surface here, before any cluster starts.
+    Only the columns the job uses are read: those feeding the model, and the kept ones.
 
     Parameters
     ----------
@@ -128,19 +140,25 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
     ['f0', 'f1', 'f2', 'prediction']
     """
     frame = read_table(job.input, job.input_format, job.partitions)
-    scored: dd.DataFrame = frame.ov.predict(
-        job.model,
-        inputs=job.inputs,
-        batch_size=job.batch_size,
-        output_names=job.output_names,
-        keep_input=job.keep_input,
-        config=job.config,
-        device=job.device,
-        precision=job.precision,
-        preprocess=job.preprocess,
-        postprocess=job.postprocess,
-        errors=job.errors,
-    )
+    columns = [str(column) for column in frame.columns]
+    spec = resolve_model(job.model, device=job.device, config=job.config, precision=job.precision)
+    options: dict[str, Any] = {
+        "inputs": expand_inputs(job.inputs, columns),
+        "batch_size": job.batch_size,
+        "output_names": job.output_names,
+        "preprocess": job.preprocess,
+        "postprocess": job.postprocess,
+        "errors": job.errors,
+    }
+    keep = kept_columns(job.keep, columns) if job.keep is not None else None
+    if keep is not None or not job.keep_input:
+        # Dask pushes this projection into the reader: the other columns are never read.
+        plan = build_plan(spec, frame._meta, keep_input=False, **options)
+        frame = frame[read_columns(plan, keep or (), columns)]
+    scored: dd.DataFrame = frame.ov.predict(spec, keep_input=job.keep_input or keep is not None, **options)
+    if keep is not None:
+        made = [column for column in scored.columns if column not in frame.columns]
+        scored = scored[[*keep, *made]]
     if job.output_format == "csv":
         _check_csv_can_hold(scored._meta)
     return scored
@@ -195,9 +213,16 @@ def write_scored(
     return track(futures, rows=lambda rows: int(rows.iloc[0]), description="scoring", console=console)
 
 
-def _summary(done: Completed[Any], precisions: list[str]) -> Table:
+def _failed_rows(done: Completed[pd.Series]) -> int:
+    return sum(int(counts.get("failed", 0)) for counts in done.results)
+
+
+def _summary(done: Completed[pd.Series], precisions: list[str], scored: dd.DataFrame) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("rows scored", f"{done.rows:,}")
+    failed = _failed_rows(done)
+    table.add_row("rows scored", f"{done.rows - failed:,}")
+    if ERROR_COLUMN in scored.columns:
+        table.add_row("rows failed", f"{failed:,}" + (f" (reasons in column {ERROR_COLUMN})" if failed else ""))
     table.add_row("partitions", f"{done.partitions:,}")
     table.add_row("time", f"{done.seconds:.2f} s")
     table.add_row("throughput", f"{done.rows_per_second:,.0f} rows/s")
@@ -237,6 +262,14 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per inference [default: from the model].")
 @click.option(
     "--keep-input/--no-keep-input", default=True, show_default=True, help="Keep the input columns in the output."
+)
+@click.option(
+    "--keep",
+    multiple=True,
+    type=NamesParam(),
+    callback=NamesParam.combine,
+    metavar="COLS",
+    help="Keep only these input columns (names or patterns such as 'id*'), e.g. --keep id,label.",
 )
 @click.option("--device", default="CPU", show_default=True, help="OpenVINO device.")
 @click.option(
@@ -300,6 +333,7 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @cluster_options
+@verbosity_option
 def predict_command(
     model: str,
     input_path: str,
@@ -308,6 +342,7 @@ def predict_command(
     output_names: list[str] | None,
     batch_size: int | None,
     keep_input: bool,
+    keep: list[str] | None,
     device: str,
     precision: str | None,
     config: dict[str, str] | None,
@@ -320,6 +355,7 @@ def predict_command(
     errors: Literal["raise", "null"],
     overwrite: bool,
     cluster: ClusterOptions,
+    verbosity: int,
 ) -> None:
     """Score a Parquet or CSV table with an OpenVINO model and write the result.
 
@@ -370,7 +406,8 @@ def predict_command(
           --threads-per-worker 4 --config PERFORMANCE_HINT=LATENCY
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
     del labels  # already in the postprocessors: --postprocess reads it
-    console = Console()
+    console = Console(quiet=verbosity < 0)
+    console.print(f"Reading {input_path} and {model}…", soft_wrap=True)
     job = PredictJob(
         model=model,
         input=input_path,
@@ -378,6 +415,7 @@ def predict_command(
         inputs=inputs,
         batch_size=batch_size,
         keep_input=keep_input,
+        keep=tuple(keep) if keep is not None else None,
         output_names=output_names,
         device=device,
         config=config,
@@ -396,12 +434,22 @@ def predict_command(
             # The cluster closes before the staging directory is removed on failure, so no
             # worker of a local cluster is still writing into it.
             with StagedOutput(job.output, overwrite=job.overwrite) as out:
-                with connect(cluster, console) as client:
+                console.print("Starting a local cluster…" if cluster.scheduler is None else "Connecting…")
+                with (
+                    connect(cluster, console) as client,
+                    worker_logging(client, logging.getLogger("dask_openvino").level),
+                ):
                     done = write_scored(scored, out, job.output_format, client, console)
                     precisions = _worker_precisions(client, absolute(job.model))
                 out.commit()
     except KeyboardInterrupt:
         console.print("[red]Interrupted[/red]: the job was cancelled and no output was written.")
         raise SystemExit(130) from None
-    console.print(_summary(done, precisions))
-    console.print(f"Output: {job.output}", soft_wrap=True)
+    failed = _failed_rows(done)
+    if failed:
+        logger.warning(
+            "%s of %s rows failed; their reasons are in column %s", f"{failed:,}", f"{done.rows:,}", ERROR_COLUMN
+        )
+    summary = Console()
+    summary.print(_summary(done, precisions, scored))
+    summary.print(f"Output: {job.output}", soft_wrap=True)
