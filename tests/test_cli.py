@@ -208,7 +208,7 @@ def test_predict_usage_errors(tmp_path: Path, score_xml: Path) -> None:
     assert "NAME=COLUMN" in text
     code, text = _invoke("predict", str(score_xml), str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "o"))
     assert code == 1
-    assert "cannot read parquet input" in text
+    assert f"InputNotFoundError: not found: {tmp_path / 'missing.parquet'}" in text
 
 
 @pytest.mark.cluster

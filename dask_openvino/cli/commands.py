@@ -27,7 +27,7 @@ from dask_openvino.cli.tables import format_of, read_table
 from dask_openvino.cluster import ClusterOptions
 from dask_openvino.convert import convert
 from dask_openvino.demo import DemoOptions, run_demo
-from dask_openvino.plan import InputsArg
+from dask_openvino.plan import SINGLE_OUTPUT_COLUMN, InputsArg
 from dask_openvino.precision import check_precision
 from dask_openvino.quantize import fidelity_report, quantize
 from dask_openvino.spec import ModelSpec
@@ -68,6 +68,13 @@ def info_command(model: str, weights: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"xml": spec.xml, "weights": spec.weights, "fingerprint": spec.fingerprint, **ports}))
         return
     _print_spec(spec)
+    outputs = description.outputs
+    if len(outputs) == 1:
+        click.echo(
+            f"predict writes output {outputs[0].name} as column {SINGLE_OUTPUT_COLUMN!r} (--output-names renames it)"
+        )
+    else:
+        click.echo("predict writes each output as a column of its name (--output-names renames them)")
 
 
 @click.command("demo")

@@ -125,9 +125,12 @@ class QuietTaskFailures(logging.Filter):
 
     Examples
     --------
-    >>> record = logging.LogRecord("distributed.worker", logging.ERROR, "", 0, "Compute Failed\\n...", ("x",), None)
-    >>> QuietTaskFailures("predict").filter(record)
-    True
+    >>> def failed(key: str) -> logging.LogRecord:
+    ...     return logging.LogRecord("distributed.worker", logging.ERROR, "", 0, "Compute Failed %s", (key,), None)
+    >>> QuietTaskFailures("predict").filter(failed("read_parquet-predict-1f2e")), QuietTaskFailures("predict").filter(
+    ...     failed("other-job-3a4b")
+    ... )
+    (False, True)
     """
 
     def __init__(self, marker: str) -> None:

@@ -16,6 +16,7 @@ import uuid
 from typing import Any, Literal
 
 import click
+import dask
 import dask.dataframe as dd
 import fsspec
 import pandas as pd
@@ -203,8 +204,8 @@ def read_table(path: str, fmt: Format, partitions: int | None = None) -> dd.Data
     (a file of one row group stays one partition, and a warning says so). Columns
     the job does not use are not read when the frame is projected onto the ones
     it needs (Dask pushes the projection into the reader).
-    `.tsv` files (`.tsv.gz`, ...) are read tab-separated, and a compressed CSV
-    file as one partition, since it cannot be split.
+    CSV is read with pyarrow dtypes too; `.tsv` files (`.tsv.gz`, ...) are read
+    tab-separated, and a compressed CSV file as one partition, since it cannot be split.
 
     Parameters
     ----------
@@ -237,12 +238,16 @@ def read_table(path: str, fmt: Format, partitions: int | None = None) -> dd.Data
     try:
         if fmt == "csv":
             name, compressed = _stem(files[0])
-            frame: dd.DataFrame = dd.read_csv(
-                [fs.unstrip_protocol(f) for f in files],
-                sep="\t" if name.endswith(".tsv") else ",",
-                # dask warns, then reads whole, when asked to split a compressed file in blocks.
-                blocksize=None if compressed else "default",
-            )
+            # pyarrow dtypes as for Parquet; their strings need no conversion step, which would
+            # otherwise stand between the reader and the scoring step in every task's name.
+            with dask.config.set({"dataframe.convert-string": False}):
+                frame: dd.DataFrame = dd.read_csv(
+                    [fs.unstrip_protocol(f) for f in files],
+                    sep="\t" if name.endswith(".tsv") else ",",
+                    # dask warns, then reads whole, when asked to split a compressed file in blocks.
+                    blocksize=None if compressed else "default",
+                    dtype_backend="pyarrow",
+                )
         else:
             groups, first_rows = _row_groups_per_partition(fs, files[0])
             frame = dd.read_parquet(path, dtype_backend="pyarrow", split_row_groups=groups)
