@@ -18,57 +18,70 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
-from rich.console import Console
-from rich.logging import RichHandler
 
 __all__ = ["QuietTaskFailures", "configure_logging", "verbosity_option", "worker_logging"]
 
 _PLUGIN = "dask-openvino-cli-logging"
 
 
-def configure_logging(verbosity: int) -> int:
-    """Send the `dask_openvino` loggers to standard error at the level `verbosity` chooses.
+@contextlib.contextmanager
+def configure_logging(verbosity: int) -> Iterator[int]:
+    """Send the `dask_openvino` loggers to standard error at the level `verbosity` chooses, while the block runs.
+
+    The loggers' level, handlers and propagation are restored afterwards (a command
+    run from Python, as `CliRunner` does, leaves the caller's logging as it was).
 
     Parameters
     ----------
     verbosity : int
         `-1` for `-q` (errors), `0` (warnings), `1` for `-v` (info), `2` or more for `-vv` (debug).
 
-    Returns
-    -------
+    Yields
+    ------
     int
         The `logging` level set.
 
     Examples
     --------
-    >>> configure_logging(1) == logging.INFO
+    >>> with configure_logging(1) as level:
+    ...     level == logging.INFO
     True
     """
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     package = logging.getLogger("dask_openvino")
+    saved = (package.level, package.propagate)
+    # Plain lines, never wrapped: paths and figures stay whole, and tests and scripts can grep them.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
     package.setLevel(level)
-    for handler in [h for h in package.handlers if isinstance(h, RichHandler)]:
-        package.removeHandler(handler)
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
-    handler.setFormatter(_WorkerFormatter("%(message)s"))
     package.addHandler(handler)
     package.propagate = False
-    return level
+    try:
+        yield level
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(saved[0])
+        package.propagate = saved[1]
 
 
-class _WorkerFormatter(logging.Formatter):
-    """Name the worker of a record forwarded from one (`Client.forward_logging` sets `record.worker`)."""
+class _Formatter(logging.Formatter):
+    """`Warning: ...` for warnings and worse, the worker of a forwarded record (`record.worker`) in brackets."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = record.getMessage()
+        if record.exc_info:
+            text = f"{text}\n{self.formatException(record.exc_info)}"
         worker = getattr(record, "worker", None)
-        return f"[{worker}] {text}" if worker else text
+        if worker:
+            text = f"[{worker}] {text}"
+        return f"{record.levelname.capitalize()}: {text}" if record.levelno >= logging.WARNING else text
 
 
 def verbosity_option(command: Callable[..., None]) -> Callable[..., None]:
@@ -100,8 +113,8 @@ def verbosity_option(command: Callable[..., None]) -> Callable[..., None]:
         if verbose and quiet:
             raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one")
         verbosity = -1 if quiet else verbose
-        configure_logging(verbosity)
-        command(*args, verbosity=verbosity, **kwargs)
+        with configure_logging(verbosity):
+            command(*args, verbosity=verbosity, **kwargs)
 
     decorated: Callable[..., None] = click.option(
         "-q", "--quiet", is_flag=True, help="Print only errors and the summary (no progress bar)."

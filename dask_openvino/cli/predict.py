@@ -151,13 +151,18 @@ def build_scoring(job: PredictJob) -> dd.DataFrame:
         "errors": job.errors,
     }
     keep = kept_columns(job.keep, columns) if job.keep is not None else None
+    keep_input = job.keep_input or keep is not None
+    scored: dd.DataFrame = frame.ov.predict(spec, keep_input=keep_input, **options)
     if keep is not None or not job.keep_input:
-        # Dask pushes this projection into the reader: the other columns are never read.
+        # Dask pushes this projection into the reader: the other columns are never read. It
+        # also joins partitions whose projected bytes are few; inference costs what it costs
+        # whatever the columns, so the partitions (every worker's share) win over the bytes.
         plan = build_plan(spec, frame._meta, keep_input=False, **options)
-        frame = frame[read_columns(plan, keep or (), columns)]
-    scored: dd.DataFrame = frame.ov.predict(spec, keep_input=job.keep_input or keep is not None, **options)
+        projected = frame[read_columns(plan, keep or (), columns)].ov.predict(spec, keep_input=keep_input, **options)
+        if projected.optimize().npartitions == scored.optimize().npartitions:
+            scored = projected
     if keep is not None:
-        made = [column for column in scored.columns if column not in frame.columns]
+        made = [column for column in scored.columns if column not in columns]
         scored = scored[[*keep, *made]]
     if job.output_format == "csv":
         _check_csv_can_hold(scored._meta)
