@@ -204,7 +204,7 @@ def _recomputed(futures: Sequence[Future[Any]]) -> int:
         1 for key in keys if key in dask_scheduler.tasks and dask_scheduler.tasks[key].suspicious
     )
     try:
-        return int(futures[0].client.run_on_scheduler(count, keys=keys))  # type: ignore[no-untyped-call]
+        return int(futures[0].client.run_on_scheduler(count, keys=keys))
     except Exception:  # an old or unreachable scheduler: the count is informative, the job is done
         logger.debug("could not ask the scheduler which partitions were recomputed", exc_info=True)
         return 0

@@ -21,9 +21,8 @@ from distributed import Client, LocalCluster
 from rich.console import Console
 
 import model_factory
-from dask_openvino.cli import main
+from dask_openvino.cli import main, tables
 from dask_openvino.cli.predict import PredictJob, build_scoring
-from dask_openvino.cli import tables
 from dask_openvino.cli.tables import write_partition
 from dask_openvino.progress import track
 

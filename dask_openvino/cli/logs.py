@@ -204,7 +204,7 @@ def worker_logging(client: Client, level: int, *, marker: str = "predict") -> It
     >>> with worker_logging(client, logging.INFO):  # doctest: +SKIP
     ...     done = write_scored(scored, out, "parquet", client, console)
     """
-    client.register_plugin(_WorkerLogging(level, marker), name=_PLUGIN)  # type: ignore[no-untyped-call]
+    client.register_plugin(_WorkerLogging(level, marker), name=_PLUGIN)
     forwarding = level <= logging.INFO
     if forwarding:
         client.forward_logging("dask_openvino", level=level)  # type: ignore[no-untyped-call]

@@ -256,7 +256,8 @@ def read_table(path: str, fmt: Format, partitions: int | None = None) -> dd.Data
         cause = err.__cause__ if isinstance(err.__cause__, Exception) else err
         raise click.ClickException(f"cannot read {fmt} input {path}: {cause}") from err
     if partitions is not None and partitions != frame.npartitions:
-        return frame.repartition(npartitions=partitions)
+        repartitioned: dd.DataFrame = frame.repartition(npartitions=partitions)
+        return repartitioned
     if frame.npartitions == 1 and len(files) == 1 and first_rows > 2 * PARTITION_ROWS:
         logger.warning(
             "%s is one row group of %s rows: one partition, scored by one worker; write it in smaller row "
