@@ -229,6 +229,8 @@ def _summary(done: Completed[pd.Series], precisions: list[str], scored: dd.DataF
     if ERROR_COLUMN in scored.columns:
         table.add_row("rows failed", f"{failed:,}" + (f" (reasons in column {ERROR_COLUMN})" if failed else ""))
     table.add_row("partitions", f"{done.partitions:,}")
+    if done.recomputed:
+        table.add_row("recomputed", f"{done.recomputed:,} partitions, after a worker was lost")
     table.add_row("time", f"{done.seconds:.2f} s")
     table.add_row("throughput", f"{done.rows_per_second:,.0f} rows/s")
     for line in precisions:
@@ -253,8 +255,9 @@ def _worker_precisions(client: Client, model: str) -> list[str]:
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", required=True, help="Output directory path or URI (one file per partition).")
 @inputs_option(
-    help="Columns feeding the model, in input order (repeat or comma-separate), or NAME=COL pairs "
-    "(NAME=COL1+COL2 stacks columns). Default: columns named like the model's inputs."
+    help="Columns feeding the model, in input order (repeat or comma-separate; patterns such as 'f*' match "
+    "columns in the table's order), or NAME=COL pairs (NAME=COL1+COL2 or NAME='f*' stacks columns). "
+    "Default: the model's input names, as columns."
 )
 @click.option(
     "--output-names",
@@ -371,7 +374,10 @@ def predict_command(
     partition is done: a failed or interrupted job leaves no OUTPUT.
 
     Without --scheduler a local cluster sized to this machine runs the job.
-    Each model output becomes a column ("prediction" for a single output).
+    Each model output becomes a column ("prediction" for a single output, as
+    `dask-openvino info` says; --output-names renames). A Parquet file is split
+    by its row groups, so every worker gets work. With --errors null the summary
+    counts scored and failed rows apart.
 
     \b
     Preprocessing (--preprocess KIND:OPTIONS, options comma-separated), applied to
@@ -397,6 +403,7 @@ def predict_command(
     \b
     Examples:
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
+      dask-openvino predict model.xml features.parquet -o scored.parquet --inputs 'f*' --keep id -v
       dask-openvino predict model.xml 'data/*.csv' -o scored.csv --no-keep-input
       dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/
           --scheduler tcp://10.0.0.5:8786 --batch-size 256
