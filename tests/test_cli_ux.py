@@ -203,6 +203,7 @@ def test_errors_null_counts_failed_rows_apart(tmp_path: Path, scheduler: list[st
     assert code == 0, text
     assert re.search(r"rows scored\s+2\s*\n", text), text
     assert re.search(r"rows failed\s+1 \(reasons in column prediction_error\)", text), text
+    assert "Warning: 1 of 3 rows failed; their reasons are in column prediction_error" in text
     assert pd.read_parquet(output)["prediction_error"].notna().tolist() == [False, True, False]
 
 
@@ -306,3 +307,27 @@ def test_progress_fits_80_columns(cluster: LocalCluster) -> None:
     lines = [line for line in last.splitlines() if line.strip(" \x1b[?25h")]
     assert len(lines) == 1, buffer.getvalue()
     assert "8.00M rows" in lines[0] and "/s" in lines[0]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_partitions_recomputed_after_a_worker_loss_are_counted(tmp_path: Path) -> None:
+    def die_once(marker: str) -> int:
+        """Kill the worker process running it the first time (as a lost machine would), then return 1."""
+        import os
+
+        if not os.path.exists(marker):
+            Path(marker).touch()
+            os._exit(1)
+        return 1
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local,
+        Client(local) as client,
+    ):
+        finished = client.submit(int, 2)
+        assert finished.result() == 2  # done before the worker dies: not running, so not counted
+        futures = [client.submit(die_once, str(tmp_path / "died"), pure=False), finished]
+        done = track(futures, rows=int, console=Console(file=io.StringIO()))
+    assert done.rows == 3
+    assert done.recomputed == 1
