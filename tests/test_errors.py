@@ -14,6 +14,7 @@ REFINES = {
     errors.InputSchemaError: ValueError,
     errors.InferenceError: RuntimeError,
     errors.ConversionError: RuntimeError,
+    errors.InputNotFoundError: FileNotFoundError,
     errors.MissingDependencyError: ImportError,
 }
 
