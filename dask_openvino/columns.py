@@ -148,7 +148,13 @@ def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: st
     return values.reshape(n_rows, *row_shape)
 
 
-def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInfo) -> np.ndarray:
+def _first_missing(series: pd.Series) -> str:
+    """Name the first missing row of ``series`` by its index label (the error path only)."""
+    position = int(np.flatnonzero(series.isna().to_numpy())[0])
+    return f"first: row {series.index[position]!r}, position {position} in its partition"
+
+
+def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInfo, index: pd.Index) -> np.ndarray:
     """Flatten a (nested) list column into ``[n_rows, d1, d2, ...]`` without per-row loops."""
     array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
     n_rows = len(array)
@@ -156,8 +162,8 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
         missing = ~np.asarray(array.is_valid())
         first = int(np.flatnonzero(missing)[0])
         raise InputValueError(
-            f"column {column!r} has {array.null_count} null rows (first at position {first}); model input "
-            f"{port} needs a value in every row",
+            f"column {column!r} has {array.null_count} null rows (first: row {index[first]!r}, position {first} "
+            f"in its partition); model input {port} needs a value in every row",
             rows=missing,
             reason=f"column {column!r} is null in this row; model input {port} needs a value",
         )
@@ -248,7 +254,9 @@ def column_to_array(
     check_column_dtype(dtype, column=column, port=port)
     n_rows = len(series)
     if isinstance(dtype, pd.ArrowDtype) and _is_list_type(dtype.pyarrow_dtype):
-        values = _flatten_arrow_lists(pa.chunked_array(series.array.__arrow_array__()), column=column, port=port)
+        values = _flatten_arrow_lists(
+            pa.chunked_array(series.array.__arrow_array__()), column=column, port=port, index=series.index
+        )
     elif dtype == np.dtype(object):
         values = _stack_objects(series, column=column, port=port)
     else:
@@ -280,8 +288,8 @@ def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
             missing = 0
     if missing:
         raise InputValueError(
-            f"column {column!r} has {missing} missing values, but model input {port} needs "
-            f"{port.dtype} values in every row",
+            f"column {column!r} has {missing} missing values ({_first_missing(series)}), but model input "
+            f"{port} needs {port.dtype} values in every row",
             rows=np.asarray(series.isna()),
             reason=f"column {column!r} is missing in this row; model input {port} needs a {port.dtype} value",
         )

@@ -74,12 +74,24 @@ def _convert_in_child(kind: str, source: Any, example_input: Any) -> tuple[bytes
         try:
             model = ov.convert_model(source, example_input=example_input)
         except Exception as err:
+            message = openvino_message(err, sep="\n")
             raise ConversionError(
-                f"openvino.convert_model cannot convert {what}:\n" + openvino_message(err, sep="\n")
+                f"openvino.convert_model cannot convert {what}:\n{message}{_onnx_ml_hint(message, kind)}"
             ) from None
         xml = Path(tmp) / "ir.xml"
         ov.save_model(model, xml, compress_to_fp16=False)
         return xml.read_bytes(), xml.with_suffix(".bin").read_bytes()
+
+
+def _onnx_ml_hint(message: str, kind: str) -> str:
+    """Point at converting the estimator itself when an ONNX file holds scikit-learn's ``ai.onnx.ml`` operators."""
+    if kind != "path" or "ai.onnx.ml." not in message:
+        return ""
+    return (
+        "\nThis ONNX file was exported from scikit-learn with ai.onnx.ml operators, which OpenVINO does not "
+        "implement. Convert the fitted estimator itself from Python instead: "
+        "dask_openvino.convert(estimator, output_dir) exports it with standard ONNX operators"
+    )
 
 
 # --------------------------------------------------------------------------- scikit-learn

@@ -76,7 +76,8 @@ class InputSchemaError(DaskOpenVINOError, ValueError):
 class InputNotFoundError(DaskOpenVINOError, FileNotFoundError):
     """An input path, folder or glob names no file to read, or a listed file is gone when it is read.
 
-    The message names the path or pattern and, for images, the extensions accepted.
+    The message names the path or pattern, what was found there and what is accepted
+    (table formats, or for images the extensions).
     """
 
 

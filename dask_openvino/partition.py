@@ -73,7 +73,7 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     if plan.preprocess is not None and plan.preprocess_column is not None:
         prepared = plan.preprocess.prepare(frame[plan.preprocess_column], batch_size=plan.batch_size)
         if plan.errors == "raise":
-            prepared.raise_first_failure(frame.index, plan.preprocess_column)
+            prepared.raise_first_failure(frame[plan.preprocess_column], plan.preprocess_column)
         # Re-iterable: the engine iterates again to isolate failing rows.
         chunks: Iterable[Chunk] = _PreparedChunks(prepared, plan.inputs, frame, engine.computed)
     else:

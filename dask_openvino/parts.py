@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from dask_openvino.plan import ERROR_COLUMN
+
 __all__ = [
     "COMPRESSIONS",
     "MANIFEST",
@@ -179,7 +181,10 @@ class PartWriter:
     width: int
 
     def __call__(self, frame: pd.DataFrame, number: int) -> dict[str, Any]:
-        """Write partition `number`; return its record (partition, file, rows, job)."""
+        """Write partition `number`; return its record (partition, file, rows, failed, job).
+
+        `failed` counts the rows with a reason in the error column (`errors="null"`).
+        """
         extension = "parquet" if self.format == "parquet" else ("tsv" if self.sep == "\t" else "csv")
         suffix = next((s for s, codec in COMPRESSIONS.items() if codec == self.compression), "")
         name = f"part.{number:0{self.width}d}.{extension}{suffix}"
@@ -187,7 +192,8 @@ class PartWriter:
             write_atomic(self.fs, f"{self.staging}/{name}", lambda f: pq.write_table(arrow_table(frame), f))
         else:
             write_atomic(self.fs, f"{self.staging}/{name}", self._csv(frame), self.compression)
-        record = {"partition": number, "file": name, "rows": len(frame), "job": self.job}
+        failed = int(frame[ERROR_COLUMN].notna().sum()) if ERROR_COLUMN in frame.columns else 0
+        record = {"partition": number, "file": name, "rows": len(frame), "failed": failed, "job": self.job}
         write_json(self.fs, f"{self.staging}/{RECORDS}/{number:0{self.width}d}.json", record)
         return record
 

@@ -14,6 +14,7 @@ print(f"{done.rows:,} rows in {done.seconds:.1f} s")
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,11 +33,14 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
-__all__ = ["Completed", "track"]
+__all__ = ["Completed", "compact", "track"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Completed(Generic[T]):
         Rows counted over all results.
     seconds : float
         Wall time from the call to [`track`][dask_openvino.progress.track] until the last partition finished.
+    recomputed : int
+        Partitions that ran again because the worker running them was lost.
 
     Examples
     --------
@@ -62,6 +68,7 @@ class Completed(Generic[T]):
     results: list[T]
     rows: int
     seconds: float
+    recomputed: int = 0
 
     @property
     def partitions(self) -> int:
@@ -74,14 +81,41 @@ class Completed(Generic[T]):
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
+def compact(number: float) -> str:
+    """Write a count in at most six characters, so that the progress line fits 80 columns.
+
+    Examples
+    --------
+    >>> compact(9_999), compact(96_400), compact(964_385), compact(8_000_000), compact(12_500_000_000)
+    ('9,999', '96.4k', '964k', '8.00M', '12.5G')
+    """
+    if number < 10_000:
+        return f"{number:,.0f}"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if number >= scale:
+            value = number / scale
+            return (
+                f"{value:.2f}{suffix}"
+                if value < 10
+                else f"{value:.1f}{suffix}"
+                if value < 100
+                else f"{value:.0f}{suffix}"
+            )
+    return f"{number:,.0f}"
+
+
 class _RowsColumn(ProgressColumn):
-    """Rows done so far and rows per second, from the task's `rows` field."""
+    """Rows done so far and rows per second, from the task's `rows` field, never wrapped."""
 
     def render(self, task: Task) -> Text:
         rows = int(task.fields.get("rows", 0))
         elapsed = task.finished_time if task.finished else task.elapsed
         rate = rows / elapsed if elapsed else 0.0
-        return Text(f"{rows:,} rows {rate:,.0f}/s", style="progress.data.speed")
+        return Text(f"{compact(rows)} rows {compact(rate)}/s", style="progress.data.speed", no_wrap=True)
+
+    def get_table_column(self) -> Column:
+        """Keep the figures on one line, whatever the terminal's width."""
+        return Column(no_wrap=True)
 
 
 def _progress(console: Console | None) -> Progress:
@@ -153,4 +187,24 @@ def track(
         if pending:
             pending[0].client.cancel(pending)
         raise
-    return Completed(results=results, rows=total_rows, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    recomputed = _recomputed(futures)
+    if recomputed:
+        logger.info("%d partitions were recomputed after the worker running them was lost", recomputed)
+    return Completed(results=results, rows=total_rows, seconds=seconds, recomputed=recomputed)
+
+
+def _recomputed(futures: Sequence[Future[Any]]) -> int:
+    """Count the futures' tasks that the scheduler saw a worker die while running ("suspicious" tasks)."""
+    if not futures:
+        return 0
+    keys = [future.key for future in futures]
+    # A lambda travels by value: a remote scheduler need not have dask_openvino installed.
+    count = lambda dask_scheduler, keys: sum(  # noqa: E731
+        1 for key in keys if key in dask_scheduler.tasks and dask_scheduler.tasks[key].suspicious
+    )
+    try:
+        return int(futures[0].client.run_on_scheduler(count, keys=keys))
+    except Exception:  # an old or unreachable scheduler: the count is informative, the job is done
+        logger.debug("could not ask the scheduler which partitions were recomputed", exc_info=True)
+        return 0

@@ -208,7 +208,7 @@ def test_predict_usage_errors(tmp_path: Path, score_xml: Path) -> None:
     assert "NAME=COLUMN" in text
     code, text = _invoke("predict", str(score_xml), str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "o"))
     assert code == 1
-    assert "cannot read parquet input" in text
+    assert f"InputNotFoundError: not found: {tmp_path / 'missing.parquet'}" in text
 
 
 @pytest.mark.cluster
@@ -500,11 +500,12 @@ def test_predict_options_reach_the_job_parsed(tmp_path: Path, monkeypatch: pytes
     from dask_openvino import postprocessing as post
     from dask_openvino import preprocessing as pre
     from dask_openvino.cli import predict
+    from dask_openvino.cli.job import PredictJob
     from dask_openvino.errors import InputSchemaError
 
-    jobs: list[predict.PredictJob] = []
+    jobs: list[PredictJob] = []
 
-    def build_scoring(job: predict.PredictJob) -> None:
+    def build_scoring(job: PredictJob) -> None:
         jobs.append(job)
         raise InputSchemaError("stopped before scoring")
 

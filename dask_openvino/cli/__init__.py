@@ -11,9 +11,14 @@ dask-openvino demo
 [`dask_openvino.cli.commands`][dask_openvino.cli.commands], the parsing of their
 options in [`dask_openvino.cli.params`][dask_openvino.cli.params] and, for
 `--preprocess`, `--postprocess` and `--labels`, in
-[`dask_openvino.cli.processing`][dask_openvino.cli.processing]; table reading and
-writing in [`dask_openvino.cli.tables`][dask_openvino.cli.tables], and the one-line
-report of a library error in [`dask_openvino.cli.errors`][dask_openvino.cli.errors].
+[`dask_openvino.cli.processing`][dask_openvino.cli.processing]. A predict job is
+[`dask_openvino.cli.job`][dask_openvino.cli.job] (its options and lazy graph), read from
+[`dask_openvino.cli.inputs`][dask_openvino.cli.inputs] (tables from
+[`dask_openvino.cli.tables`][dask_openvino.cli.tables], columns chosen in
+[`dask_openvino.cli.selection`][dask_openvino.cli.selection]) and run as
+[`dask_openvino.cli.run`][dask_openvino.cli.run] says (version check, warm-up,
+summary); logs are [`dask_openvino.cli.logs`][dask_openvino.cli.logs], and the one-line
+report of a library error [`dask_openvino.cli.errors`][dask_openvino.cli.errors].
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ from dask_openvino.cli.params import (
     inputs_option,
     per_input_option,
 )
+from dask_openvino.cli.selection import expand_inputs
 from dask_openvino.cli.tables import format_of, read_table
 from dask_openvino.cluster import ClusterOptions
 from dask_openvino.convert import convert
 from dask_openvino.demo import DemoOptions, run_demo
-from dask_openvino.plan import InputsArg
+from dask_openvino.plan import SINGLE_OUTPUT_COLUMN, InputsArg
 from dask_openvino.precision import check_precision
 from dask_openvino.quantize import fidelity_report, quantize
 from dask_openvino.spec import ModelSpec
@@ -68,6 +69,13 @@ def info_command(model: str, weights: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"xml": spec.xml, "weights": spec.weights, "fingerprint": spec.fingerprint, **ports}))
         return
     _print_spec(spec)
+    outputs = description.outputs
+    if len(outputs) == 1:
+        click.echo(
+            f"predict writes output {outputs[0].name} as column {SINGLE_OUTPUT_COLUMN!r} (--output-names renames it)"
+        )
+    else:
+        click.echo("predict writes each output as a column of its name (--output-names renames them)")
 
 
 @click.command("demo")
@@ -176,7 +184,7 @@ def convert_command(
 @click.argument("model")
 @click.argument("calibration")
 @click.option("-o", "--output-dir", required=True, help="Directory for the INT8 IR (MODEL's stem + '-int8').")
-@inputs_option(help="Columns feeding the model, as for predict.")
+@inputs_option(help="Columns feeding the model (names or patterns such as 'f*'), as for predict.")
 @click.option(
     "--subset-size", type=click.IntRange(min=1), default=300, show_default=True, help="Calibration rows sampled."
 )
@@ -220,9 +228,11 @@ def quantize_command(
           --subset-size 500 --holdout test.parquet
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
     with cli_errors(ValueError):
+        frame = read_table(calibration, format_of(calibration, "auto"))
+        inputs = expand_inputs(inputs, [str(column) for column in frame.columns])
         spec = quantize(
             model,
-            read_table(calibration, format_of(calibration, "auto")),
+            frame,
             inputs=inputs,
             subset_size=subset_size,
             preset=preset,
@@ -239,7 +249,7 @@ def quantize_command(
 @click.command("check")
 @click.argument("model")
 @click.argument("data")
-@inputs_option(help="Columns feeding the model, as for predict.")
+@inputs_option(help="Columns feeding the model (names or patterns such as 'f*'), as for predict.")
 @click.option("--rows", type=click.IntRange(min=1), default=1000, show_default=True, help="Rows sampled from DATA.")
 @click.option("--int8", "int8", metavar="INT8_XML", help="An INT8 IR of the same model, to compare too.")
 @click.option(
@@ -266,7 +276,13 @@ def check_command(
     with cli_errors(ValueError):
         frame = read_table(data, format_of(data, "auto"))
         report = check_precision(
-            model, frame, inputs=inputs, rows=rows, int8=int8, quantize_sample=quantize_sample, seconds=seconds
+            model,
+            frame,
+            inputs=expand_inputs(inputs, [str(column) for column in frame.columns]),
+            rows=rows,
+            int8=int8,
+            quantize_sample=quantize_sample,
+            seconds=seconds,
         )
     console = Console()
     console.print(report.table())

@@ -1,5 +1,8 @@
 """How the commands report a library error: one `Error:` line and exit status 1, no traceback.
 
+The line spells what the library suggests (`errors='null'`, `output_names=`) as the
+command's options (`--errors null`, `--output-names`).
+
 ```python
 with cli_errors(ValueError):
     spec = convert(source, output_dir)
@@ -9,13 +12,14 @@ with cli_errors(ValueError):
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import click
 
 from dask_openvino.errors import DaskOpenVINOError
 
-__all__ = ["cli_errors"]
+__all__ = ["cli_errors", "command_line_spelling"]
 
 
 @contextlib.contextmanager
@@ -53,4 +57,38 @@ def cli_errors(*extra_types: type[Exception]) -> Iterator[None]:
     try:
         yield
     except reported as err:
-        raise click.ClickException(f"{type(err).__name__}: {err}") from err
+        raise click.ClickException(f"{type(err).__name__}: {command_line_spelling(str(err))}") from err
+
+
+# The Python spellings that library messages suggest, and the options that mean the same.
+_SPELLINGS = (
+    (re.compile(r"\berrors=['\"]null['\"]"), "--errors null"),
+    (re.compile(r"\bkeep_input=False\b"), "--no-keep-input"),
+    (re.compile(r"\boutput_names="), "--output-names"),
+    (re.compile(r"\bbatch_size="), "--batch-size"),
+    (re.compile(r"(?<![\w.-])inputs="), "--inputs"),
+)
+
+
+def command_line_spelling(message: str) -> str:
+    """Rewrite the Python arguments a library message suggests as the command's options.
+
+    Parameters
+    ----------
+    message : str
+        A library error's message.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> command_line_spelling("Pass errors='null' to score the other rows")
+    'Pass --errors null to score the other rows'
+    >>> command_line_spelling("pass output_names= or keep_input=False")
+    'pass --output-names or --no-keep-input'
+    """
+    for pattern, option in _SPELLINGS:
+        message = pattern.sub(option, message)
+    return message

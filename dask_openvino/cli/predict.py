@@ -1,7 +1,7 @@
 """`dask-openvino predict`: score a table on a cluster and write one file per partition.
 
-The command reads Parquet or CSV with [`read_table`][dask_openvino.cli.tables.read_table],
-applies `ddf.ov.predict` ([`build_scoring`][dask_openvino.cli.predict.build_scoring]),
+The command reads a table or image files ([`read_input`][dask_openvino.cli.inputs.read_input]),
+applies `ddf.ov.predict` ([`build_scoring`][dask_openvino.cli.job.build_scoring]),
 checks the output ([`check_output`][dask_openvino.output.check_output]) before a
 cluster starts, and writes one part per partition with a live progress bar
 ([`write_scored`][dask_openvino.output.write_scored]): atomically, renamed into
@@ -10,21 +10,16 @@ place once every part is written, and resumable with `--resume`.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+import logging
+from typing import Literal
 
 import click
-import dask.dataframe as dd
-import fsspec
-from distributed import Client
 from rich.console import Console
-from rich.table import Table
 
-import dask_openvino
 from dask_openvino.cli.errors import cli_errors
+from dask_openvino.cli.inputs import input_format
+from dask_openvino.cli.job import PredictJob, build_scoring, output_options, warm_up
+from dask_openvino.cli.logs import verbosity_option, worker_logging
 from dask_openvino.cli.params import (
     ConfigParam,
     LayoutParam,
@@ -34,252 +29,18 @@ from dask_openvino.cli.params import (
     per_input_option,
 )
 from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preprocess, PreprocessParam
-from dask_openvino.cli.tables import Format, format_of, read_table
+from dask_openvino.cli.run import failed_rows, job_start, summary_table, worker_precisions
+from dask_openvino.cli.tables import format_of
 from dask_openvino.cluster import ClusterOptions, connect
-from dask_openvino.images import IMAGE_EXTENSIONS, list_images
 from dask_openvino.output import check_output, write_scored
-from dask_openvino.plan import InputsArg
-from dask_openvino.plugin import WarmUp
+from dask_openvino.plan import ERROR_COLUMN, InputsArg
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
-from dask_openvino.preprocessing import ChainedPreprocessing, ImageBytesToTensor, ImageRead
-from dask_openvino.progress import Completed
 from dask_openvino.storage import absolute
-from dask_openvino.versions import check_versions
 
-__all__ = ["PredictJob", "build_scoring", "output_options", "predict_command"]
+__all__ = ["predict_command"]
 
-
-@dataclass(frozen=True)
-class PredictJob:
-    """Everything `dask-openvino predict` needs, parsed from the command line.
-
-    Attributes
-    ----------
-    model : str
-        IR `.xml` path or URI.
-    input : str
-        Input path, glob or URI.
-    output : str
-        Output path or URI: a directory of part files, or one file (see `single_file`).
-    inputs : None, str, list or dict
-        As `.ov.predict(inputs=...)`.
-    batch_size : int or None
-        As `.ov.predict(batch_size=...)`.
-    keep_input : bool
-        As `.ov.predict(keep_input=...)`.
-    output_names : list of str or None
-        As `.ov.predict(output_names=...)`.
-    device : str
-        OpenVINO device.
-    config : dict or None
-        OpenVINO compile properties.
-    precision : str or None
-        As `.ov.predict(precision=...)`; None for Dask's `openvino.precision` setting.
-    input_format : {"parquet", "csv", "images"}
-        The input's format; "images" for a folder or glob of image files.
-    output_format : {"parquet", "csv"}
-        The output's file format.
-    partitions : int or None
-        Repartition the input into this many partitions.
-    overwrite : bool
-        Replace an existing output (only a previous output).
-    resume : bool
-        Keep the parts an interrupted run of the same job wrote; score the rest.
-    single_file : bool or None
-        One file, or a directory of parts; None decides by the output's name.
-    preprocess, postprocess, errors, input_layout
-        As `.ov.predict(preprocess=..., postprocess=..., errors=..., input_layout=...)`.
-
-    Examples
-    --------
-    >>> job = PredictJob("model.xml", "features.parquet", "scored.parquet", inputs=["f0", "f1", "f2"])
-    >>> job.output_format
-    'parquet'
-    """
-
-    model: str
-    input: str
-    output: str
-    inputs: InputsArg = None
-    batch_size: int | None = None
-    keep_input: bool = True
-    output_names: list[str] | None = None
-    device: str = "CPU"
-    config: Mapping[str, str] | None = None
-    precision: str | None = None
-    input_format: Format | Literal["images"] = "parquet"
-    output_format: Format = "parquet"
-    partitions: int | None = None
-    overwrite: bool = False
-    resume: bool = False
-    single_file: bool | None = None
-    preprocess: Preprocess | None = None
-    postprocess: Postprocessor | Mapping[str, Postprocessor] | None = None
-    errors: Literal["raise", "null"] = "raise"
-    input_layout: str | Mapping[str, str] | None = None
-
-
-def build_scoring(job: PredictJob) -> dd.DataFrame:
-    """Read `job.input` lazily and apply `.ov.predict`; check everything that `meta` shows.
-
-    Column and model problems therefore surface here, before any cluster starts.
-
-    Parameters
-    ----------
-    job : PredictJob
-        What to score.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        The scored frame, not computed.
-
-    Raises
-    ------
-    DaskOpenVINOError
-        If the model cannot be read or the columns do not fit it.
-    click.ClickException
-        If the input cannot be read.
-
-    Examples
-    --------
-    >>> scored = build_scoring(PredictJob("model.xml", "features.parquet", "scored.parquet"))  # doctest: +SKIP
-    >>> list(scored.columns)  # doctest: +SKIP
-    ['f0', 'f1', 'f2', 'prediction']
-    """
-    frame, job = _read_input(job)
-    scored: dd.DataFrame = frame.ov.predict(
-        job.model,
-        inputs=job.inputs,
-        batch_size=job.batch_size,
-        output_names=job.output_names,
-        keep_input=job.keep_input,
-        config=job.config,
-        device=job.device,
-        precision=job.precision,
-        preprocess=job.preprocess,
-        postprocess=job.postprocess,
-        errors=job.errors,
-        input_layout=job.input_layout,
-    )
-    return scored
-
-
-def _input_format(path: str, given: str, preprocess: Preprocess | None) -> Format | Literal["images"]:
-    """`--input-format`, where auto with an image pipeline means images for a glob or folder of image files."""
-    if given == "images":
-        return "images"
-    if given != "auto" or not isinstance(preprocess, ChainedPreprocessing) or format_of(path, given) == "csv":
-        return format_of(path, given)
-    if path.rstrip("/").lower().endswith(IMAGE_EXTENSIONS):
-        return "images"
-    try:
-        fs, root = fsspec.core.url_to_fs(path)
-        listed = fs.glob(root) if any(c in root for c in "*?[") else fs.find(root) if fs.isdir(root) else []
-        names = [name.lower() for name in listed]
-    except (ImportError, OSError):
-        return format_of(path, given)  # reading the table reports why
-    holds_images = any(name.endswith(IMAGE_EXTENSIONS) for name in names)
-    return "images" if holds_images and not any(name.endswith(".parquet") for name in names) else "parquet"
-
-
-def _read_input(job: PredictJob) -> tuple[dd.DataFrame, PredictJob]:
-    """Read `job.input`: a table, or image files as `path` (and `folder`, from label folders) read by the pipeline."""
-    if job.input_format != "images":
-        return read_table(job.input, job.input_format, job.partitions), job
-    if not isinstance(job.preprocess, ChainedPreprocessing):
-        raise click.UsageError(f"INPUT {job.input} holds image files: score them with --preprocess image[:OPTIONS]")
-    files = list_images(job.input)
-    count = -(-len(files.paths) // job.partitions) if job.partitions else None
-    frame = files.frame(labels="folder" if files.in_label_folders else False, partition_size=count)
-    # The predictions' own `label` column (topk, argmax) must not clash with the folder's.
-    frame = frame.rename(columns={"label": "folder"})
-    preprocess = job.preprocess
-    if isinstance(preprocess.steps[0], ImageBytesToTensor):
-        preprocess = ChainedPreprocessing((ImageRead(), *preprocess.steps[1:]), backend=preprocess.backend)
-    return frame, replace(job, preprocess=preprocess, inputs="path" if job.inputs is None else job.inputs)
-
-
-def output_options(job: PredictJob) -> dict[str, Any]:
-    """Return the keyword arguments of [`write_scored`][dask_openvino.output.write_scored] for `job`.
-
-    The input is protected (the output may not be, contain or lie inside it) and
-    recorded with its format and repartitioning, so `--resume` refuses another input.
-
-    Parameters
-    ----------
-    job : PredictJob
-        What to score.
-
-    Returns
-    -------
-    dict
-
-    Examples
-    --------
-    >>> output_options(PredictJob("model.xml", "features.parquet", "scored.parquet"))["protect"]
-    ('features.parquet',)
-    """
-    return {
-        "format": job.output_format,
-        "single_file": job.single_file,
-        "overwrite": job.overwrite,
-        "resume": job.resume,
-        "protect": (job.input,),
-        "record": {"input": job.input, "input_format": job.input_format, "repartition": job.partitions},
-    }
-
-
-def _summary(done: Completed[Any], precisions: list[str]) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("rows scored", f"{done.rows:,}")
-    table.add_row("partitions", f"{done.partitions:,}")
-    table.add_row("time", f"{done.seconds:.2f} s")
-    table.add_row("throughput", f"{done.rows_per_second:,.0f} rows/s")
-    for line in precisions:
-        table.add_row("precision", line)
-    return table
-
-
-def _worker_precisions(client: Client, model: str) -> list[str]:
-    """Return what the workers compiled ``model`` with: one line per distinct precision and reason."""
-    infos = client.run(dask_openvino.cache_info).values()
-    seen = {
-        f"{engine.get('INFERENCE_PRECISION_HINT', '?')} ({engine.get('precision_reason', '')})"
-        for info in infos
-        for engine in info.engines
-        if engine.get("model") == model
-    }
-    return sorted(seen)
-
-
-@contextmanager
-def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) -> Iterator[None]:
-    """Check the cluster's versions and, with ``warmup``, compile the model on every worker for the job's length."""
-    check_versions(client)
-    if not warmup:
-        yield
-        return
-    plugin = WarmUp(
-        job.model,
-        inputs=job.inputs,
-        batch_size=job.batch_size,
-        config=job.config,
-        device=job.device,
-        preprocess=job.preprocess,
-        precision=job.precision,
-    )
-    started = time.perf_counter()
-    try:
-        warmed = len(client.register_plugin(plugin))
-        seconds = time.perf_counter() - started
-        console.print(f"Warm-up: compiled on {warmed} worker{'' if warmed == 1 else 's'} in {seconds:.1f} s")
-        yield
-    finally:
-        # Also after a failed warm-up: a long-lived cluster should not go on compiling
-        # this model on every worker that joins.
-        client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
+logger = logging.getLogger(__name__)
 
 
 @click.command("predict")
@@ -292,8 +53,9 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
     help="Output path or URI: a directory of part files, or one file (see --single-file).",
 )
 @inputs_option(
-    help="Columns feeding the model, in input order (repeat or comma-separate), or NAME=COL pairs "
-    "(NAME=COL1+COL2 stacks columns). Default: columns named like the model's inputs."
+    help="Columns feeding the model, in input order (repeat or comma-separate; patterns such as 'f*' match "
+    "columns in the table's order), or NAME=COL pairs (NAME=COL1+COL2 or NAME='f*' stacks columns). "
+    "Default: the model's input names, as columns."
 )
 @click.option(
     "--output-names",
@@ -306,6 +68,14 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per inference [default: from the model].")
 @click.option(
     "--keep-input/--no-keep-input", default=True, show_default=True, help="Keep the input columns in the output."
+)
+@click.option(
+    "--keep",
+    multiple=True,
+    type=NamesParam(),
+    callback=NamesParam.combine,
+    metavar="COLS",
+    help="Keep only these input columns (names or patterns such as 'id*'), e.g. --keep id,label.",
 )
 @click.option("--device", default="CPU", show_default=True, help="OpenVINO device.")
 @click.option(
@@ -325,6 +95,7 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
 @click.option("--partitions", type=click.IntRange(min=1), help="Repartition the input into this many partitions first.")
 @click.option(
     "--input-format",
+    "input_format_given",
     type=click.Choice(["auto", "parquet", "csv", "images"]),
     default="auto",
     show_default=True,
@@ -399,6 +170,7 @@ def _job_start(client: Client, job: PredictJob, warmup: bool, console: Console) 
     help="Compile the model on every worker (and on workers joining later) before the first partition.",
 )
 @cluster_options
+@verbosity_option
 def predict_command(
     model: str,
     input_path: str,
@@ -407,11 +179,12 @@ def predict_command(
     output_names: list[str] | None,
     batch_size: int | None,
     keep_input: bool,
+    keep: list[str] | None,
     device: str,
     precision: str | None,
     config: dict[str, str] | None,
     partitions: int | None,
-    input_format: str,
+    input_format_given: str,
     output_format: str,
     preprocess: Preprocess | None,
     postprocess: Postprocessor | dict[str, Postprocessor] | None,
@@ -423,6 +196,7 @@ def predict_command(
     single_file: bool | None,
     warmup: bool,
     cluster: ClusterOptions,
+    verbosity: int,
 ) -> None:
     """Score a Parquet or CSV table with an OpenVINO model and write the result.
 
@@ -441,7 +215,10 @@ def predict_command(
     worker run this dask-openvino and OpenVINO release, and compiles the model on
     every worker, and on workers that join during the job (--no-warmup: each worker
     compiles on its first partition).
-    Each model output becomes a column ("prediction" for a single output).
+    Each model output becomes a column ("prediction" for a single output, as
+    `dask-openvino info` says; --output-names renames). A Parquet file is split
+    by its row groups, so every worker gets work. With --errors null the summary
+    counts scored and failed rows apart.
 
     \b
     Preprocessing (--preprocess KIND:OPTIONS, options comma-separated), applied to
@@ -467,6 +244,7 @@ def predict_command(
     \b
     Examples:
       dask-openvino predict model.xml features.parquet -o scored.parquet --inputs f0,f1,f2
+      dask-openvino predict model.xml features.parquet -o scored.parquet --inputs 'f*' --keep id -v
       dask-openvino predict model.xml 'data/*.csv' -o scored.csv --no-keep-input
       dask-openvino predict model.xml features/ -o scored.parquet --resume
       dask-openvino predict model.xml s3://bucket/features/ -o s3://bucket/scored/
@@ -484,7 +262,8 @@ def predict_command(
           --threads-per-worker 4 --config PERFORMANCE_HINT=LATENCY
     """  # noqa: D301  (click's no-rewrap marker is a literal backspace)
     del labels  # already in the postprocessors: --postprocess reads it
-    console = Console()
+    console = Console(quiet=verbosity < 0)
+    console.print(f"Reading {input_path} and {model}…", soft_wrap=True)
     job = PredictJob(
         model=model,
         input=input_path,
@@ -492,11 +271,12 @@ def predict_command(
         inputs=inputs,
         batch_size=batch_size,
         keep_input=keep_input,
+        keep=tuple(keep) if keep is not None else None,
         output_names=output_names,
         device=device,
         config=config,
         precision=precision,
-        input_format=_input_format(input_path, input_format, preprocess),
+        input_format=input_format(input_path, input_format_given, preprocess),
         output_format=format_of(output, output_format),
         partitions=partitions,
         overwrite=overwrite,
@@ -513,15 +293,26 @@ def predict_command(
             check_output(job.output, **options)
             scored = build_scoring(job)
             check_output(job.output, scored, **options)
-            with connect(cluster, console) as client, _job_start(client, job, warmup, console):
-                # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
+            console.print("Starting a local cluster…" if cluster.scheduler is None else "Connecting…")
+            with (
+                connect(cluster, console) as client,  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
+                worker_logging(client, logging.getLogger("dask_openvino").level),
+                job_start(client, warm_up(job) if warmup else None, console),
+            ):
                 written = write_scored(scored, job.output, client=client, console=console, **options)
-                precisions = _worker_precisions(client, absolute(job.model))
+                precisions = worker_precisions(client, absolute(job.model))
     except KeyboardInterrupt:
         kept = "the parts written so far are kept for --resume" if job.resume else "no output was written"
         console.print(f"[red]Interrupted[/red]: the job was cancelled and {kept}.")
         raise SystemExit(130) from None
+    done = written.scoring
+    failed = failed_rows(done)
+    if failed:
+        logger.warning(
+            "%s of %s rows failed; their reasons are in column %s", f"{failed:,}", f"{done.rows:,}", ERROR_COLUMN
+        )
+    summary = Console()
     if written.resumed:
-        console.print(f"Resumed: {written.resumed:,} of {written.resumed + written.scoring.partitions:,} parts kept")
-    console.print(_summary(written.scoring, precisions))
-    console.print(f"Output: {job.output}", soft_wrap=True)
+        summary.print(f"Resumed: {written.resumed:,} of {written.resumed + done.partitions:,} parts kept")
+    summary.print(summary_table(done, precisions, ERROR_COLUMN in scored.columns))
+    summary.print(f"Output: {job.output}", soft_wrap=True)

@@ -60,28 +60,31 @@ class Prepared:
     def finish(self, outputs: dict[str, np.ndarray]) -> None:
         """Adjust the model outputs of the whole partition in place once every chunk ran (nothing by default)."""
 
-    def raise_first_failure(self, index: pd.Index, column: str) -> None:
+    def raise_first_failure(self, values: pd.Series, column: str) -> None:
         """Raise [`InputSchemaError`][dask_openvino.errors.InputSchemaError] for the first failed row, if any.
 
         Parameters
         ----------
-        index : pandas.Index
-            The partition's index, to name the row by its label.
+        values : pandas.Series
+            The preprocessed column of the partition, to name the row by its index
+            label and, for a column of paths or text, by its value.
         column : str
             The column that was preprocessed.
 
         Raises
         ------
         InputSchemaError
-            Naming the row's index label and position, the reason, and how many other rows failed.
+            Naming the row's index label, position and (text) value, the reason, and how many other rows failed.
         """
         if not self.failures:
             return
         position = min(self.failures)
         others = len(self.failures) - 1
         more = f" ({others} more row{'s' if others != 1 else ''} of this partition failed too)" if others else ""
+        value = values.iloc[position]
+        shown = f", value {value!r}" if isinstance(value, str) and len(value) <= 200 else ""
         raise InputSchemaError(
-            f"row {index[position]!r} (position {position} in its partition) of column {column!r}: "
+            f"row {values.index[position]!r} (position {position} in its partition{shown}) of column {column!r}: "
             f"{self.failures[position]}{more}. Pass errors='null' to score the other rows and get the "
             "reason in the error column"
         )

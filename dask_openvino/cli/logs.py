@@ -1,0 +1,217 @@
+"""What the commands log, and where: `-v`/`-q`, worker logs on the client, no worker tracebacks.
+
+```bash
+dask-openvino predict model.xml t.parquet -o out.parquet -v   # each worker's compile, rows failed, ...
+dask-openvino predict model.xml t.parquet -o out.parquet -q   # errors and the summary only
+```
+
+[`verbosity_option`][dask_openvino.cli.logs.verbosity_option] adds `-v`/`-q` to a
+command and sets the level of the `dask_openvino` loggers;
+[`worker_logging`][dask_openvino.cli.logs.worker_logging] sets the same level on the
+workers while a job runs, forwards their `dask_openvino` records to this process at
+`-v`, and keeps distributed's "Compute Failed" block (a worker's traceback of the
+error that the command reports on one `Error:` line anyway) off the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from distributed import Client
+from distributed.diagnostics.plugin import WorkerPlugin
+
+__all__ = ["QuietTaskFailures", "configure_logging", "verbosity_option", "worker_logging"]
+
+_PLUGIN = "dask-openvino-cli-logging"
+
+
+@contextlib.contextmanager
+def configure_logging(verbosity: int) -> Iterator[int]:
+    """Send the `dask_openvino` loggers to standard error at the level `verbosity` chooses, while the block runs.
+
+    The loggers' level, handlers and propagation are restored afterwards (a command
+    run from Python, as `CliRunner` does, leaves the caller's logging as it was).
+
+    Parameters
+    ----------
+    verbosity : int
+        `-1` for `-q` (errors), `0` (warnings), `1` for `-v` (info), `2` or more for `-vv` (debug).
+
+    Yields
+    ------
+    int
+        The `logging` level set.
+
+    Examples
+    --------
+    >>> with configure_logging(1) as level:
+    ...     level == logging.INFO
+    True
+    """
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    package = logging.getLogger("dask_openvino")
+    saved = (package.level, package.propagate)
+    # Plain lines, never wrapped: paths and figures stay whole, and tests and scripts can grep them.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    package.setLevel(level)
+    package.addHandler(handler)
+    package.propagate = False
+    try:
+        yield level
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(saved[0])
+        package.propagate = saved[1]
+
+
+class _Formatter(logging.Formatter):
+    """`Warning: ...` for warnings and worse, the worker of a forwarded record (`record.worker`) in brackets."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        worker = getattr(record, "worker", None)
+        if worker:
+            text = f"[{worker}] {text}"
+        return f"{record.levelname.capitalize()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+def verbosity_option(command: Callable[..., None]) -> Callable[..., None]:
+    """Add `-v/--verbose` (repeatable) and `-q/--quiet` to a command; it receives `verbosity=`.
+
+    Parameters
+    ----------
+    command : callable
+        The command function, below its `click` options.
+
+    Returns
+    -------
+    callable
+        The function to decorate with `click.command`.
+
+    Examples
+    --------
+    >>> @click.command("score")
+    ... @verbosity_option
+    ... def score_command(verbosity: int) -> None:
+    ...     click.echo(verbosity)
+    >>> from click.testing import CliRunner
+    >>> CliRunner().invoke(score_command, ["-vv"]).output.strip()
+    '2'
+    """
+
+    @functools.wraps(command)
+    def with_verbosity(*args: Any, verbose: int, quiet: bool, **kwargs: Any) -> None:
+        if verbose and quiet:
+            raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one")
+        verbosity = -1 if quiet else verbose
+        with configure_logging(verbosity):
+            command(*args, verbosity=verbosity, **kwargs)
+
+    decorated: Callable[..., None] = click.option(
+        "-q", "--quiet", is_flag=True, help="Print only errors and the summary (no progress bar)."
+    )(with_verbosity)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        help="Log more: -v each worker's model compile, partitions recomputed, rows failed; -vv debug.",
+    )(decorated)
+
+
+class QuietTaskFailures(logging.Filter):
+    """Drop distributed's "Compute Failed" records of this command's tasks; pass every other record.
+
+    Parameters
+    ----------
+    marker : str
+        A word in the keys of the command's tasks (`"predict"`), so that failures
+        of other clients' tasks on a shared cluster are still logged.
+
+    Examples
+    --------
+    >>> def failed(key: str) -> logging.LogRecord:
+    ...     return logging.LogRecord("distributed.worker", logging.ERROR, "", 0, "Compute Failed %s", (key,), None)
+    >>> QuietTaskFailures("predict").filter(failed("read_parquet-predict-1f2e")), QuietTaskFailures("predict").filter(
+    ...     failed("other-job-3a4b")
+    ... )
+    (False, True)
+    """
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether `record` is logged."""
+        if not str(record.msg).startswith("Compute Failed"):
+            return True
+        key = record.args[0] if isinstance(record.args, tuple) and record.args else ""
+        return self.marker not in str(key)
+
+
+class _WorkerLogging(WorkerPlugin):
+    """On each worker: the `dask_openvino` loggers at the command's level, task failures not logged."""
+
+    def __init__(self, level: int, marker: str) -> None:
+        self.level = level
+        self.marker = marker
+        self._previous: int | None = None
+        self._filter: QuietTaskFailures | None = None
+
+    def setup(self, worker: Any) -> None:
+        package = logging.getLogger("dask_openvino")
+        self._previous = package.level
+        package.setLevel(self.level)
+        self._filter = QuietTaskFailures(self.marker)
+        logging.getLogger("distributed.worker").addFilter(self._filter)
+
+    def teardown(self, worker: Any) -> None:
+        if self._previous is not None:
+            logging.getLogger("dask_openvino").setLevel(self._previous)
+        if self._filter is not None:
+            logging.getLogger("distributed.worker").removeFilter(self._filter)
+
+
+@contextlib.contextmanager
+def worker_logging(client: Client, level: int, *, marker: str = "predict") -> Iterator[None]:
+    """While the block runs, log on the workers as in this process, and forward their records at INFO or below.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The job's cluster.
+    level : int
+        The `logging` level of the `dask_openvino` loggers (from
+        [`configure_logging`][dask_openvino.cli.logs.configure_logging]).
+    marker : str, default "predict"
+        A word in the keys of the job's tasks, whose "Compute Failed" records are dropped.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> with worker_logging(client, logging.INFO):  # doctest: +SKIP
+    ...     done = write_scored(scored, out, "parquet", client, console)
+    """
+    client.register_plugin(_WorkerLogging(level, marker), name=_PLUGIN)
+    forwarding = level <= logging.INFO
+    if forwarding:
+        client.forward_logging("dask_openvino", level=level)  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # the cluster may be gone already (Ctrl-C, a lost scheduler)
+            if forwarding:
+                client.unforward_logging("dask_openvino")  # type: ignore[no-untyped-call]
+            client.unregister_worker_plugin(_PLUGIN)  # type: ignore[no-untyped-call]

@@ -1,0 +1,131 @@
+"""Around a `dask-openvino predict` job on its cluster: the checks and warm-up before it, the summary after.
+
+[`job_start`][dask_openvino.cli.run.job_start] checks that the scheduler and every
+worker run this release ([`check_versions`][dask_openvino.versions.check_versions]) and
+registers the warm-up plugin ([`WarmUp`][dask_openvino.plugin.WarmUp]) for the job's
+length; [`summary_table`][dask_openvino.cli.run.summary_table] is what the command
+prints when the job is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from distributed import Client
+from rich.console import Console
+from rich.table import Table
+
+from dask_openvino.cache import cache_info
+from dask_openvino.plan import ERROR_COLUMN
+from dask_openvino.plugin import WarmUp
+from dask_openvino.progress import Completed
+from dask_openvino.versions import check_versions
+
+__all__ = ["failed_rows", "job_start", "summary_table", "worker_precisions"]
+
+
+@contextmanager
+def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterator[None]:
+    """Check the cluster's versions and, given a plugin, compile the model on every worker for the job's length.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The job's cluster.
+    plugin : WarmUp or None
+        The warm-up to register; None to let each worker compile on its first partition.
+    console : rich.console.Console
+        Where the warm-up's time is printed.
+
+    Raises
+    ------
+    VersionMismatchError
+        If the scheduler or a worker runs another release.
+    """
+    check_versions(client)
+    if plugin is None:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        warmed = len(client.register_plugin(plugin))
+        seconds = time.perf_counter() - started
+        console.print(f"Warm-up: compiled on {warmed} worker{'' if warmed == 1 else 's'} in {seconds:.1f} s")
+        yield
+    finally:
+        # Also after a failed warm-up: a long-lived cluster should not go on compiling
+        # this model on every worker that joins.
+        client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
+
+
+def failed_rows(done: Completed[dict[str, Any]]) -> int:
+    """Count the rows that got a reason instead of predictions (``--errors null``), over the written parts.
+
+    Parameters
+    ----------
+    done : Completed
+        The part records of [`write_scored`][dask_openvino.output.write_scored].
+
+    Returns
+    -------
+    int
+    """
+    return sum(int(record.get("failed", 0)) for record in done.results)
+
+
+def summary_table(done: Completed[dict[str, Any]], precisions: list[str], with_errors: bool) -> Table:
+    """Build the table printed after a job: rows scored and failed, partitions, time, throughput, precisions.
+
+    Parameters
+    ----------
+    done : Completed
+        The part records of [`write_scored`][dask_openvino.output.write_scored].
+    precisions : list of str
+        [`worker_precisions`][dask_openvino.cli.run.worker_precisions].
+    with_errors : bool
+        The job has an error column (``--errors null``): show the failed rows even when none failed.
+
+    Returns
+    -------
+    rich.table.Table
+    """
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    failed = failed_rows(done)
+    table.add_row("rows scored", f"{done.rows - failed:,}")
+    if with_errors:
+        table.add_row("rows failed", f"{failed:,}" + (f" (reasons in column {ERROR_COLUMN})" if failed else ""))
+    table.add_row("partitions", f"{done.partitions:,}")
+    if done.recomputed:
+        table.add_row("recomputed", f"{done.recomputed:,} partitions, after a worker was lost")
+    table.add_row("time", f"{done.seconds:.2f} s")
+    table.add_row("throughput", f"{done.rows_per_second:,.0f} rows/s")
+    for line in precisions:
+        table.add_row("precision", line)
+    return table
+
+
+def worker_precisions(client: Client, model: str) -> list[str]:
+    """Return what the workers compiled `model` with: one line per distinct precision and reason.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The job's cluster.
+    model : str
+        The model's absolute path or URI, as the engines record it.
+
+    Returns
+    -------
+    list of str
+    """
+    infos = client.run(cache_info).values()
+    seen = {
+        f"{engine.get('INFERENCE_PRECISION_HINT', '?')} ({engine.get('precision_reason', '')})"
+        for info in infos
+        for engine in info.engines
+        if engine.get("model") == model
+    }
+    return sorted(seen)
