@@ -23,7 +23,6 @@ from rich.console import Console
 import model_factory
 from dask_openvino.cli import main, tables
 from dask_openvino.cli.job import PredictJob, build_scoring
-from dask_openvino.cli.tables import write_partition
 from dask_openvino.progress import track
 
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
@@ -95,7 +94,7 @@ def test_one_parquet_file_is_split_by_row_groups(tmp_path: Path, score_xml: Path
     code, text = _invoke("predict", str(score_xml), str(source), "-o", str(output), "--inputs", "f0,f1,f2", *scheduler)
     assert code == 0, text
     assert re.search(r"partitions\s+3\b", text), text
-    assert sorted(p.name for p in output.iterdir()) == [f"part.{n}.parquet" for n in range(3)]
+    assert sorted(p.name for p in output.glob("part.*")) == [f"part.{n:05d}.parquet" for n in range(3)]
     scored = pd.read_parquet(output)
     np.testing.assert_allclose(scored["prediction"].to_numpy(), frame.to_numpy() @ WEIGHTS, rtol=1e-5, atol=1e-4)
     # At 80 columns (the width of a console that is not a terminal) the rows/s figure stays on its line.
@@ -265,9 +264,9 @@ def test_the_scoring_step_is_named_in_task_names(tmp_path: Path, score_xml: Path
         scored = build_scoring(job)
         unfused = {key_split(key) for key in scored.optimize(fuse=False).dask}
         assert "predict-score" in unfused
-        counts = scored.map_partitions(write_partition, None, "o", "parquet", meta=pd.Series(dtype="int64"))
-        # What the dashboard's task stream and progress panel show: the fused task's prefix.
-        shown = {key_split(key) for delayed in counts.to_delayed() for key in delayed.dask}
+        # What the dashboard's task stream and progress panel show: the prefix of the fused
+        # tasks that write_scored computes, one per partition.
+        shown = {key_split(key) for delayed in scored.to_delayed() for key in delayed.dask}
         assert any("predict" in prefix for prefix in shown), (name, shown)
 
 
