@@ -224,10 +224,16 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
     if len(columns) > 1:
         listy = [c for c in columns if isinstance(dtypes[c], pd.ArrowDtype) and dtypes[c].kind == "O"]
         objecty = [c for c in columns if dtypes[c] == np.dtype(object)]
-        if listy or objecty:
+        if listy:
             raise InputSchemaError(
                 f"columns {list(columns)} are stacked into model input {port}, so each must hold one number per "
-                f"row; {(listy or objecty)[0]!r} holds tensors"
+                f"row; {listy[0]!r} is a list column (one tensor per row)"
+            )
+        if objecty:
+            raise InputSchemaError(
+                f"columns {list(columns)} are stacked into model input {port}, so each must hold one number per "
+                f"row; {objecty[0]!r} has dtype object, which may hold anything: give it a numeric dtype, e.g. "
+                f"df[{objecty[0]!r}].astype('float64')"
             )
         if port.row_size is not None and port.row_size != len(columns):
             raise InputSchemaError(

@@ -287,3 +287,12 @@ def test_out_of_range_column_names_the_whole_input(score_xml: Path) -> None:
         InputSchemaError, match=r"column 'a' holds values beyond the range of float32 .* x: f32\[\?,3\]"
     ):
         frame.ov.predict(score_xml, inputs=["a", "b", "c"])
+
+
+def test_a_stacked_object_column_is_named_for_its_dtype_not_called_a_tensor(score_xml: Path) -> None:
+    # An object column of plain floats (a CSV read without dtypes, a column built from a list of
+    # Python floats) cannot be stacked as it is; the message says why and what to do.
+    frame = pd.DataFrame({"f0": [1.0, 2.0], "f1": pd.Series([3.0, 4.0], dtype=object), "f2": [5.0, 6.0]})
+    with pytest.raises(InputSchemaError, match=r"'f1' has dtype object.*astype\('float64'\)") as caught:
+        frame.ov.predict(score_xml, inputs=["f0", "f1", "f2"])
+    assert "tensor" not in str(caught.value)
