@@ -285,8 +285,16 @@ def _range_of(element_type: str) -> tuple[float, float] | None:
 
 
 def _narrows(own: str, other: str) -> bool:
+    if other in _REDUCED_PRECISIONS and _is_float(own):
+        # Compute precision (bf16, f16) is what precision= chose, not a cast of the input's
+        # values: infinity and large floats reach the model as they do in f32.
+        return False
     mine, theirs = _range_of(own), _range_of(other)
     return mine is not None and theirs is not None and (theirs[0] > mine[0] or theirs[1] < mine[1])
+
+
+_REDUCED_PRECISIONS = frozenset({"bf16", "f16"})
+"""Inference precisions a float input may be computed in by choice (``precision=``), not by a cast."""
 
 
 def _narrowest(current: str | None, other: str) -> str:

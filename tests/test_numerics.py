@@ -91,6 +91,16 @@ def test_float64_input_the_cpu_computes_in_float32_refuses_values_beyond_its_ran
             pd.DataFrame({"v": [1.5, value]}).ov.predict(xml, inputs="v")
 
 
+def test_a_reduced_inference_precision_is_not_a_narrowing_cast(tmp_path: Path) -> None:
+    # precision="bf16" (what "auto" picks on AMX and AMD AVX512-BF16 CPUs) computes an f32 input
+    # in bf16 by choice: infinity and large floats still reach the model, as they do in f32.
+    xml = _sum_model(tmp_path / "sum_f32.xml", "f32")
+    assert get_engine(ModelSpec.from_path(xml, precision="bf16")).computed == {}
+    frame = pd.DataFrame({"a": [np.inf, 1.0], "b": [1.0, 2.0]})
+    out = frame.ov.predict(xml, inputs=["a", "b"], precision="bf16", keep_input=False)
+    assert out["prediction"].iloc[0] == np.inf
+
+
 def test_a_bf16_port_raises_a_typed_error(tmp_path: Path) -> None:
     x = ops.parameter([-1], ov.Type.bf16, name="x")
     y = ops.convert(x, np.float32).output(0)
