@@ -75,7 +75,9 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
         if plan.errors == "raise":
             prepared.raise_first_failure(frame[plan.preprocess_column], plan.preprocess_column)
         # Re-iterable: the engine iterates again to isolate failing rows.
-        chunks: Iterable[Chunk] = _PreparedChunks(prepared, plan.inputs, frame, engine.computed)
+        chunks: Iterable[Chunk] = _PreparedChunks(
+            prepared, plan.inputs, frame, engine.computed, null=plan.errors == "null"
+        )
     else:
         chunks = _ColumnChunks(
             plan.inputs, frame, engine.batch_rows(n_rows, plan.batch_size), engine.computed, null=plan.errors == "null"
@@ -91,7 +93,7 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     )
     if prepared is not None:
         prepared.finish(outputs)
-    value_failures = chunks.failures if isinstance(chunks, _ColumnChunks) else {}
+    value_failures = chunks.failures if isinstance(chunks, _ColumnChunks | _PreparedChunks) else {}
     return _assemble(plan, frame, outputs, {**preprocess_failures, **value_failures, **failed})
 
 
@@ -175,7 +177,12 @@ def _row_bytes(binding: InputBinding, dtypes: list[Any]) -> int:
 
 
 class _PreparedChunks:
-    """A preprocessor's chunks, joined by the other inputs' columns for the same rows."""
+    """A preprocessor's chunks, joined by the other inputs' columns for the same rows.
+
+    With ``null``, rows whose other columns the inputs cannot take are recorded in
+    ``failures`` with the reason (as in [`_ColumnChunks`][dask_openvino.partition._ColumnChunks]);
+    they are sent with zeros in those inputs, and their results are dropped.
+    """
 
     def __init__(
         self,
@@ -183,15 +190,47 @@ class _PreparedChunks:
         bindings: tuple[InputBinding, ...],
         frame: pd.DataFrame,
         computed: Mapping[str, str] | None = None,
+        *,
+        null: bool = False,
     ) -> None:
         self._chunks = prepared.chunks
         self._others: dict[str, np.ndarray] = {}
+        self.failures: dict[int, str] = {}
         if bindings:
             # The other inputs are converted once, for the rows preprocessing could use;
             # a row's rank among those rows finds its values.
             ok = prepared.ok
-            self._others = _convert(bindings, frame if ok.all() else frame[ok], computed)
+            self._others = self._convert_others(
+                bindings, frame if ok.all() else frame[ok], np.flatnonzero(ok), computed, null
+            )
             self._rank = np.cumsum(ok) - 1
+
+    def _convert_others(
+        self,
+        bindings: tuple[InputBinding, ...],
+        rows: pd.DataFrame,
+        positions: np.ndarray,
+        computed: Mapping[str, str] | None,
+        null: bool,
+    ) -> dict[str, np.ndarray]:
+        usable = np.ones(len(rows), dtype=bool)
+        while True:
+            try:
+                converted = _convert(bindings, rows if usable.all() else rows[usable], computed)
+            except InputValueError as err:
+                if not null or err.rows is None or not err.rows.any():
+                    raise
+                bad = np.flatnonzero(usable)[err.rows]
+                self.failures.update(dict.fromkeys(positions[bad].tolist(), err.reason))
+                usable[bad] = False
+                continue
+            if usable.all():
+                return converted
+            full = {}
+            for name, array in converted.items():
+                full[name] = np.zeros((len(rows), *array.shape[1:]), dtype=array.dtype)
+                full[name][usable] = array
+            return full
 
     def __iter__(self) -> Iterator[Chunk]:
         for positions, feeds in self._chunks:

@@ -420,3 +420,26 @@ def test_decompression_bombs_are_failed_rows(
     out = df.ov.predict(cnn_xml, inputs={"image": "jpeg"}, preprocess=_pipeline(), config=F32, errors="null")
     assert out["prediction_error"].isna().tolist() == [True, False]
     assert "decompression bomb" in out["prediction_error"].iloc[1]
+
+
+def test_errors_null_nulls_rows_whose_other_inputs_are_bad(tmp_path: Path, photos: list[bytes]) -> None:
+    # A preprocessed image beside a plain integer input: an NA in the integer column nulls that
+    # row with its reason, the others are scored, as for a model of plain columns only.
+    image = ops.parameter([-1, 3, 32, 32], np.float32, name="image")
+    scale = ops.parameter([-1], np.int32, name="scale")
+    means = ops.reduce_mean(image, ops.constant(np.array([2, 3], np.int64)), False)
+    factor = ops.unsqueeze(ops.convert(scale, "f32"), ops.constant(np.array([1], np.int64)))
+    scores = ops.multiply(means, factor)
+    scores.output(0).get_tensor().set_names({"scores"})
+    xml = _save(ov.Model([scores.output(0)], [image, scale], "scaled"), tmp_path / "scaled.xml")
+    frame = pd.DataFrame(
+        {"jpeg": pd.array(photos[:4], dtype=pd.ArrowDtype(pa.binary())), "k": pd.array([1, None, 3, 2], "Int64")}
+    )
+    inputs = {"image": "jpeg", "scale": "k"}
+    out = frame.ov.predict(xml, inputs=inputs, preprocess=_pipeline(), config=F32, errors="null", keep_input=False)
+    assert out["prediction_error"].notna().tolist() == [False, True, False, False]
+    assert "column 'k'" in out["prediction_error"].iloc[1]
+    clean = frame.iloc[[0, 2, 3]].ov.predict(xml, inputs=inputs, preprocess=_pipeline(), config=F32, keep_input=False)
+    np.testing.assert_allclose(
+        np.stack(out["prediction"].iloc[[0, 2, 3]].to_numpy()), np.stack(clean["prediction"].to_numpy()), rtol=1e-6
+    )
