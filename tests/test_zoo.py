@@ -589,3 +589,17 @@ def test_inference_model_upstream_signatures(linear_xml: Path, tmp_path: Path, r
     assert [r.shape for r in results] == [(1, 2), (5, 2), (2, 2)]
     for got, x in zip(results, batches, strict=True):
         np.testing.assert_allclose(got, linear_reference(x), atol=1e-5)
+
+
+def test_zoo_batch_rows_refuse_a_missing_batch_instead_of_an_empty_prediction(linear_xml: Path) -> None:
+    # Analytics Zoo 0.10/0.11: each row holds a whole [B, 3] batch. A null row used to come back
+    # as an empty prediction, as if it had been a batch of no rows.
+    from dask_openvino.zoo import Estimator as ZooEstimator
+
+    batches = pa.array([[[1.0, 2.0, 3.0]], None, [[4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]], pa.list_(pa.list_(pa.float32())))
+    frame = pd.DataFrame({"feature": pd.arrays.ArrowExtensionArray(batches)}, index=[10, 11, 12])
+    est = ZooEstimator.from_openvino(model_path=str(linear_xml))
+    with pytest.raises(dask_openvino.InputValueError, match=r"column 'feature' has 1 null rows \(first: row 11\)"):
+        est.predict(frame, feature_cols=["feature"])
+    scored = est.predict(frame.loc[[10, 12]], feature_cols=["feature"])
+    assert [len(row) for row in scored["prediction"]] == [1, 2]

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from dask_openvino import estimator
 from dask_openvino.arrays import Prediction
-from dask_openvino.errors import InputSchemaError
+from dask_openvino.errors import InputSchemaError, InputValueError
 from dask_openvino.plan import InputsArg
 from dask_openvino.spec import ModelSpec
 from dask_openvino.zoo.rows import RowArrays, combine_columns, combined_dtype
@@ -110,7 +110,13 @@ class OpenvinoEstimator(estimator.OpenvinoEstimator):
     ) -> pd.DataFrame:
         """Score the rows of every row's batch, then give each row its batch of predictions (one partition)."""
         batches = pa.array(part[column].array)
-        lengths = pc.fill_null(pc.list_value_length(batches), 0).to_numpy(zero_copy_only=False)
+        if batches.null_count:
+            first = int(np.flatnonzero(pc.is_null(batches).to_numpy(zero_copy_only=False))[0])
+            raise InputValueError(
+                f"column {column!r} has {batches.null_count} null rows (first: row {part.index[first]}); each row "
+                "holds a batch to score, so none may be missing"
+            )
+        lengths = pc.list_value_length(batches).to_numpy(zero_copy_only=False)
         rows = pd.DataFrame({column: pd.arrays.ArrowExtensionArray(pc.list_flatten(batches))})
         scored = self._score_rows(rows, spec, inputs, batch_size)
         offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
