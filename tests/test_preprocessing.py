@@ -443,3 +443,30 @@ def test_errors_null_nulls_rows_whose_other_inputs_are_bad(tmp_path: Path, photo
     np.testing.assert_allclose(
         np.stack(out["prediction"].iloc[[0, 2, 3]].to_numpy()), np.stack(clean["prediction"].to_numpy()), rtol=1e-6
     )
+
+
+def test_a_column_of_paths_is_read_a_window_at_a_time(
+    cnn_xml: Path, photos: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A partition of paths must not hold every file's bytes at once: files are read
+    # FETCH_WINDOW at a time, and each window's bytes are dropped once decoded.
+    from dask_openvino.preprocessing import image as image_module
+
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"img{i}.jpg"
+        path.write_bytes(photos[i % len(photos)])
+        paths.append(str(path))
+    windows: list[int] = []
+    read = image_module.read_urls
+
+    def counting(urls: list[str], options: object = ()) -> list[object]:
+        windows.append(len(urls))
+        return read(urls, options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(image_module, "read_urls", counting)
+    monkeypatch.setattr(image_module, "FETCH_WINDOW", 4)
+    pipeline = ChainedPreprocessing([ImageRead(), *_pipeline().steps[1:]])
+    out = pd.DataFrame({"path": paths}).ov.predict(cnn_xml, inputs={"image": "path"}, preprocess=pipeline, config=F32)
+    assert windows == [4, 4, 2]
+    assert out["prediction"].notna().all()

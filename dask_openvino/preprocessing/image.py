@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,7 +73,10 @@ from dask_openvino.storage import StorageOptions
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["ChainedPreprocessing", "ImagePipeline"]
+__all__ = ["FETCH_WINDOW", "ChainedPreprocessing", "ImagePipeline"]
+
+FETCH_WINDOW = 64
+"""Image files read at a time by a pipeline that reads paths; their bytes are dropped once decoded."""
 
 
 def _pillow() -> Any:
@@ -375,6 +378,18 @@ class ImagePipeline:
         """
         return self._decode(self._fetch([value])[0] if self.read is not None else value)
 
+    def _fetched(self, items: list[Any]) -> Iterator[Any]:
+        """Yield the items, or for paths the files they name, read a window at a time.
+
+        A window's encoded bytes are dropped once its images are decoded, so a partition
+        of paths never holds all its files at once.
+        """
+        if self.read is None:
+            yield from items
+            return
+        for start in range(0, len(items), FETCH_WINDOW):
+            yield from self._fetch(items[start : start + FETCH_WINDOW])
+
     def _fetch(self, values: list[Any]) -> list[Any]:
         """Read the files a partition's paths name, several at a time; a ValueError stands for a failed row."""
         fetched: list[Any] = list(values)
@@ -454,8 +469,7 @@ class ImagePipeline:
         failures: dict[int, str] = {}
         pixels: list[np.ndarray] = []
         positions: list[int] = []
-        items = values.tolist()
-        for position, value in enumerate(self._fetch(items) if self.read is not None else items):
+        for position, value in enumerate(self._fetched(values.tolist())):
             try:
                 pixels.append(self._decode(value))
                 positions.append(position)
