@@ -27,8 +27,8 @@ import pyarrow as pa
 from dask.utils import parse_bytes
 
 from dask_openvino.checks import positive_int
-from dask_openvino.errors import InputNotFoundError, MissingDependencyError
-from dask_openvino.storage import StorageOptions
+from dask_openvino.errors import InputNotFoundError, InputSchemaError
+from dask_openvino.storage import StorageOptions, missing_backend
 
 __all__ = [
     "DEFAULT_PARTITION_SIZE",
@@ -99,14 +99,14 @@ class ImageFiles:
 
         Raises
         ------
-        InputNotFoundError
+        InputSchemaError
             If a file lies directly in ``root``, outside any label folder.
         """
         labels = []
         for path in self.paths:
             label, sep, _ = self._relative(path).partition("/")
             if not sep:
-                raise InputNotFoundError(
+                raise InputSchemaError(
                     f"labels='folder' needs every image inside a label folder (root/<label>/image.jpg), but "
                     f"{path} lies directly in {self.root}"
                 )
@@ -201,10 +201,7 @@ def list_images(urlpath: str | os.PathLike[str], storage_options: dict[str, Any]
     try:
         fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     except ImportError as err:
-        raise MissingDependencyError(
-            f"listing {url} needs a package that is not installed: {err}. Install the fsspec backend for "
-            f"{fsspec.utils.get_protocol(url)}:// (e.g. s3fs, gcsfs, or aiohttp and requests for http)"
-        ) from err
+        raise missing_backend(url, err) from err
     path = path.rstrip("/") or "/"
     if _MAGIC.search(path):
         found = fs.glob(path, detail=True)
@@ -325,10 +322,7 @@ def read_urls(urls: Sequence[str], options: StorageOptions = ()) -> list[bytes |
         try:
             fs, path = fsspec.core.url_to_fs(url, **dict(options))
         except ImportError as err:
-            raise MissingDependencyError(
-                f"reading {url} needs a package that is not installed: {err}. Install the fsspec backend for "
-                f"{fsspec.utils.get_protocol(url)}:// (e.g. s3fs, gcsfs, or aiohttp and requests for http)"
-            ) from err
+            raise missing_backend(url, err) from err
         by_fs.setdefault(fs, []).append((position, path))
     results: list[bytes | Exception] = [b""] * len(urls)
     for fs, members in by_fs.items():
@@ -411,8 +405,9 @@ def read_images(
     Raises
     ------
     InputNotFoundError
-        If nothing matches ``urlpath``, no file there has an image extension, or with
-        ``labels="folder"`` an image lies outside any label folder.
+        If nothing matches ``urlpath``, or no file there has an image extension.
+    InputSchemaError
+        With ``labels="folder"``, if an image lies outside any label folder.
     ValueError
         If both ``partition_size`` and ``blocksize`` are given, or either is not positive.
 

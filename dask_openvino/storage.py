@@ -1,11 +1,13 @@
 """Reading files through fsspec: local paths and URIs, with typed errors and frozen options.
 
 Models, images and tokenizers are read by the workers from wherever they live (a
-local path, ``file://``, ``s3://``, ``http://``, ...). Every such read goes through
-[`read_bytes`][dask_openvino.storage.read_bytes], which turns fsspec's exceptions
-into the caller's error type with the path in the message, and a missing fsspec
-backend into [`MissingDependencyError`][dask_openvino.errors.MissingDependencyError]
-naming the ``remote`` extra (``pip install "dask-openvino[remote]"``: HTTP, S3 and GCS).
+local path, ``file://``, ``s3://``, ``http://``, ...). Models and tokenizers are read
+through [`read_bytes`][dask_openvino.storage.read_bytes], which turns fsspec's
+exceptions into the caller's error type with the path in the message; image files are
+read many at a time by [`read_files`][dask_openvino.images.read_files]. Either way a
+missing fsspec backend becomes [`missing_backend`][dask_openvino.storage.missing_backend]'s
+[`MissingDependencyError`][dask_openvino.errors.MissingDependencyError], naming the
+``remote`` extra (``pip install "dask-openvino[remote]"``: HTTP, S3 and GCS).
 Storage options travel in the task graph, so they are kept as sorted tuples
 ([`freeze_options`][dask_openvino.storage.freeze_options]), which hash and pickle.
 """

@@ -127,7 +127,7 @@ def test_no_image_files_is_a_typed_error_naming_the_pattern_and_extensions(tmp_p
 
 def test_folder_labels_need_every_image_in_a_label_folder(photos: Path) -> None:
     (photos / "loose.png").write_bytes(_encode(9, "PNG"))
-    with pytest.raises(dov.InputNotFoundError, match=r"loose\.png lies directly in"):
+    with pytest.raises(dov.InputSchemaError, match=r"loose\.png lies directly in"):
         dov.read_images(photos, labels="folder")
     assert len(dov.read_images(photos)) == 6
 
