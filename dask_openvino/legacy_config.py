@@ -7,15 +7,11 @@ CPU plugin rejects the old names as "Unsupported property".
 its successor with a ``DeprecationWarning`` naming the new key, so migrated scripts keep
 their settings.
 
-=========================  ==========================  ============================================
-old key                    new key                     values
-=========================  ==========================  ============================================
-``CPU_THREADS_NUM``        ``INFERENCE_NUM_THREADS``   the same number
-``CPU_BIND_THREAD``        ``ENABLE_CPU_PINNING``      ``YES``, ``NUMA``, ``HYBRID_AWARE`` → ``YES``;
-                                                       ``NO`` → ``NO``
-``CPU_THROUGHPUT_STREAMS`` ``NUM_STREAMS``             ``CPU_THROUGHPUT_AUTO`` → ``AUTO``,
-                                                       ``CPU_THROUGHPUT_NUMA`` → ``NUMA``, a number
-=========================  ==========================  ============================================
+| old key | new key | values |
+|---|---|---|
+| `CPU_THREADS_NUM` | `INFERENCE_NUM_THREADS` | the same number |
+| `CPU_BIND_THREAD` | `ENABLE_CPU_PINNING` | `YES`, `NUMA`, `HYBRID_AWARE` → `YES`; `NO` → `NO` |
+| `CPU_THROUGHPUT_STREAMS` | `NUM_STREAMS` | `CPU_THROUGHPUT_AUTO` → `AUTO`, `CPU_THROUGHPUT_NUMA` → `NUMA`, a number |
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 Twin of ``pyzoo/zoo/examples/openvino/predict.py`` (Analytics Zoo HEAD and v0.11.2; BigDL's
 ``python/orca/example/openvino/predict.py`` is the same with ``bigdl.orca.inference``, here
-``dask_openvino.orca``). Upstream, side by side with this script::
+``dask_openvino.orca``). Upstream, side by side with this script:
 
     from zoo.pipeline.inference import InferenceModel        | from dask_openvino.zoo import InferenceModel
     sc = init_nncontext("OpenVINO Object Detection ...")     | (no context: predict runs in this process)
-    images = ImageSet.read(options.img_path, sc,             | images = read_images(options.img_path, 600, 600)
+    images = ImageSet.read(options.img_path, sc,             | images = load_images(options.img_path, 600, 600)
         resize_height=600, resize_width=600)                 |
         .get_image().collect()                               |
     input_data = np.concatenate([image.reshape((1, 1) + image.shape) for image in images], axis=0)
@@ -40,13 +40,17 @@ from openvino import opset13 as ops
 from dask_openvino.zoo import InferenceModel
 
 
-def read_images(path: str | None, height: int, width: int) -> list[np.ndarray]:
+def load_images(path: str | None, height: int, width: int) -> list[np.ndarray]:
     """``ImageSet.read(path, resize_height, resize_width)``: BGR HWC float images, or 2 random ones without ``path``."""
     if path:
         from PIL import Image
 
         files = sorted(glob.glob(os.path.join(path, "*"))) if os.path.isdir(path) else [path]
-        return [np.asarray(Image.open(f).convert("RGB").resize((width, height)), np.float32)[:, :, ::-1] for f in files]
+        images = []
+        for f in files:
+            with Image.open(f) as image:
+                images.append(np.asarray(image.convert("RGB").resize((width, height)), np.float32)[:, :, ::-1])
+        return images
     rng = np.random.default_rng(0)
     return [rng.integers(0, 256, size=(height, width, 3)).astype(np.float32) for _ in range(2)]
 
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> np.ndarray:
 
     with tempfile.TemporaryDirectory() as tmp:
         model_path = options.model_path or str(detector_like_ir(Path(tmp) / "frozen_inference_graph.xml"))
-        images = read_images(options.img_path, 600, 600)
+        images = load_images(options.img_path, 600, 600)
         input_data = np.concatenate([image.reshape((1, 1, *image.shape)) for image in images], axis=0)
         model = InferenceModel()
         model.load_openvino(model_path, weight_path=model_path[: model_path.rindex(".")] + ".bin")

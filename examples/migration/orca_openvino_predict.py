@@ -3,7 +3,7 @@
 Twin of ``python/orca/example/learn/openvino/predict.py`` (BigDL v2.4.0) and of
 ``pyzoo/zoo/examples/orca/learn/openvino/predict.py`` (Analytics Zoo; the same script with
 ``from zoo.orca.learn.openvino import Estimator``, here ``from dask_openvino.zoo import
-Estimator``). Upstream, side by side with this script::
+Estimator``). Upstream, side by side with this script:
 
     from bigdl.orca.learn.openvino import Estimator         | from dask_openvino.orca import Estimator
     from bigdl.orca import init_orca_context, ...           | from distributed import Client, LocalCluster
@@ -12,7 +12,7 @@ Estimator``). Upstream, side by side with this script::
         init_orca_context(cores=args.core_num, ...)         |     pass  # no client: local threads
     elif args.cluster_mode.startswith("yarn"):              | elif args.cluster_mode == "dask":
         init_orca_context(cluster_mode=..., num_nodes=...)  |     client = Client(LocalCluster(n_workers=...))
-    images = [cv2.imread(file) for file in glob.glob(...)]  | images = read_images(args.image_folder)
+    images = [cv2.imread(file) for file in glob.glob(...)]  | images = load_images(args.image_folder)
     images = [crop(img, 416, 416) for img in images]        | images = [crop(img, 416, 416) for img in images]
     ...                                                     | ...
     est = Estimator.from_openvino(model_path=args.model_path)
@@ -53,13 +53,17 @@ def crop(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.transpose(crop_img, (2, 0, 1))
 
 
-def read_images(folder: str) -> list[np.ndarray]:
+def load_images(folder: str) -> list[np.ndarray]:
     """``cv2.imread`` of every JPEG in ``folder`` (with Pillow), or 3 random 480x640 images when there are none."""
     files = sorted(glob.glob(folder + "/*.jpg"))
     if files:
         from PIL import Image
 
-        return [np.asarray(Image.open(file).convert("RGB"))[:, :, ::-1] for file in files]
+        images = []
+        for file in files:
+            with Image.open(file) as image:
+                images.append(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        return images
     rng = np.random.default_rng(0)
     return [rng.integers(0, 256, size=(480, 640, 3)).astype(np.float32) for _ in range(3)]
 
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> list[np.ndarray]:
         client = Client(LocalCluster(n_workers=args.executor_num, threads_per_worker=args.core_num))
     with tempfile.TemporaryDirectory() as tmp:
         model_path = args.model_path or str(yolo_like_ir(Path(tmp) / "frozen_darknet_yolov3_model.xml"))
-        images = [crop(img, 416, 416) for img in read_images(args.image_folder)]
+        images = [crop(img, 416, 416) for img in load_images(args.image_folder)]
         image_num = len(images)
         copy_time = math.ceil(args.data_num / image_num)
         images = images * copy_time

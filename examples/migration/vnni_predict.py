@@ -2,7 +2,7 @@
 
 Twin of ``pyzoo/zoo/examples/vnni/openvino/predict.py`` (Analytics Zoo HEAD and v0.11.2;
 BigDL's ``python/orca/example/vnni/openvino/predict.py`` is the same with
-``bigdl.orca.inference``, here ``dask_openvino.orca``). Upstream, side by side::
+``bigdl.orca.inference``, here ``dask_openvino.orca``). Upstream, side by side:
 
     from zoo.pipeline.inference import InferenceModel        | from dask_openvino.zoo import InferenceModel
     model = InferenceModel()
