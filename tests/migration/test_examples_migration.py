@@ -42,7 +42,7 @@ def test_openvino_predict(tmp_path: Path) -> None:
     xml = example.detector_like_ir(tmp_path / "ssd.xml")
     import openvino as ov
 
-    images = np.stack(example.read_images(None, 600, 600))
+    images = np.stack(example.load_images(None, 600, 600))
     compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     np.testing.assert_allclose(predictions[1], compiled(images[1:2])[0], rtol=1e-5, atol=1e-6)
 
