@@ -65,7 +65,12 @@ _WEIGHTED_OPS = {
     "GroupConvolution": 2,
     "GroupConvolutionBackpropData": 2,
 }
-"""Convolutions, and the first axis of their weights' shape that counts towards a MAC."""
+"""Convolutions, and the first axis of their weights' shape that counts towards a MAC.
+
+A convolution's MACs are its output's elements times the weights' axes from there; a
+transposed one (``...BackpropData``, weights ``[C_in, C_out, k...]``) its input's elements
+times the same axes.
+"""
 
 
 def _worker_threads() -> int | None:
@@ -279,7 +284,9 @@ def row_macs(model: ov.Model) -> int | None:
             inner = a[-2] if op.get_attributes().get("transpose_a") and len(a) > 1 else a[-1]
         else:
             inner = math.prod(list(right.to_shape())[_WEIGHTED_OPS[kind] :])
-        total += math.prod(out.to_shape()) * inner
+        # A transposed convolution multiplies each input element by its filters' weights.
+        counted = left if kind.endswith("BackpropData") else out
+        total += math.prod(counted.to_shape()) * inner
     return total
 
 

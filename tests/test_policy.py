@@ -147,6 +147,10 @@ def test_row_macs_counts_convolutions_and_matmuls_per_row() -> None:
     hidden = ops.matmul(x, ops.constant(np.ones((64, 256), np.float32)), False, False)
     out = ops.matmul(hidden, ops.constant(np.ones((1, 256), np.float32)), False, True)
     assert row_macs(ov.Model([out], [x])) == 64 * 256 + 256
+    # A transposed convolution: each of the 3 x 8 x 8 input elements meets 16 filters of 2 x 2.
+    small = ops.parameter([-1, 3, 8, 8], np.float32, name="small")
+    up = ops.convolution_backprop_data(small, ops.constant(np.ones((3, 16, 2, 2), np.float32)), [2, 2])
+    assert row_macs(ov.Model([up], [small])) == 3 * 8 * 8 * 16 * 2 * 2
     ragged = ops.parameter([-1, -1], np.float32, name="tokens")
     assert row_macs(ov.Model([ops.relu(ragged)], [ragged])) is None  # a dynamic row: unknown
 
