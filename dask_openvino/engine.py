@@ -452,8 +452,10 @@ class Engine:
             if self._recompile is not None:
                 try:
                     compiled = self._recompile(NUM_STREAMS="1")
-                except ModelLoadError:  # a device without streams
-                    compiled = self._recompile()
+                except ModelLoadError as err:
+                    if "NUM_STREAMS" not in str(err):
+                        raise
+                    compiled = self._recompile()  # a device without streams
                 with self._lock:
                     self.recompiles += 1
             self._isolation = IsolationModel(compiled, static_batch=self._static_batch is not None)
