@@ -23,8 +23,9 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from dask_openvino.errors import MissingDependencyError, OutputError
-from dask_openvino.parts import COMPRESSIONS, MANIFEST, PART_NAME, Format, read_json
+from dask_openvino.errors import OutputError
+from dask_openvino.parts import COMPRESSIONS, MANIFEST, PART_NAME, READ_ONLY_COMPRESSIONS, Format, read_json
+from dask_openvino.storage import missing_backend
 
 __all__ = ["Destination", "check_destination", "resolve_destination"]
 
@@ -74,6 +75,11 @@ class Destination:
         return f"{parent}/.{name}.dask-openvino-partial"
 
     @property
+    def previous(self) -> str:
+        """The hidden sibling a replaced directory output is moved to while the new one is renamed into place."""
+        return f"{self.staging}-old"
+
+    @property
     def local(self) -> bool:
         """Whether the output is on the local file system."""
         return isinstance(self.fs, LocalFileSystem)
@@ -108,6 +114,8 @@ def resolve_destination(
     ------
     ValueError
         If `format` is not one of the three.
+    OutputError
+        If a CSV name ends in a compression that can be read but not written (`.zip`).
     MissingDependencyError
         If the URI's fsspec backend is not installed.
 
@@ -123,6 +131,12 @@ def resolve_destination(
     for suffix, codec in COMPRESSIONS.items():
         if name.endswith(suffix):
             name, compression = name.removesuffix(suffix), codec
+    for suffix in READ_ONLY_COMPRESSIONS:
+        if name.endswith(suffix) and name.removesuffix(suffix).endswith((".csv", ".tsv")):
+            raise OutputError(
+                f"cannot write {url}: {suffix} is read but not written; end the name in "
+                f"{name.removesuffix(suffix)[-4:]}, optionally followed by one of {', '.join(COMPRESSIONS)}"
+            )
     named_csv = name.endswith((".csv", ".tsv"))
     if format not in ("auto", "parquet", "csv"):
         raise ValueError(f"format must be 'auto', 'parquet' or 'csv', got {format!r}")
@@ -172,10 +186,7 @@ def _on_fs(url: str) -> tuple[Any, str]:
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except ImportError as err:
-        raise MissingDependencyError(
-            f"writing {url} needs a package that is not installed: {err}. Install the fsspec backend for "
-            f"{fsspec.utils.get_protocol(url)}:// (e.g. s3fs, gcsfs)"
-        ) from err
+        raise missing_backend(url, err) from err
     if isinstance(fs, LocalFileSystem):
         path = posixpath.normpath(path)
     return fs, path.rstrip("/") or "/"

@@ -11,7 +11,8 @@ scored.parquet/
 ```
 
 While the job runs, the files go to a hidden sibling, `.scored.parquet.dask-openvino-partial/`,
-which is renamed to the output once every part is there. Each part is written under a
+which is renamed to the output once every part is there (a previous output replaced with
+`overwrite` is moved aside meanwhile, and put back if the rename fails). Each part is written under a
 temporary name and renamed, then recorded (partition number, rows, job) beside it, so a
 job killed at any point leaves only whole parts. `resume=True` scores only the partitions
 not yet recorded, after checking that the recorded job is this one
@@ -268,7 +269,9 @@ def write_scored(
     Raises
     ------
     OutputError, ResumeMismatchError
-        As [`check_output`][dask_openvino.output.check_output], before any partition is scored.
+        As [`check_output`][dask_openvino.output.check_output], before any partition is scored;
+        also `OutputError` if a run stopped while replacing the output left it incomplete
+        (the message says where the output it replaced is).
 
     Examples
     --------
@@ -276,6 +279,8 @@ def write_scored(
     >>> write_scored(scored, "scored.parquet", resume=True).files[0]  # doctest: +SKIP
     'part.00000.parquet'
     """
+    target = resolve_destination(path, format=format, single_file=single_file, overwrite=overwrite, resume=resume)
+    _recover(target)
     check_output(
         path,
         scored,
@@ -286,7 +291,6 @@ def write_scored(
         protect=protect,
         record=record,
     )
-    target = resolve_destination(path, format=format, single_file=single_file, overwrite=overwrite, resume=resume)
     job = _job_record(scored, target, record)
     key = hashlib.blake2b(json.dumps(job, sort_keys=True).encode(), digest_size=16).hexdigest()
     done = _start(target, job, key)
@@ -297,11 +301,14 @@ def write_scored(
         written = {int(r["partition"]): r for r in results}
         records = [done.get(n) or written[n] for n in range(scored.npartitions)]
         if target.fs.exists(target.staging):  # else a finished job was resumed: nothing to do
-            _commit(target, job, key, records, scored._meta)
+            _finish(target, job, key, records, scored._meta)
     except BaseException:
         if not resume:
             remove_tree(target.fs, target.staging)
         raise
+    if not target.single_file and target.fs.exists(target.staging):
+        # From here on the staging directory is the complete output: never removed, only renamed.
+        _swap(target)
     rows = sum(int(r["rows"]) for r in results)
     files = (posixpath.basename(target.path),) if target.single_file else tuple(r["file"] for r in records)
     return WrittenOutput(
@@ -315,7 +322,10 @@ def write_scored(
 def _start(target: Destination, job: dict[str, Any], key: str) -> dict[int, dict[str, Any]]:
     """Prepare the staging directory; return the parts already written by this job (resume)."""
     fs, staging = target.fs, target.staging
-    if target.resume and fs.exists(f"{staging}/{MANIFEST}"):
+    manifest = read_json(fs, f"{staging}/{MANIFEST}") if target.resume else None
+    if manifest is not None and manifest.get("complete") and manifest.get("key") == key:
+        return {int(r["partition"]): r for r in manifest["parts"]}  # interrupted while renamed into place
+    if manifest is not None:
         for entry in fs.ls(staging, detail=False):
             if posixpath.basename(entry).startswith(".") and entry.endswith(".tmp"):
                 fs.rm(entry)
@@ -370,9 +380,33 @@ def _compute(
     return done.results
 
 
-def _commit(
+def _recover(target: Destination) -> None:
+    """Undo what a run killed while replacing a directory output left: restore the old output, or remove it.
+
+    The old output is kept aside while the new one is renamed into place. A leftover
+    copy is restored if the output is missing, removed if the output is whole (so that
+    the next swap does not move the output inside it), and otherwise left for the user:
+    on an object store a rename copies file by file, and may have stopped half-way.
+    """
+    fs, previous, path = target.fs, target.previous, target.path
+    if not fs.exists(previous):
+        return
+    if not fs.exists(path):
+        fs.mv(previous, path, recursive=True)
+        return
+    manifest = read_json(fs, f"{path}/{MANIFEST}") if fs.isdir(path) else {"parts": []}
+    if manifest is None or not all(fs.exists(f"{path}/{part['file']}") for part in manifest.get("parts", [])):
+        raise OutputError(
+            f"cannot write {target.url}: a run was stopped while replacing it, and it is incomplete; "
+            f"the output it replaced is in {previous}: move it back to {path}, or remove it"
+        )
+    remove_tree(fs, previous)
+
+
+def _finish(
     target: Destination, job: dict[str, Any], key: str, records: list[dict[str, Any]], meta: pd.DataFrame
 ) -> None:
+    """Join a single-file output into place; or mark a directory output's staging complete, ready to swap."""
     fs, staging, path = target.fs, target.staging, target.path
     if target.single_file:
         if fs.isdir(path):  # a previous directory output, replaced by overwrite
@@ -384,11 +418,24 @@ def _commit(
         return
     parts = [{k: v for k, v in r.items() if k != "job"} for r in records]
     write_json(fs, f"{staging}/{MANIFEST}", {"key": key, "job": job, "complete": True, "parts": parts})
-    fs.rm(f"{staging}/{RECORDS}", recursive=True)
-    if fs.exists(path):
-        old = f"{staging}-old"
-        fs.mv(path, old, recursive=True)
+    remove_tree(fs, f"{staging}/{RECORDS}")
+
+
+def _swap(target: Destination) -> None:
+    """Rename the complete staging directory to the output, replacing a previous one.
+
+    If the rename fails or is interrupted, the previous output is put back and the
+    staging directory kept (a run with `resume` renames it without scoring).
+    """
+    fs, staging, path, previous = target.fs, target.staging, target.path, target.previous
+    if not fs.exists(path):
         fs.mv(staging, path, recursive=True)
-        fs.rm(old, recursive=True)
-    else:
+        return
+    fs.mv(path, previous, recursive=True)
+    try:
         fs.mv(staging, path, recursive=True)
+    except BaseException:
+        if not fs.exists(path):
+            fs.mv(previous, path, recursive=True)
+        raise
+    remove_tree(fs, previous)

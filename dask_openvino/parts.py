@@ -5,7 +5,9 @@
 workers: it writes `part.<n>.<ext>` under a hidden temporary name, renames it (an
 `os.replace` on a local disk; object stores publish an upload whole), then records the
 part in `_parts/<n>.json`. A part therefore exists whole or not at all, and is counted
-only once it exists.
+only once it exists. A task that outlives its job (cancelled, its staging directory
+removed) checks that the job's manifest is still there before each rename, and fails
+instead of publishing a part under the removed path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from dask_openvino.errors import OutputError
 from dask_openvino.plan import ERROR_COLUMN
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "PART_NAME",
     "RECORDS",
     "Format",
+    "READ_ONLY_COMPRESSIONS",
     "PartWriter",
     "arrow_table",
     "join_parts",
@@ -55,7 +59,14 @@ RECORDS = "_parts"
 """The directory of per-part records while a job runs."""
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
-"""Name suffixes of compressed CSV and their fsspec codecs."""
+"""Name suffixes of compressed CSV, read and written, and their fsspec codecs."""
+
+READ_ONLY_COMPRESSIONS = {".zip": "zip"}
+"""Name suffixes of compressed CSV that input may have but output may not.
+
+A zip file is an archive, not a compressed stream: Dask reads a `.csv.zip` holding one
+CSV file, but a written one would hold a member named `file`, which is no one's choice.
+"""
 
 PART_NAME = re.compile(r"part\.\d+\.(parquet|csv|tsv)(\.(gz|bz2|xz|zst))?")
 """A part file's name, as this package or its earlier versions wrote it."""
@@ -77,8 +88,37 @@ def read_json(fs: Any, path: str) -> dict[str, Any] | None:
     return loaded
 
 
-def write_atomic(fs: Any, path: str, write: Callable[[IO[bytes]], None], compression: str | None = None) -> None:
+def write_atomic(
+    fs: Any,
+    path: str,
+    write: Callable[[IO[bytes]], None],
+    compression: str | None = None,
+    *,
+    require: str | None = None,
+) -> None:
     """Write `path` under a hidden temporary name, then rename it: readers see the whole file or none.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The file system of `path`.
+    path : str
+        The file to write.
+    write : callable
+        Writes the content to the open binary file it is given.
+    compression : str, optional
+        fsspec codec.
+    require : str, optional
+        A file that must still exist when the file is renamed into place, such as the
+        manifest of the job's staging directory. Object stores have no directories: a
+        task writing under a staging directory that was removed would recreate it, so
+        the temporary file is removed instead and `OutputError` raised. The check runs
+        just before the rename; a removal after it is not seen.
+
+    Raises
+    ------
+    OutputError
+        If `require` is gone.
 
     Examples
     --------
@@ -89,6 +129,8 @@ def write_atomic(fs: Any, path: str, write: Callable[[IO[bytes]], None], compres
     try:
         with fs.open(temporary, "wb", compression=compression) as f:
             write(f)
+        if require is not None and not fs.exists(require):
+            raise OutputError(f"not writing {path}: {require} is gone, so its job was cancelled or replaced")
         if isinstance(fs, LocalFileSystem):
             os.replace(temporary, path)
         else:
@@ -99,8 +141,8 @@ def write_atomic(fs: Any, path: str, write: Callable[[IO[bytes]], None], compres
         raise
 
 
-def write_json(fs: Any, path: str, value: Any) -> None:
-    """Write `value` as JSON to `path`, atomically.
+def write_json(fs: Any, path: str, value: Any, *, require: str | None = None) -> None:
+    """Write `value` as JSON to `path`, atomically; `require` as for [`write_atomic`][dask_openvino.parts.write_atomic].
 
     Examples
     --------
@@ -111,7 +153,7 @@ def write_json(fs: Any, path: str, value: Any) -> None:
     def write(f: IO[bytes]) -> None:
         f.write(data)
 
-    write_atomic(fs, path, write)
+    write_atomic(fs, path, write, require=require)
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
@@ -150,8 +192,10 @@ class PartWriter:
     fs : fsspec.AbstractFileSystem
         The output's file system.
     staging : str
-        The directory the parts go to. It must exist: a task that outlives a
-        cancelled job fails instead of recreating a directory that was removed.
+        The directory the parts go to. Its manifest (`_dask_openvino.json`) must exist
+        when a part or its record is renamed into place: a task that outlives a
+        cancelled job raises `OutputError` instead of writing under the removed
+        directory, which an object store would recreate.
     format : {"parquet", "csv"}
     sep : str
         CSV field separator.
@@ -188,14 +232,19 @@ class PartWriter:
         extension = "parquet" if self.format == "parquet" else ("tsv" if self.sep == "\t" else "csv")
         suffix = next((s for s, codec in COMPRESSIONS.items() if codec == self.compression), "")
         name = f"part.{number:0{self.width}d}.{extension}{suffix}"
-        if self.format == "parquet":
-            write_atomic(self.fs, f"{self.staging}/{name}", lambda f: pq.write_table(arrow_table(frame), f))
-        else:
-            write_atomic(self.fs, f"{self.staging}/{name}", self._csv(frame), self.compression)
+        manifest = f"{self.staging}/{MANIFEST}"
+        write = self._parquet(frame) if self.format == "parquet" else self._csv(frame)
+        write_atomic(self.fs, f"{self.staging}/{name}", write, self.compression, require=manifest)
         failed = int(frame[ERROR_COLUMN].notna().sum()) if ERROR_COLUMN in frame.columns else 0
         record = {"partition": number, "file": name, "rows": len(frame), "failed": failed, "job": self.job}
-        write_json(self.fs, f"{self.staging}/{RECORDS}/{number:0{self.width}d}.json", record)
+        write_json(self.fs, f"{self.staging}/{RECORDS}/{number:0{self.width}d}.json", record, require=manifest)
         return record
+
+    def _parquet(self, frame: pd.DataFrame) -> Callable[[IO[bytes]], None]:
+        def write(f: IO[bytes]) -> None:
+            pq.write_table(arrow_table(frame), f)
+
+        return write
 
     def _csv(self, frame: pd.DataFrame) -> Callable[[IO[bytes]], None]:
         def write(f: IO[bytes]) -> None:

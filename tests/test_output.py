@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dask
 import dask.dataframe as dd
+import fsspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +22,8 @@ from distributed import LocalCluster
 import dask_openvino
 from dask_openvino import OutputError
 from dask_openvino.cli import main
+from dask_openvino.cli.tables import format_of
+from dask_openvino.parts import PartWriter
 
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
 # A scheduler nobody listens on: a command that contacts it fails only after a timeout,
@@ -176,6 +179,30 @@ def test_write_scored_from_python(tmp_path: Path, score_xml: Path) -> None:
     )
     with pytest.raises(OutputError, match="already exists"):
         dask_openvino.write_scored(scored, tmp_path / "out.parquet")
+
+
+def test_zip_output_is_refused_and_zip_input_read_as_csv(tmp_path: Path, score_xml: Path) -> None:
+    source = _parquet(tmp_path / "in.parquet", _features(10), files=1)
+    output = tmp_path / "scored.csv.zip"
+    code, text = _predict(str(score_xml), str(source), "-o", str(output), "--inputs", "a,b,c", *NO_CLUSTER)
+    assert code == 1, text
+    assert f"Error: OutputError: cannot write {output}: .zip is read but not written" in text, text
+    assert ".gz, .bz2, .xz, .zst" in text
+    assert not output.exists()
+    assert format_of("in.csv.zip", "auto") == "csv"  # input: Dask reads a zip holding one CSV file
+
+
+def test_a_part_task_outliving_its_job_writes_nothing() -> None:
+    fs = fsspec.filesystem("memory")  # like an object store: writing a file creates its "directory"
+    staging = "/out/.scored.parquet.dask-openvino-partial"
+    writer = PartWriter(fs, staging, "parquet", ",", True, None, "key", 5)
+    frame = _features(4)
+    fs.pipe(f"{staging}/_dask_openvino.json", b"{}")
+    assert writer(frame, 0)["file"] == "part.00000.parquet"
+    fs.rm(staging, recursive=True)  # the job was cancelled
+    with pytest.raises(OutputError, match=r"_dask_openvino\.json is gone"):
+        writer(frame, 1)
+    assert not fs.exists(staging) and fs.find("/out") == []
 
 
 @pytest.mark.cluster

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.dataframe as dd
@@ -18,10 +20,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from distributed import LocalCluster
+from fsspec.implementations.local import LocalFileSystem
 
 import dask_openvino
 import model_factory
-from dask_openvino import ResumeMismatchError
+from dask_openvino import OutputError, ResumeMismatchError
 from dask_openvino.cli import main
 
 NO_CLUSTER = ["--scheduler", "tcp://127.0.0.1:1"]
@@ -132,3 +135,57 @@ def test_resume_from_python_scores_only_the_missing_partitions(tmp_path: Path, s
     assert output.is_file() and not staging.exists()
     expected = pd.read_parquet(source).to_numpy() @ np.array([1.0, 2.0, 3.0], np.float32)
     np.testing.assert_allclose(pd.read_csv(output)["prediction"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_overwrite_interrupted_between_the_two_renames_keeps_both_outputs(
+    tmp_path: Path, score_xml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "scored.parquet"
+    staging = tmp_path / ".scored.parquet.dask-openvino-partial"
+    previous = tmp_path / ".scored.parquet.dask-openvino-partial-old"
+    old = dd.read_parquet(_source(tmp_path / "old.parquet", rows=20, files=2))
+    new = dd.read_parquet(_source(tmp_path / "new.parquet", rows=30, files=3))
+    with dask.config.set(scheduler="sync"):
+        dask_openvino.write_scored(old.ov.predict(str(score_xml), inputs=["a", "b", "c"]), output)
+        scored = new.ov.predict(str(score_xml), inputs=["a", "b", "c"])
+        move = LocalFileSystem.mv
+
+        def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
+            if source.endswith(staging.name):  # the new output, after the old one was moved aside
+                raise KeyboardInterrupt
+            move(self, source, *args, **kwargs)
+
+        monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            dask_openvino.write_scored(scored, output, overwrite=True)
+        monkeypatch.undo()
+        # The old output is back, the new one kept whole beside it: resuming renames it, scoring nothing.
+        assert sorted(p.name for p in output.glob("part.*")) == ["part.00000.parquet", "part.00001.parquet"]
+        assert sorted(p.name for p in staging.glob("part.*")) == [f"part.{n:05d}.parquet" for n in range(3)]
+        assert not previous.exists()
+        written = dask_openvino.write_scored(scored, output, overwrite=True, resume=True)
+    assert (written.resumed, written.scoring.partitions) == (3, 0)
+    assert sorted(p.name for p in output.iterdir()) == ["_dask_openvino.json"] + [
+        f"part.{n:05d}.parquet" for n in range(3)
+    ]
+    assert not staging.exists() and not previous.exists()
+
+
+def test_a_previous_output_left_aside_by_a_killed_run_is_restored_or_removed(tmp_path: Path, score_xml: Path) -> None:
+    output = tmp_path / "scored.parquet"
+    previous = tmp_path / ".scored.parquet.dask-openvino-partial-old"
+    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=20, files=2)).ov.predict(
+        str(score_xml), inputs=["a", "b", "c"]
+    )
+    parts = ["_dask_openvino.json", "part.00000.parquet", "part.00001.parquet"]
+    with dask.config.set(scheduler="sync"):
+        dask_openvino.write_scored(scored, output)
+        # Killed after moving the old output aside: it is put back, and counts as existing.
+        output.rename(previous)
+        with pytest.raises(OutputError, match="already exists"):
+            dask_openvino.write_scored(scored, output)
+        assert sorted(p.name for p in output.iterdir()) == parts and not previous.exists()
+        # Killed after renaming the new output into place: the old one is removed, not moved into.
+        shutil.copytree(output, previous)
+        dask_openvino.write_scored(scored, output, overwrite=True)
+    assert sorted(p.name for p in output.iterdir()) == parts and not previous.exists()

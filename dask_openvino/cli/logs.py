@@ -202,7 +202,7 @@ def worker_logging(client: Client, level: int, *, marker: str = "predict") -> It
     Examples
     --------
     >>> with worker_logging(client, logging.INFO):  # doctest: +SKIP
-    ...     done = write_scored(scored, out, "parquet", client, console)
+    ...     done = write_scored(scored, out, format="parquet", client=client, console=console)
     """
     client.register_plugin(_WorkerLogging(level, marker), name=_PLUGIN)
     forwarding = level <= logging.INFO

@@ -17,7 +17,7 @@ import fsspec
 import pyarrow.parquet as pq
 
 from dask_openvino.errors import InputNotFoundError
-from dask_openvino.parts import Format
+from dask_openvino.parts import COMPRESSIONS, READ_ONLY_COMPRESSIONS, Format
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -30,13 +30,15 @@ __all__ = [
     "read_table",
 ]
 
-_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
-
 
 def _stem(path: str) -> tuple[str, bool]:
-    """Return `path` in lower case without a trailing `/` or compression suffix, and whether it had the suffix."""
+    """Return `path` in lower case without a trailing `/` or compression suffix, and whether it had the suffix.
+
+    Input may end in any suffix of `parts.COMPRESSIONS` or `parts.READ_ONLY_COMPRESSIONS`;
+    an output named with a read-only one is refused by `write_scored`.
+    """
     name = path.rstrip("/").lower()
-    for suffix in _COMPRESSION_SUFFIXES:
+    for suffix in (*COMPRESSIONS, *READ_ONLY_COMPRESSIONS):
         if name.endswith(suffix):
             return name.removesuffix(suffix), True
     return name, False
