@@ -36,6 +36,13 @@ class IsolationModel:
     static_batch : bool
         The model's batch dimension is static: every batch has the same shapes (padded),
         so there is no shape state to go stale, and none can be changed.
+
+    Examples
+    --------
+    >>> compiled = core.compile_model(model, "CPU", {"NUM_STREAMS": "1"})  # doctest: +SKIP
+    >>> isolation = IsolationModel(compiled, static_batch=False)  # doctest: +SKIP
+    >>> result = isolation.infer([batch], n_outputs=1)  # doctest: +SKIP
+    >>> reason = result if isinstance(result, str) else None  # doctest: +SKIP
     """
 
     def __init__(self, compiled: ov.CompiledModel, *, static_batch: bool) -> None:

@@ -68,6 +68,12 @@ class ImageFiles:
         The files, in sorted order, as ``fs`` names them.
     sizes : tuple of int
         Their sizes in bytes, from the listing.
+
+    Examples
+    --------
+    >>> files = list_images("photos/")  # doctest: +SKIP
+    >>> files.paths[:2], files.in_label_folders  # doctest: +SKIP
+    (('/data/photos/cat/1.jpg', '/data/photos/cat/2.jpg'), True)
     """
 
     fs: Any

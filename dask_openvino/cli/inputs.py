@@ -80,6 +80,13 @@ def reading_pipeline(path: str, preprocess: Preprocess | None) -> ChainedPreproc
     ------
     click.UsageError
         If `preprocess` is not an image pipeline.
+
+    Examples
+    --------
+    >>> from dask_openvino import ChainedPreprocessing, ImageBytesToTensor, ImageResize
+    >>> pipeline = ChainedPreprocessing([ImageBytesToTensor(), ImageResize(224, 224)])
+    >>> type(reading_pipeline("photos/", pipeline).steps[0]).__name__
+    'ImageRead'
     """
     if not isinstance(preprocess, ChainedPreprocessing):
         raise click.UsageError(f"INPUT {path} holds image files: score them with --preprocess image[:OPTIONS]")
@@ -108,6 +115,12 @@ def read_input(path: str, fmt: InputFormat, partitions: int | None) -> dd.DataFr
     ------
     InputNotFoundError
         If nothing at `path` can be read.
+
+    Examples
+    --------
+    >>> frame = read_input("photos/", "images", None)  # doctest: +SKIP
+    >>> list(frame.columns)  # doctest: +SKIP
+    ['path', 'folder']
     """
     if fmt != "images":
         return read_table(path, fmt, partitions)
