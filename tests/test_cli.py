@@ -630,3 +630,12 @@ def test_convert_and_quantize_options_reach_the_library_parsed(tmp_path: Path, m
     )
     assert code == 1, text
     assert calls[-1]["inputs"] == ["a", "b", "c"]
+
+
+def test_an_input_whose_fsspec_backend_is_missing_names_what_to_install(score_xml: Path, tmp_path: Path) -> None:
+    # sftp:// needs paramiko, which the test environment does not install: a typed error naming
+    # the backend, not fsspec's bare ImportError with a traceback.
+    code, text = _invoke("predict", str(score_xml), "sftp://host/features.parquet", "-o", str(tmp_path / "o"))
+    assert code == 1, text
+    assert "MissingDependencyError" in text and "sftp://" in text
+    assert "Traceback" not in text

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from dask_openvino.errors import InputNotFoundError
 from dask_openvino.parts import COMPRESSIONS, READ_ONLY_COMPRESSIONS, Format
+from dask_openvino.storage import missing_backend
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -135,7 +136,10 @@ def input_files(path: str, fmt: Format) -> tuple[Any, list[str]]:
     --------
     >>> fs, files = input_files("features.parquet", "parquet")  # doctest: +SKIP
     """
-    fs, target = fsspec.core.url_to_fs(path)
+    try:
+        fs, target = fsspec.core.url_to_fs(path)
+    except ImportError as err:
+        raise missing_backend(path, err) from err
     if _has_glob(target):
         files = sorted(str(f) for f in fs.glob(target) if not fs.isdir(f))
         if not files:
