@@ -20,11 +20,12 @@ import pyarrow as pa
 
 from dask_openvino.checks import positive_int
 from dask_openvino.columns import check_column_dtype, output_dtype
+from dask_openvino.edits import ModelEdits, model_edits
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.preprocessing.base import BoundPreprocessor, Preprocessor
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
-from dask_openvino.transforms import InputLayoutArg, ModelTransform, batch_reshape, chain, layout_transform
+from dask_openvino.transforms import InputLayoutArg, ModelTransform
 
 __all__ = [
     "ERROR_COLUMN",
@@ -339,26 +340,13 @@ def build_plan(
     """
     if errors not in ("raise", "null"):
         raise InputSchemaError(f"errors must be 'raise' or 'null', got {errors!r}")
-    description = spec.describe()
-    _check_rows_out(description)
-    laid_out = layout_transform(description, input_layout)
-    transform: ModelTransform | None = laid_out
-    if laid_out is not None:
-        description = laid_out.describe(description)
+    ports = spec.describe()
+    _check_rows_out(ports)
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size", error=InputSchemaError)
-        reshape = batch_reshape(description, batch_size)
-        if reshape is not None:
-            transform, description = chain(transform, reshape), reshape.describe(description)
-    pre, pre_column, inputs = _bind_preprocess(description, inputs, preprocess, frame_meta)
-    if pre is not None and laid_out is not None and set(pre.inputs) & {name for name, _, _ in laid_out.layouts}:
-        raise InputSchemaError(
-            f"input_layout= and preprocess= both set the layout of model input(s) {sorted(pre.inputs)}; the "
-            "preprocessor already says its own (format=NCHW|NHWC)"
-        )
-    if pre is not None:
-        description = pre.describe(description)
-        transform = chain(pre.transform, transform)
+    edits = model_edits(ports, inputs=inputs, batch_size=batch_size, preprocess=preprocess, input_layout=input_layout)
+    description, pre = edits.description, edits.preprocess
+    pre_column, inputs = _bind_preprocess_column(edits, inputs, frame_meta)
     fed = ModelDescription(
         inputs=tuple(p for p in description.inputs if pre is None or p.name not in pre.inputs),
         outputs=description.outputs,
@@ -391,7 +379,7 @@ def build_plan(
         outputs=outputs,
         batch_size=batch_size,
         keep_input=keep_input,
-        transform=transform,
+        transform=edits.transform,
         preprocess=pre,
         preprocess_column=pre_column,
         postprocess=tuple(posts.items()),
@@ -399,29 +387,13 @@ def build_plan(
     )
 
 
-def _bind_preprocess(
-    description: ModelDescription, inputs: InputsArg, preprocess: PreprocessArg, frame_meta: pd.DataFrame
-) -> tuple[BoundPreprocessor | None, str | None, InputsArg]:
-    """Bind ``preprocess=`` to its model input and column; return it and the ``inputs=`` left for the others."""
-    if preprocess is None:
-        return None, None, inputs
-    names = [p.name for p in description.inputs]
-    if isinstance(preprocess, Mapping):
-        if len(preprocess) != 1:
-            raise InputSchemaError(f"preprocess= can preprocess one model input, got {list(preprocess)}")
-        ((target, pipeline),) = preprocess.items()
-    elif isinstance(inputs, Mapping) and len(inputs) == 1:
-        target, pipeline = next(iter(inputs)), preprocess
-    elif len(names) == 1:
-        target, pipeline = names[0], preprocess
-    elif (default := preprocess.default_input(description)) is not None:
-        target, pipeline = default, preprocess
-    else:
-        raise InputSchemaError(
-            f"the model has inputs {names}: name the one to preprocess with preprocess={{input name: pipeline}}"
-        )
-    if target not in names:
-        raise InputSchemaError(f"preprocess= names {target!r}, which is not a model input; the inputs are {names}")
+def _bind_preprocess_column(
+    edits: ModelEdits, inputs: InputsArg, frame_meta: pd.DataFrame
+) -> tuple[str | None, InputsArg]:
+    """Find the column ``preprocess=`` reads; return it and the ``inputs=`` left for the other model inputs."""
+    pre, target = edits.preprocess, edits.preprocess_input
+    if pre is None or target is None:
+        return None, inputs
     rest: InputsArg
     if isinstance(inputs, Mapping):
         column = inputs.get(target, target)
@@ -439,15 +411,11 @@ def _bind_preprocess(
             f"column {column!r} (to preprocess for model input {target!r}) is not in the DataFrame; "
             f"its columns are {list(map(str, frame_meta.columns))[:20]}"
         )
-    bound = pipeline.bind(description, target)
-    bound.check_column(frame_meta.dtypes[column], column)
+    pre.check_column(frame_meta.dtypes[column], column)
     if rest is None:
-        rest = {}
         # Inputs the preprocessor does not feed are read from columns of the same name.
-        for name in names:
-            if name not in bound.inputs:
-                rest[name] = name
-    return bound, column, rest
+        rest = {port.name: port.name for port in edits.description.inputs if port.name not in pre.inputs}
+    return column, rest
 
 
 def _bind_postprocess(outputs: tuple[OutputBinding, ...], postprocess: PostprocessArg) -> dict[str, Postprocessor]:

@@ -9,7 +9,9 @@ on every current worker, and on every worker that joins afterwards before it run
 task. It builds the same cache key as ``.ov.predict`` given the same arguments, so
 the job's partitions find the compiled model. Each worker it sets up is also checked
 to run the client's dask-openvino and OpenVINO release
-([`check_versions`][dask_openvino.versions.check_versions]).
+([`check_versions`][dask_openvino.versions.check_versions]). Only the workers present
+at registration fail it: on a worker that joins later, distributed logs a failed setup
+(another release, a model it cannot compile) and the worker still runs tasks.
 """
 
 from __future__ import annotations
@@ -26,18 +28,17 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from dask_openvino.cache import get_engine
 from dask_openvino.checks import positive_int
+from dask_openvino.edits import model_edits
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.plan import InputsArg, PreprocessArg
 from dask_openvino.policy import requested_precision
-from dask_openvino.spec import ModelDescription, ModelSpec, resolve_model
+from dask_openvino.spec import ModelSpec, resolve_model
 from dask_openvino.storage import absolute
-from dask_openvino.transforms import ModelTransform, batch_reshape, chain
+from dask_openvino.transforms import InputLayoutArg, ModelTransform
 from dask_openvino.versions import compatible, mismatch, runtime_versions, version_text
 
 if TYPE_CHECKING:
     from distributed import Worker
-
-    from dask_openvino.preprocessing.base import Preprocessor
 
 __all__ = ["WarmUp"]
 
@@ -49,7 +50,7 @@ class WarmUp(WorkerPlugin):
 
     Pass the arguments that ``.ov.predict`` will get and that decide which model is
     compiled (the model, ``weights``, ``device``, ``config``, ``precision``,
-    ``batch_size``, ``preprocess`` and, for ``preprocess``, ``inputs``): the plugin
+    ``batch_size``, ``input_layout``, ``preprocess`` and, for ``preprocess``, ``inputs``): the plugin
     compiles exactly the engine the job's partitions will look up. Nothing is read
     here, on the client: each worker reads and compiles the model when the plugin is
     set up there, so the model must be reachable from the workers (shared storage,
@@ -74,6 +75,8 @@ class WarmUp(WorkerPlugin):
     precision : {"auto", "f32", "bf16", "f16"}, optional
         As in ``.ov.predict``; the default is read here, from the client's Dask
         configuration, as ``.ov.predict`` does. ``"auto"`` is still decided per worker.
+    input_layout : str or dict of str to str, optional
+        As in ``.ov.predict``: a layout other than the model's compiles another model.
 
     Attributes
     ----------
@@ -109,6 +112,7 @@ class WarmUp(WorkerPlugin):
         weights: str | os.PathLike[str] | None = None,
         preprocess: PreprocessArg = None,
         precision: str | None = None,
+        input_layout: InputLayoutArg = None,
     ) -> None:
         # Only arguments are kept: this object is pickled and sent to every worker.
         if not isinstance(model, (ModelSpec, str, os.PathLike)):
@@ -120,18 +124,28 @@ class WarmUp(WorkerPlugin):
         self.config = dict(config) if config else None
         self.device = device
         self.preprocess = preprocess
+        self.input_layout = input_layout
         # The default precision comes from the client's configuration, as in .ov.predict.
         self.precision = precision if isinstance(model, ModelSpec) else requested_precision(precision)
         self.client_versions = runtime_versions()
         self.name = "dask-openvino-warm-up-" + tokenize(
-            self.model, self.weights, inputs, self.batch_size, self.config, device, preprocess, self.precision
+            self.model,
+            self.weights,
+            inputs,
+            self.batch_size,
+            self.config,
+            device,
+            preprocess,
+            self.precision,
+            input_layout,
         )
 
     def engine_key(self) -> tuple[ModelSpec, ModelTransform | None]:
         """Return the cache key ``.ov.predict`` builds from the same arguments: the spec and the model transform.
 
-        Reads the model in this process to fingerprint it and, with ``batch_size`` or
-        ``preprocess``, to read its ports.
+        Reads the model in this process to fingerprint it and, with ``batch_size``,
+        ``input_layout`` or ``preprocess``, to read its ports; the edits are worked out
+        by ``dask_openvino.edits.model_edits``, as in ``.ov.predict``.
 
         Returns
         -------
@@ -140,40 +154,16 @@ class WarmUp(WorkerPlugin):
         spec = resolve_model(
             self.model, weights=self.weights, device=self.device, config=self.config, precision=self.precision
         )
-        transform: ModelTransform | None = None
-        if self.batch_size is None and self.preprocess is None:
-            return spec, transform
-        description = spec.describe()
-        # The same steps, in the same order, as dask_openvino.plan.build_plan.
-        if self.batch_size is not None:
-            reshape = batch_reshape(description, self.batch_size)
-            if reshape is not None:
-                transform, description = reshape, reshape.describe(description)
-        if self.preprocess is not None:
-            target, pipeline = self._preprocess_target(description)
-            transform = chain(pipeline.bind(description, target).transform, transform)
-        return spec, transform
-
-    def _preprocess_target(self, description: ModelDescription) -> tuple[str, Preprocessor]:
-        """Return the model input ``preprocess=`` feeds, found as ``.ov.predict`` finds it."""
-        preprocess, inputs = self.preprocess, self.inputs
-        names = [p.name for p in description.inputs]
-        if isinstance(preprocess, Mapping):
-            if len(preprocess) != 1:
-                raise InputSchemaError(f"preprocess= can preprocess one model input, got {list(preprocess)}")
-            ((target, pipeline),) = preprocess.items()
-            return target, pipeline
-        assert preprocess is not None
-        if isinstance(inputs, Mapping) and len(inputs) == 1:
-            return next(iter(inputs)), preprocess
-        if len(names) == 1:
-            return names[0], preprocess
-        default = preprocess.default_input(description)
-        if default is None:
-            raise InputSchemaError(
-                f"the model has inputs {names}: name the one to preprocess with preprocess={{input name: pipeline}}"
-            )
-        return default, preprocess
+        if self.batch_size is None and self.preprocess is None and self.input_layout is None:
+            return spec, None
+        edits = model_edits(
+            spec.describe(),
+            inputs=self.inputs,
+            batch_size=self.batch_size,
+            preprocess=self.preprocess,
+            input_layout=self.input_layout,
+        )
+        return spec, edits.transform
 
     def warm(self) -> None:
         """Compile the model into this process's cache (a cache hit if it is there already).
@@ -199,7 +189,8 @@ class WarmUp(WorkerPlugin):
         Raises
         ------
         VersionMismatchError
-            If the worker runs another dask-openvino or OpenVINO release than the client.
+            If the worker runs another dask-openvino or OpenVINO release than the client
+            (on a worker that joins later, distributed only logs it).
         """
         found = runtime_versions()
         if not compatible(self.client_versions, found):

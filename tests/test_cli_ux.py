@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import io
+import logging
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import dask.dataframe as dd
 import numpy as np
@@ -23,7 +27,11 @@ from rich.console import Console
 import model_factory
 from dask_openvino.cli import main, tables
 from dask_openvino.cli.job import PredictJob, build_scoring
+from dask_openvino.cli.logs import task_name, worker_logging
+from dask_openvino.cli.run import job_start
+from dask_openvino.plugin import WarmUp
 from dask_openvino.progress import track
+from dask_openvino.versions import check_versions
 
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
 
@@ -268,6 +276,56 @@ def test_the_scoring_step_is_named_in_task_names(tmp_path: Path, score_xml: Path
         # tasks that write_scored computes, one per partition.
         shown = {key_split(key) for delayed in scored.to_delayed() for key in delayed.dask}
         assert any("predict" in prefix for prefix in shown), (name, shown)
+        # The name worker_logging quiets: the job's own scoring tasks, not another job's on the same model.
+        assert {delayed.key[0] for delayed in scored.to_delayed()} == {task_name(scored)}
+        other = build_scoring(replace(job, inputs=["f2", "f1", "f0"]))
+        assert "predict" in task_name(other) != task_name(scored)
+
+
+def test_versions_are_checked_before_any_plugin_is_registered(
+    tmp_path: Path, score_xml: Path, scheduler: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker of another release may not unpickle the command's plugins: it must be named by the check first.
+    registered: list[list[str]] = []
+
+    def check(client: Client) -> dict[str, str]:
+        names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+        registered.append([name for name in names if name.startswith("dask-openvino")])
+        return check_versions(client)
+
+    monkeypatch.setattr(importlib.import_module("dask_openvino.cli.predict"), "check_versions", check)
+    source = tmp_path / "t.parquet"
+    _table(20).to_parquet(source)
+    args = [str(score_xml), str(source), "-o", str(tmp_path / "o"), "--inputs", "f0,f1,f2"]
+    code, text = _invoke("predict", *args, *scheduler)
+    assert code == 0, text
+    assert registered == [[]]
+
+
+def test_a_lost_scheduler_at_the_end_does_not_replace_the_jobs_error(tmp_path: Path) -> None:
+    class LostScheduler:
+        def register_plugin(self, plugin: WarmUp) -> dict[str, object]:
+            return {"tcp://worker": {"status": "OK"}}
+
+        def unregister_worker_plugin(self, name: str) -> None:
+            raise OSError("Timed out trying to connect to tcp://scheduler:8786")
+
+    client = cast(Client, LostScheduler())
+    with pytest.raises(KeyboardInterrupt), job_start(client, WarmUp(tmp_path / "m.xml"), Console(quiet=True)):
+        raise KeyboardInterrupt
+
+
+def test_two_jobs_on_one_cluster_keep_their_own_logging_plugin(cluster: LocalCluster) -> None:
+    def plugins(client: Client) -> list[str]:
+        names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+        return [name for name in names if name.startswith("dask-openvino-cli-logging")]
+
+    with Client(cluster) as client:
+        with worker_logging(client, logging.WARNING, marker="read_parquet-predict-1"):
+            with worker_logging(client, logging.WARNING, marker="read_parquet-predict-2"):
+                assert len(plugins(client)) == 2
+            assert len(plugins(client)) == 1, "a job's end unregistered the other job's plugin"
+        assert plugins(client) == []
 
 
 def test_info_names_the_column_predict_writes(score_xml: Path) -> None:

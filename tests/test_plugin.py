@@ -114,10 +114,25 @@ def test_warm_up_builds_predicts_key_for_baked_preprocessing_and_reshape(tmp_pat
     assert (info.compiles, info.models) == (1, 1), "predict did not find the warmed engine"
 
 
+def test_warm_up_builds_predicts_key_for_an_input_layout_and_reshape(tmp_path: Path) -> None:
+    # input_layout= is baked into the model before the reshape: a warm-up without it compiles another model.
+    xml = model_factory.identity(tmp_path / "nchw.xml", [2, 3, 4, 5])
+    nhwc = np.random.default_rng(2).normal(size=(6, 4, 5, 3)).astype(np.float32)
+    df = pd.DataFrame({"pixels": pd.Series(list(nhwc), dtype=object)})
+    WarmUp(xml, inputs="pixels", batch_size=4, input_layout="NHWC").warm()
+    assert dask_openvino.cache_info().compiles == 1
+    scored = df.ov.predict(xml, inputs="pixels", batch_size=4, input_layout="NHWC")
+    info = dask_openvino.cache_info()
+    assert (info.compiles, info.models) == (1, 1), "predict did not find the warmed engine"
+    channels_first = nhwc.transpose(0, 3, 1, 2).reshape(6, -1)
+    np.testing.assert_array_equal(np.stack(scored["prediction"]).reshape(6, -1), channels_first)
+
+
 def test_warm_up_checks_its_arguments_on_the_client_and_reads_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "not-there.xml"
     plugin = WarmUp(missing)  # nothing is read here: the workers read the model
     assert plugin.name == WarmUp(missing).name != WarmUp(missing, batch_size=2).name
+    assert WarmUp(missing, input_layout="NHWC").name != plugin.name
     with pytest.raises(dask_openvino.InputSchemaError, match="batch_size must be a positive integer"):
         WarmUp(missing, batch_size=0)
     with pytest.raises(ValueError, match="precision must be one of"):

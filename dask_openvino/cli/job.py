@@ -235,4 +235,5 @@ def warm_up(job: PredictJob) -> WarmUp:
         device=job.device,
         preprocess=job.preprocess,
         precision=job.precision,
+        input_layout=job.input_layout,
     )

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,9 +27,7 @@ import click
 from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
 
-__all__ = ["QuietTaskFailures", "configure_logging", "verbosity_option", "worker_logging"]
-
-_PLUGIN = "dask-openvino-cli-logging"
+__all__ = ["QuietTaskFailures", "configure_logging", "task_name", "verbosity_option", "worker_logging"]
 
 
 @contextlib.contextmanager
@@ -133,16 +132,16 @@ class QuietTaskFailures(logging.Filter):
     Parameters
     ----------
     marker : str
-        A word in the keys of the command's tasks (`"predict"`), so that failures
-        of other clients' tasks on a shared cluster are still logged.
+        The name of the command's tasks ([`task_name`][dask_openvino.cli.logs.task_name]),
+        so that failures of other clients' tasks on a shared cluster, other predict
+        jobs' included, are still logged.
 
     Examples
     --------
     >>> def failed(key: str) -> logging.LogRecord:
     ...     return logging.LogRecord("distributed.worker", logging.ERROR, "", 0, "Compute Failed %s", (key,), None)
-    >>> QuietTaskFailures("predict").filter(failed("read_parquet-predict-1f2e")), QuietTaskFailures("predict").filter(
-    ...     failed("other-job-3a4b")
-    ... )
+    >>> quiet = QuietTaskFailures("read_parquet-predict-1f2e")
+    >>> quiet.filter(failed("('read_parquet-predict-1f2e', 3)")), quiet.filter(failed("('read_parquet-predict-9c', 3)"))
     (False, True)
     """
 
@@ -181,8 +180,35 @@ class _WorkerLogging(WorkerPlugin):
             logging.getLogger("distributed.worker").removeFilter(self._filter)
 
 
+def task_name(collection: Any) -> str:
+    """Return the name in the keys of the tasks that compute `collection`'s partitions, as Dask runs them.
+
+    Dask fuses the steps of a partition into one task, named for its first steps
+    (``read_parquet-predict-<token>``): the token tells one job's tasks from another's,
+    also of a job on the same model.
+
+    Parameters
+    ----------
+    collection : dask.dataframe.DataFrame
+        What the job computes.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> frame = dd.from_pandas(pd.DataFrame({"a": [1.0]}), npartitions=1)
+    >>> task_name(frame.map_partitions(lambda part: part, token="predict-m")).startswith("predict-m-")
+    True
+    """
+    return str(collection.optimize().__dask_keys__()[0][0])
+
+
 @contextlib.contextmanager
-def worker_logging(client: Client, level: int, *, marker: str = "predict") -> Iterator[None]:
+def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]:
     """While the block runs, log on the workers as in this process, and forward their records at INFO or below.
 
     Parameters
@@ -192,8 +218,9 @@ def worker_logging(client: Client, level: int, *, marker: str = "predict") -> It
     level : int
         The `logging` level of the `dask_openvino` loggers (from
         [`configure_logging`][dask_openvino.cli.logs.configure_logging]).
-    marker : str, default "predict"
-        A word in the keys of the job's tasks, whose "Compute Failed" records are dropped.
+    marker : str
+        The name of the job's tasks ([`task_name`][dask_openvino.cli.logs.task_name]),
+        whose "Compute Failed" records are dropped.
 
     Yields
     ------
@@ -204,7 +231,9 @@ def worker_logging(client: Client, level: int, *, marker: str = "predict") -> It
     >>> with worker_logging(client, logging.INFO):  # doctest: +SKIP
     ...     done = write_scored(scored, out, format="parquet", client=client, console=console)
     """
-    client.register_plugin(_WorkerLogging(level, marker), name=_PLUGIN)
+    # A name of its own: another job on the cluster registers and unregisters its own plugin.
+    name = f"dask-openvino-cli-logging-{uuid.uuid4().hex}"
+    client.register_plugin(_WorkerLogging(level, marker), name=name)
     forwarding = level <= logging.INFO
     if forwarding:
         client.forward_logging("dask_openvino", level=level)  # type: ignore[no-untyped-call]
@@ -214,4 +243,4 @@ def worker_logging(client: Client, level: int, *, marker: str = "predict") -> It
         with contextlib.suppress(Exception):  # the cluster may be gone already (Ctrl-C, a lost scheduler)
             if forwarding:
                 client.unforward_logging("dask_openvino")  # type: ignore[no-untyped-call]
-            client.unregister_worker_plugin(_PLUGIN)  # type: ignore[no-untyped-call]
+            client.unregister_worker_plugin(name)  # type: ignore[no-untyped-call]

@@ -19,7 +19,7 @@ from rich.console import Console
 from dask_openvino.cli.errors import cli_errors
 from dask_openvino.cli.inputs import input_format
 from dask_openvino.cli.job import PredictJob, build_scoring, output_options, warm_up
-from dask_openvino.cli.logs import verbosity_option, worker_logging
+from dask_openvino.cli.logs import task_name, verbosity_option, worker_logging
 from dask_openvino.cli.params import (
     ConfigParam,
     LayoutParam,
@@ -37,6 +37,7 @@ from dask_openvino.plan import ERROR_COLUMN, InputsArg
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.storage import absolute
+from dask_openvino.versions import check_versions
 
 __all__ = ["predict_command"]
 
@@ -294,13 +295,15 @@ def predict_command(
             scored = build_scoring(job)
             check_output(job.output, scored, **options)
             console.print("Starting a local cluster…" if cluster.scheduler is None else "Connecting…")
-            with (
-                connect(cluster, console) as client,  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
-                worker_logging(client, logging.getLogger("dask_openvino").level),
-                job_start(client, warm_up(job) if warmup else None, console),
-            ):
-                written = write_scored(scored, job.output, client=client, console=console, **options)
-                precisions = worker_precisions(client, absolute(job.model))
+            with connect(cluster, console) as client:  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt here
+                # Before any plugin: a worker of another release may fail to unpickle one, obscurely.
+                check_versions(client)
+                with (
+                    worker_logging(client, logging.getLogger("dask_openvino").level, marker=task_name(scored)),
+                    job_start(client, warm_up(job) if warmup else None, console),
+                ):
+                    written = write_scored(scored, job.output, client=client, console=console, **options)
+                    precisions = worker_precisions(client, absolute(job.model))
     except KeyboardInterrupt:
         kept = "the parts written so far are kept for --resume" if job.resume else "no output was written"
         console.print(f"[red]Interrupted[/red]: the job was cancelled and {kept}.")

@@ -1,17 +1,18 @@
-"""Around a `dask-openvino predict` job on its cluster: the checks and warm-up before it, the summary after.
+"""Around a `dask-openvino predict` job on its cluster: the warm-up before it, the summary after.
 
-[`job_start`][dask_openvino.cli.run.job_start] checks that the scheduler and every
-worker run this release ([`check_versions`][dask_openvino.versions.check_versions]) and
-registers the warm-up plugin ([`WarmUp`][dask_openvino.plugin.WarmUp]) for the job's
-length; [`summary_table`][dask_openvino.cli.run.summary_table] is what the command
-prints when the job is done.
+[`job_start`][dask_openvino.cli.run.job_start] registers the warm-up plugin
+([`WarmUp`][dask_openvino.plugin.WarmUp]) for the job's length;
+[`summary_table`][dask_openvino.cli.run.summary_table] is what the command prints when
+the job is done. The command checks the cluster's versions
+([`check_versions`][dask_openvino.versions.check_versions]) before either, as soon as
+it is connected: a worker of another release may not even unpickle a plugin.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from distributed import Client
@@ -22,14 +23,13 @@ from dask_openvino.cache import cache_info
 from dask_openvino.plan import ERROR_COLUMN
 from dask_openvino.plugin import WarmUp
 from dask_openvino.progress import Completed
-from dask_openvino.versions import check_versions
 
 __all__ = ["failed_rows", "job_start", "summary_table", "worker_precisions"]
 
 
 @contextmanager
 def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterator[None]:
-    """Check the cluster's versions and, given a plugin, compile the model on every worker for the job's length.
+    """Given a plugin, compile the model on every worker, and on workers that join, for the job's length.
 
     Parameters
     ----------
@@ -42,10 +42,9 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
 
     Raises
     ------
-    VersionMismatchError
-        If the scheduler or a worker runs another release.
+    ModelLoadError
+        If a worker cannot read or compile the model (the worker's own error).
     """
-    check_versions(client)
     if plugin is None:
         yield
         return
@@ -57,8 +56,10 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
         yield
     finally:
         # Also after a failed warm-up: a long-lived cluster should not go on compiling
-        # this model on every worker that joins.
-        client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
+        # this model on every worker that joins. Never in place of the job's own error
+        # or Ctrl-C: the cluster may be gone already (a lost scheduler).
+        with suppress(Exception):
+            client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
 
 
 def failed_rows(done: Completed[dict[str, Any]]) -> int:
