@@ -228,7 +228,7 @@ def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]
 
     Examples
     --------
-    >>> with worker_logging(client, logging.INFO):  # doctest: +SKIP
+    >>> with worker_logging(client, logging.INFO, marker=task_name(scored)):  # doctest: +SKIP
     ...     done = write_scored(scored, out, format="parquet", client=client, console=console)
     """
     # A name of its own: another job on the cluster registers and unregisters its own plugin.
