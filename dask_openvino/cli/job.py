@@ -177,6 +177,12 @@ def scored_job(job: PredictJob) -> PredictJob:
     ------
     click.UsageError
         If image files come without an image pipeline.
+
+    Examples
+    --------
+    >>> job = PredictJob("model.xml", "photos/", "labels.parquet", input_format="images")  # doctest: +SKIP
+    >>> scored_job(job).inputs  # doctest: +SKIP
+    'path'
     """
     if job.input_format != "images":
         return job
@@ -225,6 +231,10 @@ def warm_up(job: PredictJob) -> WarmUp:
     Returns
     -------
     WarmUp
+
+    Examples
+    --------
+    >>> client.register_plugin(warm_up(PredictJob("model.xml", "t.parquet", "o.parquet")))  # doctest: +SKIP
     """
     job = scored_job(job)
     return WarmUp(

@@ -44,6 +44,11 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
     ------
     ModelLoadError
         If a worker cannot read or compile the model (the worker's own error).
+
+    Examples
+    --------
+    >>> with job_start(client, WarmUp("model.xml"), console):  # doctest: +SKIP
+    ...     written = write_scored(scored, "scored.parquet", client=client, console=console)
     """
     if plugin is None:
         yield
@@ -73,6 +78,11 @@ def failed_rows(done: Completed[dict[str, Any]]) -> int:
     Returns
     -------
     int
+
+    Examples
+    --------
+    >>> failed_rows(track(futures, rows=lambda r: int(r["rows"])))  # doctest: +SKIP
+    2
     """
     return sum(int(record.get("failed", 0)) for record in done.results)
 
@@ -92,6 +102,10 @@ def summary_table(done: Completed[dict[str, Any]], precisions: list[str], with_e
     Returns
     -------
     rich.table.Table
+
+    Examples
+    --------
+    >>> Console().print(summary_table(written.scoring, ["bf16 (auto)"], with_errors=False))  # doctest: +SKIP
     """
     table = Table(show_header=False, box=None, padding=(0, 2))
     failed = failed_rows(done)
@@ -121,6 +135,11 @@ def worker_precisions(client: Client, model: str) -> list[str]:
     Returns
     -------
     list of str
+
+    Examples
+    --------
+    >>> worker_precisions(client, "/models/score.xml")  # doctest: +SKIP
+    ['bf16 (auto: AMX (amx_bf16) runs bf16 faster than f32)']
     """
     infos = client.run(cache_info).values()
     seen = {
