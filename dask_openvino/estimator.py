@@ -201,7 +201,7 @@ class OpenvinoEstimator:
         spec = resolve_model(self.spec, config=translate_legacy_config(config))
         order = _input_order(spec.describe(), input_cols)
         if isinstance(data, (dd.DataFrame, pd.DataFrame)):
-            return self._score_frame(data, spec, _estimator_inputs(order, feature_cols), size)
+            return self.score_frame(data, spec, _estimator_inputs(order, feature_cols), size)
         job = array_job(spec, batch_size=size)
         if isinstance(data, db.Bag):
             return data.map(self._score_element, job, order, _estimator_inputs(order, feature_cols))  # type: ignore[no-untyped-call]
@@ -214,23 +214,23 @@ class OpenvinoEstimator:
 
     # ---- the result forms, which Analytics Zoo and BigDL Orca subclasses replace
 
-    def _score_frame(self, frame: Frame, spec: ModelSpec, inputs: InputsArg, batch_size: int) -> Frame:
+    def score_frame(self, frame: Frame, spec: ModelSpec, inputs: InputsArg, batch_size: int) -> Frame:
         """Score a DataFrame: one flattened column per output, named after the tensor."""
         names = [port.name for port in spec.describe().outputs]
         scored: Frame = frame.ov.predict(spec, inputs=inputs, batch_size=batch_size, output_names=names)
         return scored
 
-    def _shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
+    def shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
         """Return what a scored shard becomes: ``{"prediction": ...}``."""
         return {"prediction": prediction}
 
     def _score_shard(self, shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str]) -> Any:
-        return self._shard_result(shard, shard_prediction(shard, job, order))
+        return self.shard_result(shard, shard_prediction(shard, job, order))
 
     def _score_element(self, element: Any, job: ArrayJob, order: Sequence[str], inputs: InputsArg) -> Any:
         """Score one element of a Bag: a shard dict or a pandas DataFrame (the task each element runs)."""
         if isinstance(element, pd.DataFrame):
-            return self._score_frame(element, job.spec, inputs, job.batch_size or DEFAULT_BATCH_SIZE)
+            return self.score_frame(element, job.spec, inputs, job.batch_size or DEFAULT_BATCH_SIZE)
         if isinstance(element, Mapping):
             return self._score_shard(element, job, order)
         raise InputSchemaError(

@@ -37,9 +37,10 @@ class OpenvinoEstimator(estimator.OpenvinoEstimator):
     >>> est.predict(ddf, feature_cols=["image"])  # doctest: +SKIP
     """
 
-    def _score_frame(
+    def score_frame(
         self, frame: estimator.Frame, spec: ModelSpec, inputs: InputsArg, batch_size: int
     ) -> estimator.Frame:
+        """Score a DataFrame as BigDL Orca 2.x does: a column per output, named after the tensor, rows ``[1, ...]``."""
         names = [port.name for port in spec.describe().outputs]
         scored: estimator.Frame = frame.ov.predict(
             spec,
@@ -50,7 +51,8 @@ class OpenvinoEstimator(estimator.OpenvinoEstimator):
         )
         return scored
 
-    def _shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
+    def shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
+        """Return what a scored shard becomes in BigDL Orca 2.x: the raw prediction."""
         return prediction
 
 

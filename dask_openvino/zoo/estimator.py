@@ -77,9 +77,10 @@ class OpenvinoEstimator(estimator.OpenvinoEstimator):
     >>> est.predict(ddf, feature_cols=["image"])["prediction"]  # doctest: +SKIP
     """
 
-    def _score_frame(
+    def score_frame(
         self, frame: estimator.Frame, spec: ModelSpec, inputs: InputsArg, batch_size: int
     ) -> estimator.Frame:
+        """Score a DataFrame as Analytics Zoo 0.x does: a ``prediction`` column with each row's shape."""
         if PREDICTION in frame.columns:
             raise InputSchemaError(
                 f"the DataFrame already has a {PREDICTION!r} column, which the prediction would overwrite; rename it"
@@ -146,7 +147,8 @@ class OpenvinoEstimator(estimator.OpenvinoEstimator):
         combined: estimator.Frame = scored.map_partitions(combine_columns, parts, PREDICTION, meta=meta)  # type: ignore[no-untyped-call]
         return combined
 
-    def _shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
+    def shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
+        """Return what a scored shard becomes in Analytics Zoo 0.x: the shard with ``prediction`` added."""
         return {**shard, PREDICTION: prediction}
 
 

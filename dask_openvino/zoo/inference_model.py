@@ -206,7 +206,8 @@ class InferenceModel(Loaders):
         )
         self._install(spec, size, None)
 
-    def _load_converted(self, model: ov.Model, input_shape: Any = None) -> None:
+    def load_converted(self, model: ov.Model, input_shape: Any = None) -> None:
+        """Install a converted model (saved to a temporary IR this object owns)."""
         if input_shape is not None:
             model = convert_model(model, input_shape=input_shape)
         workdir = _Workdir()
@@ -215,7 +216,8 @@ class InferenceModel(Loaders):
         spec = ModelSpec.from_path(xml, device=self.device, config=self.config, precision=self.precision)
         self._install(spec, None, workdir)
 
-    def _defer_torch(self, path: str | os.PathLike[str]) -> None:
+    def defer_torch(self, path: str | os.PathLike[str]) -> None:
+        """Convert the PyTorch file at ``path`` with the first batch ``predict`` receives."""
         with self._lock:
             self._loaded, self._pending_torch = None, (os.fspath(path), None)
 
@@ -236,7 +238,7 @@ class InferenceModel(Loaders):
             example = [a.astype(np.float32) if a.dtype == np.float64 else a for a in map(np.asarray, batch)]
             with self._convert_lock:
                 if self._loaded is None:
-                    self._load_converted(convert_torch_file(pending[0], example))
+                    self.load_converted(convert_torch_file(pending[0], example))
             loaded = self._loaded
         if loaded is None:
             raise ModelLoadError(

@@ -3,7 +3,7 @@
 [`Loaders`][dask_openvino.zoo.loaders.Loaders] is the base of
 [`InferenceModel`][dask_openvino.zoo.InferenceModel]: every loader converts its
 framework's file to an ``openvino.Model`` in a fresh interpreter and hands it to the
-model's ``_load_converted``. Formats OpenVINO no longer reads (Caffe, BigDL's own
+model's ``load_converted``. Formats OpenVINO no longer reads (Caffe, BigDL's own
 models, Model Optimizer's TensorFlow Object Detection transformations and its
 calibration tool) raise [`ConversionError`][dask_openvino.errors.ConversionError] saying
 how to get an IR instead: export the network to ONNX and call
@@ -60,11 +60,11 @@ class Loaders(ABC):
         """Load an OpenVINO IR."""
 
     @abstractmethod
-    def _load_converted(self, model: ov.Model, input_shape: Any = None) -> None:
+    def load_converted(self, model: ov.Model, input_shape: Any = None) -> None:
         """Install a converted model (saved to a private temporary IR)."""
 
     @abstractmethod
-    def _defer_torch(self, path: str | os.PathLike[str]) -> None:
+    def defer_torch(self, path: str | os.PathLike[str]) -> None:
         """Convert the PyTorch file at ``path`` with the first batch ``predict`` receives."""
 
     def load_onnx(self, model_path: str | os.PathLike[str], *, input_shape: Any = None) -> None:
@@ -96,7 +96,7 @@ class Loaders(ABC):
         >>> model = InferenceModel()  # doctest: +SKIP
         >>> model.load_onnx("model.onnx")  # doctest: +SKIP
         """
-        self._load_converted(convert_model(model_path, input_shape=input_shape))
+        self.load_converted(convert_model(model_path, input_shape=input_shape))
 
     def load_tensorflow(
         self,
@@ -155,7 +155,7 @@ class Loaders(ABC):
         # The older signature passes the thread counts where the newer one has inputs/outputs.
         cut_inputs = None if inputs is None or isinstance(inputs, int) else [str(n) for n in inputs]
         cut_outputs = None if outputs is None or isinstance(outputs, int) else [str(n) for n in outputs]
-        self._load_converted(convert_tensorflow(model_path, inputs=cut_inputs, outputs=cut_outputs), input_shape)
+        self.load_converted(convert_tensorflow(model_path, inputs=cut_inputs, outputs=cut_outputs), input_shape)
 
     def load_torch(
         self,
@@ -201,7 +201,7 @@ class Loaders(ABC):
         if isinstance(model, (str, os.PathLike)):
             if example_input is None and input_shape is None:
                 check_torch_file(model)
-                self._defer_torch(model)
+                self.defer_torch(model)
                 return
             if example_input is None:
                 example = example_from_shape(input_shape)
@@ -210,9 +210,9 @@ class Loaders(ABC):
                     np.asarray(a)
                     for a in (example_input if isinstance(example_input, (list, tuple)) else [example_input])
                 ]
-            self._load_converted(convert_torch_file(model, example), input_shape)
+            self.load_converted(convert_torch_file(model, example), input_shape)
             return
-        self._load_converted(convert_model(model, example_input=example_input), input_shape)
+        self.load_converted(convert_model(model, example_input=example_input), input_shape)
 
     def load_paddle(self, model_path: str | os.PathLike[str], *, input_shape: Any = None) -> None:
         """Load a PaddlePaddle model (``.pdmodel``), converted to OpenVINO in memory.
@@ -237,7 +237,7 @@ class Loaders(ABC):
         >>> model = InferenceModel()  # doctest: +SKIP
         >>> model.load_paddle("inference.pdmodel")  # doctest: +SKIP
         """
-        self._load_converted(convert_model(model_path, input_shape=input_shape))
+        self.load_converted(convert_model(model_path, input_shape=input_shape))
 
     # ---- Analytics Zoo's older and removed loaders
 
@@ -427,7 +427,7 @@ class Loaders(ABC):
                 "OpenVINO's converter reads frozen graphs and SavedModels, not TF-Slim checkpoints",
             )
         model = convert_tensorflow(model_path)
-        self._load_converted(
+        self.load_converted(
             convert_model(
                 model,
                 input_shape=list(input_shape),
