@@ -254,6 +254,11 @@ def computed_types(compiled: ov.CompiledModel) -> dict[str, str]:
             if layer in ("Output", "ShapeOf"):
                 continue
             kept = _rt_text(info, "outputPrecisions") if layer == "Convert" else _rt_text(info, "runtimePrecision")
+            if kept in _REDUCED_PRECISIONS and _is_float(own):
+                # Computing in bf16 or f16 is what precision= chose, not a cast of the input's
+                # values: a float input reaches the model as in f32 (infinity included), and
+                # only a wider input (f64) is narrowed, to f32.
+                kept = "f32"
             if kept == own:
                 frontier.extend(t.get_node() for i in node.outputs() for t in i.get_target_inputs())
             elif kept is not None and _narrows(own, kept):
@@ -285,10 +290,6 @@ def _range_of(element_type: str) -> tuple[float, float] | None:
 
 
 def _narrows(own: str, other: str) -> bool:
-    if other in _REDUCED_PRECISIONS and _is_float(own):
-        # Compute precision (bf16, f16) is what precision= chose, not a cast of the input's
-        # values: infinity and large floats reach the model as they do in f32.
-        return False
     mine, theirs = _range_of(own), _range_of(other)
     return mine is not None and theirs is not None and (theirs[0] > mine[0] or theirs[1] < mine[1])
 

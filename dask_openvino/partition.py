@@ -94,7 +94,8 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
     if prepared is not None:
         prepared.finish(outputs)
     value_failures = chunks.failures if isinstance(chunks, _ColumnChunks | _PreparedChunks) else {}
-    return _assemble(plan, frame, outputs, {**preprocess_failures, **value_failures, **failed})
+    # A row refused for its values keeps that reason, whatever its placeholder zeros did in the model.
+    return _assemble(plan, frame, outputs, {**preprocess_failures, **failed, **value_failures})
 
 
 def _convert(

@@ -99,6 +99,11 @@ def test_a_reduced_inference_precision_is_not_a_narrowing_cast(tmp_path: Path) -
     frame = pd.DataFrame({"a": [np.inf, 1.0], "b": [1.0, 2.0]})
     out = frame.ov.predict(xml, inputs=["a", "b"], precision="bf16", keep_input=False)
     assert out["prediction"].iloc[0] == np.inf
+    # A float64 input is still narrowed to float32 on its way in, bf16 or not.
+    f64 = model_factory.identity(tmp_path / "identity_f64.xml", [-1], "f64")
+    assert get_engine(ModelSpec.from_path(f64, precision="bf16")).computed == {"x": "f32"}
+    with pytest.raises(InputValueError, match=r"beyond the range of f32, the type the device computes"):
+        pd.DataFrame({"v": [1.5, 1e300]}).ov.predict(f64, inputs="v", precision="bf16")
 
 
 def test_a_bf16_port_raises_a_typed_error(tmp_path: Path) -> None:
