@@ -181,7 +181,7 @@ class _PreparedChunks:
     """A preprocessor's chunks, joined by the other inputs' columns for the same rows.
 
     With ``null``, rows whose other columns the inputs cannot take are recorded in
-    ``failures`` with the reason (as in [`_ColumnChunks`][dask_openvino.partition._ColumnChunks]);
+    ``failures`` with the reason (as for plain columns);
     they are sent with zeros in those inputs, and their results are dropped.
     """
 

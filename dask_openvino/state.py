@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import openvino as ov
 
-__all__ = ["ENGINES", "LoadingCache", "core", "memoize", "reset"]
+__all__ = ["ENGINES", "LOG_LEVELS", "LoadingCache", "core", "memoize", "reset"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -185,6 +185,15 @@ ENGINES: LoadingCache[Any, Any] = LoadingCache(weigh=lambda engine: int(engine.w
 """This process's compiled models: [`Engine`][dask_openvino.engine.Engine]s keyed by ``(ModelSpec, transform)``."""
 
 
+LOG_LEVELS: dict[str, int] = {}
+"""The ``dask_openvino`` log level each command-line job asked this worker for, by job.
+
+Several jobs may share a worker; the logger runs at the most verbose level any of them
+asked for, and at its own level again once none is left
+([`dask_openvino.cli.logs`][dask_openvino.cli.logs]).
+"""
+
+
 def reset() -> None:
     """Forget all per-process state: the ``Core``, every compiled model and every memo.
 
@@ -194,6 +203,7 @@ def reset() -> None:
     _core = None
     _core_lock = threading.Lock()
     ENGINES._reset()
+    LOG_LEVELS.clear()
     for memo in _memos:
         memo.cache_clear()
 

@@ -388,3 +388,24 @@ def test_partitions_recomputed_after_a_worker_loss_are_counted(tmp_path: Path) -
         done = track(futures, rows=int, console=Console(file=io.StringIO()))
     assert done.rows == 3
     assert done.recomputed == 1
+
+
+def test_two_jobs_on_one_worker_leave_its_log_level_as_they_found_it() -> None:
+    # Job A asks for INFO, job B (on the same worker) for WARNING: while either runs the
+    # logger is at the most verbose level asked for, and once both end it is back at its own.
+    from dask_openvino.cli.logs import _WorkerLogging
+
+    package = logging.getLogger("dask_openvino")
+    before = package.level
+    package.setLevel(logging.ERROR)
+    try:
+        a, b = _WorkerLogging(logging.INFO, "job-a"), _WorkerLogging(logging.WARNING, "job-b")
+        a.setup(None)
+        b.setup(None)
+        assert package.level == logging.INFO
+        a.teardown(None)
+        assert package.level == logging.WARNING
+        b.teardown(None)
+        assert package.level == logging.ERROR
+    finally:
+        package.setLevel(before)

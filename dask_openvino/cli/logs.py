@@ -27,6 +27,8 @@ import click
 from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from dask_openvino import state
+
 __all__ = ["QuietTaskFailures", "configure_logging", "task_name", "verbosity_option", "worker_logging"]
 
 
@@ -157,25 +159,32 @@ class QuietTaskFailures(logging.Filter):
         return self.marker not in str(key)
 
 
+_OWN_LEVEL = ""
+"""The key of `state.LOG_LEVELS` that keeps the logger's level from before the first job."""
+
+
 class _WorkerLogging(WorkerPlugin):
     """On each worker: the `dask_openvino` loggers at the command's level, task failures not logged."""
 
     def __init__(self, level: int, marker: str) -> None:
         self.level = level
         self.marker = marker
-        self._previous: int | None = None
         self._filter: QuietTaskFailures | None = None
 
     def setup(self, worker: Any) -> None:
         package = logging.getLogger("dask_openvino")
-        self._previous = package.level
-        package.setLevel(self.level)
+        if not state.LOG_LEVELS:
+            state.LOG_LEVELS[_OWN_LEVEL] = package.level
+        state.LOG_LEVELS[self.marker] = self.level
+        package.setLevel(min(level for key, level in state.LOG_LEVELS.items() if key != _OWN_LEVEL))
         self._filter = QuietTaskFailures(self.marker)
         logging.getLogger("distributed.worker").addFilter(self._filter)
 
     def teardown(self, worker: Any) -> None:
-        if self._previous is not None:
-            logging.getLogger("dask_openvino").setLevel(self._previous)
+        package = logging.getLogger("dask_openvino")
+        if state.LOG_LEVELS.pop(self.marker, None) is not None:
+            jobs = [level for key, level in state.LOG_LEVELS.items() if key != _OWN_LEVEL]
+            package.setLevel(min(jobs) if jobs else state.LOG_LEVELS.pop(_OWN_LEVEL, logging.NOTSET))
         if self._filter is not None:
             logging.getLogger("distributed.worker").removeFilter(self._filter)
 
