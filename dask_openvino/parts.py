@@ -94,7 +94,7 @@ def write_atomic(
     write: Callable[[IO[bytes]], None],
     compression: str | None = None,
     *,
-    require: str | None = None,
+    require: tuple[str, str] | None = None,
 ) -> None:
     """Write `path` under a hidden temporary name, then rename it: readers see the whole file or none.
 
@@ -108,17 +108,18 @@ def write_atomic(
         Writes the content to the open binary file it is given.
     compression : str, optional
         fsspec codec.
-    require : str, optional
-        A file that must still exist when the file is renamed into place, such as the
-        manifest of the job's staging directory. Object stores have no directories: a
-        task writing under a staging directory that was removed would recreate it, so
-        the temporary file is removed instead and `OutputError` raised. The check runs
-        just before the rename; a removal after it is not seen.
+    require : (str, str), optional
+        A manifest and a job key: the manifest must still exist and name that job when
+        the file is renamed into place. Object stores have no directories: a task
+        writing under a staging directory that was removed would recreate it, and a
+        task of a cancelled job would write into the staging directory of the job that
+        replaced it; the temporary file is removed instead and `OutputError` raised.
+        The check runs just before the rename; a change after it is not seen.
 
     Raises
     ------
     OutputError
-        If `require` is gone.
+        If `require`'s manifest is gone or names another job.
 
     Examples
     --------
@@ -129,8 +130,12 @@ def write_atomic(
     try:
         with fs.open(temporary, "wb", compression=compression) as f:
             write(f)
-        if require is not None and not fs.exists(require):
-            raise OutputError(f"not writing {path}: {require} is gone, so its job was cancelled or replaced")
+        if require is not None:
+            manifest = read_json(fs, require[0])
+            if manifest is None or manifest.get("key") != require[1]:
+                raise OutputError(
+                    f"not writing {path}: {require[0]} is gone or another job's, so its job was cancelled"
+                )
         if isinstance(fs, LocalFileSystem):
             os.replace(temporary, path)
         else:
@@ -141,7 +146,7 @@ def write_atomic(
         raise
 
 
-def write_json(fs: Any, path: str, value: Any, *, require: str | None = None) -> None:
+def write_json(fs: Any, path: str, value: Any, *, require: tuple[str, str] | None = None) -> None:
     """Write `value` as JSON to `path`, atomically; `require` as for [`write_atomic`][dask_openvino.parts.write_atomic].
 
     Examples
@@ -234,10 +239,12 @@ class PartWriter:
         name = f"part.{number:0{self.width}d}.{extension}{suffix}"
         manifest = f"{self.staging}/{MANIFEST}"
         write = self._parquet(frame) if self.format == "parquet" else self._csv(frame)
-        write_atomic(self.fs, f"{self.staging}/{name}", write, self.compression, require=manifest)
+        write_atomic(self.fs, f"{self.staging}/{name}", write, self.compression, require=(manifest, self.job))
         failed = int(frame[ERROR_COLUMN].notna().sum()) if ERROR_COLUMN in frame.columns else 0
         record = {"partition": number, "file": name, "rows": len(frame), "failed": failed, "job": self.job}
-        write_json(self.fs, f"{self.staging}/{RECORDS}/{number:0{self.width}d}.json", record, require=manifest)
+        write_json(
+            self.fs, f"{self.staging}/{RECORDS}/{number:0{self.width}d}.json", record, require=(manifest, self.job)
+        )
         return record
 
     def _parquet(self, frame: pd.DataFrame) -> Callable[[IO[bytes]], None]:

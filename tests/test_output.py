@@ -197,12 +197,17 @@ def test_a_part_task_outliving_its_job_writes_nothing() -> None:
     staging = "/out/.scored.parquet.dask-openvino-partial"
     writer = PartWriter(fs, staging, "parquet", ",", True, None, "key", 5)
     frame = _features(4)
-    fs.pipe(f"{staging}/_dask_openvino.json", b"{}")
+    fs.pipe(f"{staging}/_dask_openvino.json", b'{"key": "key"}')
     assert writer(frame, 0)["file"] == "part.00000.parquet"
     fs.rm(staging, recursive=True)  # the job was cancelled
-    with pytest.raises(OutputError, match=r"_dask_openvino\.json is gone"):
+    with pytest.raises(OutputError, match=r"_dask_openvino\.json is gone or another job's"):
         writer(frame, 1)
     assert not fs.exists(staging) and fs.find("/out") == []
+    # Another job has since started in the same staging directory: the late task writes nothing there.
+    fs.pipe(f"{staging}/_dask_openvino.json", b'{"key": "another"}')
+    with pytest.raises(OutputError, match=r"another job's"):
+        writer(frame, 2)
+    assert fs.find(staging) == [f"{staging}/_dask_openvino.json"]
 
 
 @pytest.mark.cluster
