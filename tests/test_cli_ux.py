@@ -315,6 +315,23 @@ def test_a_lost_scheduler_at_the_end_does_not_replace_the_jobs_error(tmp_path: P
         raise KeyboardInterrupt
 
 
+def test_a_warm_up_left_on_the_cluster_after_a_job_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class LostScheduler:
+        def register_plugin(self, plugin: WarmUp) -> dict[str, object]:
+            return {"tcp://worker": {"status": "OK"}}
+
+        def unregister_worker_plugin(self, name: str) -> None:
+            raise OSError("Timed out trying to connect to tcp://scheduler:8786")
+
+    plugin = WarmUp(tmp_path / "m.xml")
+    client = cast(Client, LostScheduler())
+    with caplog.at_level(logging.WARNING, logger="dask_openvino"), job_start(client, plugin, Console(quiet=True)):
+        pass
+    assert f"could not unregister the warm-up plugin {plugin.name}" in caplog.text
+
+
 def test_two_jobs_on_one_cluster_keep_their_own_logging_plugin(cluster: LocalCluster) -> None:
     def plugins(client: Client) -> list[str]:
         names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))

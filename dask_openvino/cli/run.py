@@ -10,9 +10,10 @@ it is connected: a worker of another release may not even unpickle a plugin.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from distributed import Client
@@ -25,6 +26,8 @@ from dask_openvino.plugin import WarmUp
 from dask_openvino.progress import Completed
 
 __all__ = ["failed_rows", "job_start", "summary_table", "worker_precisions"]
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -63,8 +66,16 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
         # Also after a failed warm-up: a long-lived cluster should not go on compiling
         # this model on every worker that joins. Never in place of the job's own error
         # or Ctrl-C: the cluster may be gone already (a lost scheduler).
-        with suppress(Exception):
+        try:
             client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
+        except Exception as err:
+            logger.warning(
+                "could not unregister the warm-up plugin %s (%s); workers that join this cluster will still compile "
+                "the model: client.unregister_worker_plugin(%r)",
+                plugin.name,
+                err,
+                plugin.name,
+            )
 
 
 def failed_rows(done: Completed[dict[str, Any]]) -> int:
