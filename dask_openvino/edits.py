@@ -1,8 +1,10 @@
 """What ``.ov.predict``'s arguments change in the model it compiles, worked out from the model's ports.
 
-[`model_edits`][dask_openvino.edits.model_edits] applies ``input_layout=``, then the
-batch reshape, then the steps ``preprocess=`` bakes into the model: the transform it
-returns is part of the engine cache key. Both
+[`model_edits`][dask_openvino.edits.model_edits] works out ``input_layout=``, then the
+batch reshape, then the steps ``preprocess=`` bakes into the model (bound to the ports
+the first two leave); the transform it returns applies the baked steps first, then the
+layout and the reshape (they touch different inputs, or a batch dimension the steps
+keep), and is part of the engine cache key. Both
 [`build_plan`][dask_openvino.plan.build_plan] and the warm-up plugin
 ([`WarmUp`][dask_openvino.plugin.WarmUp]) call it, so a warmed worker holds the very
 engine the job's partitions look up.
@@ -55,7 +57,7 @@ def model_edits(
     preprocess: PreprocessArg = None,
     input_layout: InputLayoutArg = None,
 ) -> ModelEdits:
-    """Work out the model ``.ov.predict`` compiles: the input layout, then the batch reshape, then baked preprocessing.
+    """Work out the model ``.ov.predict`` compiles: input layout, batch reshape and baked preprocessing.
 
     [`build_plan`][dask_openvino.plan.build_plan] and [`WarmUp`][dask_openvino.plugin.WarmUp]
     both call it, so a warmed worker holds the engine the job's partitions look up.
