@@ -8,6 +8,7 @@ runs both through ``dask-openvino predict --scheduler`` and through the Python A
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -91,15 +92,16 @@ def _start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pop
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    # The whole session, even when its leader has exited: a nanny's worker may outlive it.
     for process in processes:
-        if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
     for process in processes:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+        process.wait(timeout=15)
 
 
 def _worker(scheduler_file: Path, directory: Path, *extra: str) -> list[str]:
@@ -135,40 +137,41 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     built.with_suffix(".bin").unlink()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Models)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    model_url = f"http://127.0.0.1:{server.server_address[1]}/models/score.xml"
-
-    rng = np.random.default_rng(7)
-    features = root / "features.parquet"
-    pd.DataFrame(rng.normal(size=(600, 3)).astype(np.float32), columns=COLUMNS).to_parquet(features)
-    # The local run, before any Client makes itself the default scheduler.
-    reference = (
-        dd.read_parquet(features)
-        .repartition(npartitions=6)
-        .ov.predict(model_url, inputs=COLUMNS)
-        .compute(scheduler="threads")
-    )
-
-    env, logs = _env(), root / "logs"
-    logs.mkdir()
-    scheduler_file = root / "scheduler.json"
-    processes = [
-        _start(
-            [
-                str(BIN / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],
-            logs / "scheduler.log",
-            env,
-        )
-    ]
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        model_url = f"http://127.0.0.1:{server.server_address[1]}/models/score.xml"
+
+        rng = np.random.default_rng(7)
+        features = root / "features.parquet"
+        pd.DataFrame(rng.normal(size=(600, 3)).astype(np.float32), columns=COLUMNS).to_parquet(features)
+        # The local run, before any Client makes itself the default scheduler.
+        reference = (
+            dd.read_parquet(features)
+            .repartition(npartitions=6)
+            .ov.predict(model_url, inputs=COLUMNS)
+            .compute(scheduler="threads")
+        )
+
+        env, logs = _env(), root / "logs"
+        logs.mkdir()
+        scheduler_file = root / "scheduler.json"
+        processes.append(
+            _start(
+                [
+                    str(BIN / "dask"),
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                ],
+                logs / "scheduler.log",
+                env,
+            )
+        )
         deadline = time.monotonic() + 30
         while not scheduler_file.exists():
             assert processes[0].poll() is None and time.monotonic() < deadline, (logs / "scheduler.log").read_text()
