@@ -186,7 +186,7 @@ def _on_fs(url: str) -> tuple[Any, str]:
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except ImportError as err:
-        raise missing_backend(url, err) from err
+        raise missing_backend(url, err, action="writing") from err
     if isinstance(fs, LocalFileSystem):
         path = posixpath.normpath(path)
     return fs, path.rstrip("/") or "/"

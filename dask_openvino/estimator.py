@@ -215,13 +215,27 @@ class OpenvinoEstimator:
     # ---- the result forms, which Analytics Zoo and BigDL Orca subclasses replace
 
     def score_frame(self, frame: Frame, spec: ModelSpec, inputs: InputsArg, batch_size: int) -> Frame:
-        """Score a DataFrame: one flattened column per output, named after the tensor."""
+        """Score a DataFrame: one flattened column per output, named after the tensor.
+
+        The Analytics Zoo and BigDL Orca estimators replace it with their upstream's form.
+
+        Examples
+        --------
+        >>> est.score_frame(df, est.spec, {"x": ["f0", "f1", "f2"]}, 4).columns.tolist()  # doctest: +SKIP
+        ['f0', 'f1', 'f2', 'y']
+        """
         names = [port.name for port in spec.describe().outputs]
         scored: Frame = frame.ov.predict(spec, inputs=inputs, batch_size=batch_size, output_names=names)
         return scored
 
     def shard_result(self, shard: Mapping[str, Any], prediction: Prediction) -> Any:
-        """Return what a scored shard becomes: ``{"prediction": ...}``."""
+        """Return what a scored shard becomes: ``{"prediction": ...}``.
+
+        Examples
+        --------
+        >>> est.shard_result({"x": x}, prediction)  # doctest: +SKIP
+        {'prediction': array([...], dtype=float32)}
+        """
         return {"prediction": prediction}
 
     def _score_shard(self, shard: Mapping[str, Any], job: ArrayJob, order: Sequence[str]) -> Any:

@@ -47,7 +47,7 @@ REMOTE_BACKENDS: dict[str, str] = {
 """The fsspec backend each protocol needs; the ``remote`` extra installs them all."""
 
 
-def missing_backend(url: str, err: ImportError) -> MissingDependencyError:
+def missing_backend(url: str, err: ImportError, *, action: str = "reading") -> MissingDependencyError:
     """Return the error for a URI whose fsspec backend is not installed, naming what installs it.
 
     Parameters
@@ -56,6 +56,8 @@ def missing_backend(url: str, err: ImportError) -> MissingDependencyError:
         The URI that could not be opened.
     err : ImportError
         fsspec's error.
+    action : str, default "reading"
+        What was being done with `url`, for the message ("writing" for an output).
 
     Returns
     -------
@@ -71,11 +73,11 @@ def missing_backend(url: str, err: ImportError) -> MissingDependencyError:
     package = REMOTE_BACKENDS.get(protocol)
     if package is None:
         return MissingDependencyError(
-            f"reading {url} needs the fsspec backend for {protocol}://, which is not installed ({err}); "
+            f"{action} {url} needs the fsspec backend for {protocol}://, which is not installed ({err}); "
             "install it on the client and every worker"
         )
     return MissingDependencyError(
-        f"reading {url} needs {package}, which is not installed ({err}): "
+        f"{action} {url} needs {package}, which is not installed ({err}): "
         'pip install "dask-openvino[remote]" on the client and every worker'
     )
 
