@@ -306,9 +306,17 @@ def write_scored(
         if not resume:
             remove_tree(target.fs, target.staging)
         raise
-    if not target.single_file and target.fs.exists(target.staging):
-        # From here on the staging directory is the complete output: never removed, only renamed.
-        _swap(target)
+    # From here on the staging directory is the complete output, renamed into place. If that
+    # is interrupted before anything moved, a job without resume still leaves no staging
+    # directory; once an old output was moved aside, the new one is kept for a resume.
+    try:
+        if not target.single_file and target.fs.exists(target.staging):
+            _swap(target)
+    except BaseException:
+        untouched = not target.fs.exists(target.path) and not target.fs.exists(target.previous)
+        if not resume and untouched:
+            remove_tree(target.fs, target.staging)
+        raise
     rows = sum(int(r["rows"]) for r in results)
     files = (posixpath.basename(target.path),) if target.single_file else tuple(r["file"] for r in records)
     return WrittenOutput(

@@ -314,14 +314,17 @@ def remove_tree(fs: Any, path: str) -> None:
     --------
     >>> remove_tree(fsspec.filesystem("file"), "/tmp/.scored.parquet.dask-openvino-partial")  # doctest: +SKIP
     """
-    for attempt in range(5):
+    for attempt in range(10):
         try:
             fs.rm(path, recursive=True)
-        except FileNotFoundError:
-            return
         except OSError:
-            if attempt == 4:
+            # FileNotFoundError too: a task renaming its temporary file while the tree is
+            # walked makes the walk stop half-way, with the directory still there.
+            if not fs.exists(path):
+                return
+            if attempt == 9:
                 raise
             time.sleep(0.2)
         else:
-            return
+            if not fs.exists(path):
+                return

@@ -23,7 +23,7 @@ import dask_openvino
 from dask_openvino import OutputError
 from dask_openvino.cli import main
 from dask_openvino.cli.tables import format_of
-from dask_openvino.parts import PartWriter
+from dask_openvino.parts import PartWriter, remove_tree
 
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
 # A scheduler nobody listens on: a command that contacts it fails only after a timeout,
@@ -236,3 +236,28 @@ def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path, score_xml: Path, s
     assert "Traceback" not in text
     assert not output.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if "dask-openvino" in p.name) == []
+
+
+def test_removing_a_staging_directory_survives_a_file_renamed_while_it_is_walked(tmp_path: Path) -> None:
+    # A cancelled part task renaming its temporary file while the tree is removed makes the
+    # walk stop with FileNotFoundError half-way; the directory must still end up removed.
+    from fsspec.implementations.local import LocalFileSystem
+
+    staging = tmp_path / ".scored.parquet.dask-openvino-partial"
+    (staging / "_parts").mkdir(parents=True)
+    for n in range(3):
+        (staging / f"part.{n:05d}.parquet").write_bytes(b"x")
+    fs = LocalFileSystem()
+    calls: list[str] = []
+
+    class Racing(LocalFileSystem):  # type: ignore[misc]
+        def rm(self, path: str, recursive: bool = False, maxdepth: int | None = None) -> None:
+            calls.append(path)
+            if len(calls) == 1:
+                (staging / "part.00000.parquet").unlink()
+                raise FileNotFoundError(str(staging / "part.00000.parquet"))
+            fs.rm(path, recursive=recursive)
+
+    remove_tree(Racing(), str(staging))
+    assert not staging.exists()
+    assert len(calls) == 2
