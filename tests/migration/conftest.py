@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -58,3 +59,15 @@ def row_array(value: object) -> np.ndarray:
     if isinstance(value, (list, np.ndarray)) and len(value) and isinstance(value[0], (list, np.ndarray)):
         return np.stack([row_array(item) for item in value])
     return np.asarray(value)
+
+
+def check_result(result: object, output: np.ndarray, length: int = 0) -> bool:
+    """Upstream's ``check_result``: the first ``length`` rows all match the reference output."""
+    rows = list(result)  # type: ignore[call-overload]
+    length = length or len(rows)
+    return bool(np.all([np.allclose(rows[i], output) for i in range(length)]))
+
+
+def first(frame: dd.DataFrame, column: str) -> np.ndarray:
+    """``np.array(df.select(column).first())``: the first Row (a tuple of one value) as an array."""
+    return np.array([row_array(frame[column].head(1).iloc[0])])

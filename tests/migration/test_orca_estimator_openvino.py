@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import upstream_models
-from conftest import list_frame, row_array
+from conftest import check_result, first, list_frame, row_array
 
 from dask_openvino.orca import Estimator
 
@@ -27,18 +27,6 @@ from dask_openvino.orca import Estimator
 def dataframe_to_xshards(part: pd.DataFrame, feature_col: str) -> list[dict[str, np.ndarray]]:
     """Orca's ``dataframe_to_xshards(df, feature_cols=[...], mode="predict")`` for one partition."""
     return [{"x": np.stack([row_array(value) for value in part[feature_col]])}]
-
-
-def check_result(result: object, output: np.ndarray, length: int = 0) -> bool:
-    """Upstream's ``check_result``: the first ``length`` rows all match the reference output."""
-    rows = list(result)  # type: ignore[call-overload]
-    length = length or len(rows)
-    return bool(np.all([np.allclose(rows[i], output) for i in range(length)]))
-
-
-def first(frame: dd.DataFrame, column: str) -> np.ndarray:
-    """``np.array(df.select(column).first())``: the first Row (a tuple of one value) as an array."""
-    return np.array([row_array(frame[column].head(1).iloc[0])])
 
 
 def test_openvino_predict_ndarray(resnet_xml: Path, resnet_io: tuple[np.ndarray, np.ndarray]) -> None:

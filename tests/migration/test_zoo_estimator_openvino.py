@@ -16,21 +16,9 @@ from pathlib import Path
 import dask.bag as db
 import dask.dataframe as dd
 import numpy as np
-from conftest import list_frame, row_array
+from conftest import check_result, first, list_frame, row_array
 
 from dask_openvino.zoo import Estimator
-
-
-def check_result(result: object, output: np.ndarray, length: int = 0) -> bool:
-    """Upstream's ``check_result``: the first ``length`` rows all match the reference output."""
-    rows = list(result)  # type: ignore[call-overload]
-    length = length or len(rows)
-    return bool(np.all([np.allclose(rows[i], output) for i in range(length)]))
-
-
-def first(frame: dd.DataFrame, column: str) -> np.ndarray:
-    """``np.array(df.select(column).first())``: the first Row (a tuple of one value) as an array."""
-    return np.array([row_array(frame[column].head(1).iloc[0])])
 
 
 def test_openvino_predict_ndarray(resnet_xml: Path, resnet_io: tuple[np.ndarray, np.ndarray]) -> None:
