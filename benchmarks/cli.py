@@ -21,7 +21,7 @@ from typing import Any
 
 import dask
 
-from benchmarks import data, models, report, suite, timing
+from benchmarks import data, models, reference, report, suite, timing
 from dask_openvino.policy import choose_precision, cpu_features
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,10 @@ class Mode:
     tokens: tuple[int, int]
     tabular: tuple[int, int]
     tabular_fine: tuple[int, int] | None
+    reference_images: tuple[int, int]
+    reference_tokens: tuple[int, int]
+    reference_rounds: int
+    reference_seconds: int
     rounds: int
     tabular_rounds: int
     compile_models: tuple[tuple[str, str], ...]
@@ -48,6 +52,10 @@ FULL = Mode(
     tokens=(96, 4),
     tabular=(1_000_000, 10),
     tabular_fine=(200_000, 64),
+    reference_images=(192, 8),
+    reference_tokens=(768, 8),
+    reference_rounds=3,
+    reference_seconds=8,
     rounds=4,
     tabular_rounds=4,
     compile_models=(
@@ -65,6 +73,10 @@ QUICK = Mode(
     tokens=(16, 2),
     tabular=(400_000, 4),
     tabular_fine=None,
+    reference_images=(24, 2),
+    reference_tokens=(48, 2),
+    reference_rounds=1,
+    reference_seconds=3,
     rounds=2,
     tabular_rounds=2,
     compile_models=(("resnet50", "fp32"), ("mlp", "fp32")),
@@ -116,6 +128,7 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
     log(f"building models in {output / 'models'} (cached between runs)")
     files, build_seconds = models.build_in_child(output / "models", ("resnet50", "minilm", "mlp"))
     sizes = {"images": mode.images, "jpeg": mode.images, "tokens": mode.tokens, "tabular": mode.tabular}
+    sizes |= {"images_reference": mode.reference_images, "tokens_reference": mode.reference_tokens}
     if mode.tabular_fine is not None:
         sizes["tabular_fine"] = mode.tabular_fine
         sizes["tabular_list"] = mode.tabular
@@ -156,6 +169,14 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
             memory.append(suite.memory_over_jobs(suite.Group(files[name], dataset, clusters), jobs=5))
     finally:
         clusters.close()
+    against = []
+    for name, dataset in (("resnet50", "images_reference"), ("minilm", "tokens_reference")):
+        log(f"benchmark_app -hint throughput against .ov.predict's defaults: {name}")
+        against.append(
+            reference.against_benchmark_app(
+                files[name], sets[dataset], rounds=mode.reference_rounds, seconds=mode.reference_seconds, log=log
+            )
+        )
     throughput = [record for group in groups for record in group.pop("records")]
     report.add_ratios(throughput)
     results: dict[str, Any] = {
@@ -181,6 +202,7 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
         "groups": groups,
         "compile": compile_results,
         "memory": memory,
+        "benchmark_app": against,
     }
     results["targets"] = report.targets(results)
     return results

@@ -91,7 +91,8 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
     """Write (or reuse) the data sets named in ``sizes`` as ``{name: (rows, partitions)}``.
 
     Names: ``images`` (ImageNet-normalised f32 NCHW 224x224), ``jpeg`` (the same images
-    as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens``,
+    as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens``, each also
+    as a prefix (``images_reference``: more rows of the same kind),
     ``tabular_list`` (the tabular rows as one fixed-size list column ``features``) and
     any other name starting with ``tabular`` (64 float columns; variants differ in partitions).
     """
@@ -107,11 +108,11 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
             found[name] = Dataset(**{**known, "columns": tuple(known["columns"])})
             continue
         target = directory / name
-        if name in ("images", "jpeg"):
+        if name.startswith(("images", "jpeg")):
             encoded, crops = _photos(rows)
-            values = {"image": normalise_pixels(crops)} if name == "images" else {"jpeg": encoded}
+            values = {"image": normalise_pixels(crops)} if name.startswith("images") else {"jpeg": encoded}
             _write(target, values, partitions)
-        elif name == "tokens":
+        elif name.startswith("tokens"):
             values = token_batch(np.random.default_rng(4), rows)
             _write(target, values, partitions)
         elif name == "tabular_list":

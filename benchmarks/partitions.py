@@ -2,8 +2,10 @@
 
 Scores the same rows through the MLP with ``.ov.predict`` on the threaded scheduler,
 split into partitions of 3,125 to 100,000 rows, both reading the Parquet files and over
-the partitions already in memory, each against OpenVINO alone in the same interleaved
-rounds (see :mod:`benchmarks.timing`). Prints a Markdown table of rows/s and ratios to
+the partitions already in memory, each against OpenVINO alone at the same precision in
+the same interleaved rounds (see :mod:`benchmarks.timing`). ``--precision`` is
+``.ov.predict``'s: by default its default, ``"auto"``, against OpenVINO alone in the
+precision ``"auto"`` chooses on this CPU. Prints a Markdown table of rows/s and ratios to
 the limit. It shares the harness's models and data directory, so models built by
 ``python -m benchmarks`` are reused; about 3 minutes on 2 cores.
 """
@@ -17,13 +19,14 @@ from pathlib import Path
 from benchmarks import data, models, report, suite
 from benchmarks.cli import ROOT
 from benchmarks.timing import measure
+from dask_openvino.policy import PRECISIONS, choose_precision, cpu_features
 
 PARTITION_ROWS = (3_125, 12_500, 25_000, 100_000)
 """The partition sizes swept, in rows."""
 
 
-def sweep(output: Path, rows: int, rounds: int) -> str:
-    """Measure every partition size and return the Markdown table."""
+def sweep(output: Path, rows: int, rounds: int, precision: str = "auto") -> str:
+    """Measure every partition size at ``.ov.predict``'s ``precision`` and return the Markdown table."""
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -34,7 +37,8 @@ def sweep(output: Path, rows: int, rounds: int) -> str:
     sets = data.prepare(output / "data", sizes)
     clusters = suite.Clusters()
     group = suite.Group(files["mlp"], sets[f"tabular_sweep_{PARTITION_ROWS[-1]}"], clusters)
-    limit = group.limit("fp32")
+    chosen, _ = choose_precision(precision, cpu_features())
+    limit = group.limit("fp32", variant=f"{precision}={chosen}", config={"INFERENCE_PRECISION_HINT": chosen})
     for size in PARTITION_ROWS:
         dataset = sets[f"tabular_sweep_{size}"]
         in_memory = suite.read_parquet(dataset.path).persist(scheduler="threads")
@@ -42,10 +46,12 @@ def sweep(output: Path, rows: int, rounds: int) -> str:
             (f"{size:,} rows a partition", lambda path=dataset.path: suite.read_parquet(path)),
             (f"{size:,} rows a partition, {report.IN_MEMORY}", lambda frame=in_memory: frame),
         ):
-            group.predict("fp32", "threads", variant=variant, source=source, rows=rows, baseline=limit)
+            group.predict(
+                "fp32", "threads", variant=variant, source=source, rows=rows, baseline=limit, compute=precision
+            )
     records = measure(group.cases, rounds, log=log)
     report.add_ratios(records)
-    lines = ["| partition rows | data | rows/s | x limit |", "|---:|---|---:|---:|"]
+    lines = [f"| partition rows | data | rows/s ({precision}={chosen}) | x limit |", "|---:|---|---:|---:|"]
     for record in records:
         if not record["baseline"]:
             continue
@@ -62,9 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.partitions", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows scored by every case")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=".ov.predict's precision=")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
     args = parser.parse_args(argv)
-    print(sweep(args.output, args.rows, args.rounds))
+    print(sweep(args.output, args.rows, args.rounds, args.precision))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     _verdict(f"{model}: ov.predict {shape} / limit", found["ratio_to_limit"], clustered, found["key"])
                 )
     verdicts += _tabular_targets(records)
+    for run in results.get("benchmark_app", []):
+        verdicts.append(
+            _verdict(
+                f"{run['model']}: ov.predict defaults / benchmark_app -hint throughput's own defaults",
+                run["ratio"],
+                0.90,
+                f"{run['rows']} rows from Parquet against {run['benchmark_app_seconds']} s of benchmark_app, "
+                f"batch {run['batch']}",
+            )
+        )
     fp32 = _find(records, model="resnet50", precision="fp32", contender="ov.predict", scheduler="threads", variant="")
     int8 = _find(records, model="resnet50", precision="int8", contender="ov.predict", scheduler="threads", variant="")
     eager = _find(records, model="resnet50", contender="pytorch-eager")
@@ -281,6 +291,25 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"    | {r['model']} | {r['precision']} | {_label(r)} | {r['spread']:.0%} | {load:.1f} | {others:.0%} |"
         )
+    if results.get("benchmark_app"):
+        lines += [
+            "",
+            "**Against `benchmark_app -hint throughput` (OpenVINO's own defaults, same IR and batch)**",
+            "",
+            "| model | batch | benchmark_app rows/s (its precision, streams, pinning) | `.ov.predict` defaults rows/s "
+            "(precision) | ratio |",
+            "|---|---:|---|---|---:|",
+        ]
+        for run in results["benchmark_app"]:
+            theirs, ours = run["benchmark_app_settings"], run.get("ov_predict_settings", {})
+            lines.append(
+                f"| {run['model']} | {run['batch']} | {statistics.median(run['benchmark_app_rows_per_second']):,.1f} "
+                f"({theirs.get('INFERENCE_PRECISION_HINT', '?')}, {theirs.get('NUM_STREAMS', '?')} streams, "
+                f"pinning {theirs.get('ENABLE_CPU_PINNING', '?')}) | "
+                f"{statistics.median(run['ov_predict_rows_per_second']):,.1f} "
+                f"({ours.get('INFERENCE_PRECISION_HINT', '?')}, {ours.get('NUM_STREAMS', '?')} streams, "
+                f"pinning {ours.get('ENABLE_CPU_PINNING', '?')}) | {run['ratio']:.2f} |"
+            )
     lines += ["", "**Targets**", "", "| target | measured | threshold | met |", "|---|---:|---:|---|"]
     for t in results["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]

@@ -114,17 +114,19 @@ def _predict_auto(group: Group) -> None:
     group.predict("fp32", "threads", variant=f"auto={chosen}", compute="auto", baseline=limit)
 
 
-def _warm_engine(xml: str, config: dict[str, str], precision: str) -> dict[str, str]:
-    """Compile the model on a worker the way ``.ov.predict`` will (same spec, so same cache key).
+def _warm_engine(xml: str, config: dict[str, str], precision: str, inputs: Any) -> dict[str, str]:
+    """Compile the model on a worker the way ``.ov.predict`` will (the same cache key: spec and transform).
 
     Returns the settings OpenVINO compiled it with (precision, streams, threads, pinning,
     and why that precision), to record what the workers ran.
     """
-    spec = ModelSpec.from_path(xml, config=config or None, precision=precision)
-    return dict(dask_openvino.get_engine(spec).settings)
+    key = dask_openvino.WarmUp(xml, inputs=inputs, config=config or None, precision=precision).engine_key()
+    return dict(dask_openvino.get_engine(*key).settings)
 
 
-def _warm_workers(client: Client, xml: str, config: dict[str, str], precision: str) -> list[dict[str, str]]:
+def _warm_workers(
+    client: Client, xml: str, config: dict[str, str], precision: str, inputs: Any
+) -> list[dict[str, str]]:
     """Compile the model once on every worker, as a task.
 
     Not with ``client.run``: there ``distributed.get_worker()`` finds no worker, so the
@@ -132,7 +134,7 @@ def _warm_workers(client: Client, xml: str, config: dict[str, str], precision: s
     pinning) and cached under the same key the tasks use.
     """
     workers = list(client.scheduler_info()["workers"])
-    futures = [client.submit(_warm_engine, xml, config, precision, workers=[w], pure=False) for w in workers]
+    futures = [client.submit(_warm_engine, xml, config, precision, inputs, workers=[w], pure=False) for w in workers]
     settings: list[dict[str, str]] = client.gather(futures)
     return settings
 
@@ -232,7 +234,7 @@ class Group:
                 collection().partitions[0].compute(scheduler="sync")
                 return
             client = self.clusters.client(scheduler.removeprefix("cluster "))
-            case.settings = _warm_workers(client, xml, config or {}, compute)
+            case.settings = _warm_workers(client, xml, config or {}, compute, columns)
             _compute(collection().partitions[0], scheduler, self.clusters)
 
         after = None
