@@ -48,8 +48,8 @@ class Mode:
 
 FULL = Mode(
     name="full",
-    images=(48, 4),
-    tokens=(96, 4),
+    images=(96, 4),
+    tokens=(192, 4),
     tabular=(1_000_000, 10),
     tabular_fine=(200_000, 64),
     reference_images=(192, 8),
