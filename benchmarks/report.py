@@ -291,6 +291,22 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"    | {r['model']} | {r['precision']} | {_label(r)} | {r['spread']:.0%} | {load:.1f} | {others:.0%} |"
         )
+    stages = [group for group in results.get("groups", []) if "partition_ms" in group.get("breakdown", {})]
+    if stages:
+        lines += [
+            "",
+            "**Where one partition's time goes** (`.ov.predict` in process, its default precision, median of 5; "
+            "conversion overlaps inference, so the stages do not add up to the partition)",
+            "",
+            "| model | rows | precision | convert columns ms | infer ms (rows already contiguous) | partition ms |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
+        for group in stages:
+            b = group["breakdown"]
+            lines.append(
+                f"| {group['model']} | {b['partition_rows']:,} | {b['precision']} | {b['feeds_ms']:.1f} | "
+                f"{b['infer_ms']:.1f} ({b['infer_contiguous_ms']:.1f}) | {b['partition_ms']:.1f} |"
+            )
     if results.get("benchmark_app"):
         lines += [
             "",
