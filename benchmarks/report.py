@@ -82,6 +82,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 and r["contender"] == "ov.predict"
                 and r["scheduler"] == "threads"
                 and r["variant"].startswith("auto=")
+                and not r["variant"].endswith(IN_MEMORY)
             ),
             None,
         )
@@ -199,7 +200,20 @@ def _tabular_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with_reading = _find(records, **mine, contender="ov.predict", variant="")
     if in_memory:
         verdicts.append(
-            _verdict("mlp: ov.predict threads, data in memory / limit", in_memory["ratio_to_limit"], 0.90, "")
+            _verdict("mlp: ov.predict f32 threads, data in memory / f32 limit", in_memory["ratio_to_limit"], 0.90, "")
+        )
+    auto = next(
+        (r for r in records if r["model"] == "mlp" and r["variant"].startswith("auto=") and IN_MEMORY in r["variant"]),
+        None,
+    )
+    if auto:
+        verdicts.append(
+            _verdict(
+                f"mlp: ov.predict default precision ({auto['variant']}) threads / limit in that precision",
+                auto["ratio_to_limit"],
+                0.90,
+                auto["key"],
+            )
         )
     if in_memory and ort_in_memory:
         ratio = round(in_memory["rows_per_second"] / ort_in_memory["rows_per_second"], 2)

@@ -107,11 +107,17 @@ def read_parquet(path: str) -> dd.DataFrame:
     return dd.read_parquet(path, dtype_backend="pyarrow")
 
 
-def _predict_auto(group: Group) -> None:
-    """``.ov.predict`` in its default precision ("auto"), against OpenVINO alone in the precision auto chose."""
+def _predict_auto(group: Group, in_memory: dd.DataFrame | None = None) -> None:
+    """``.ov.predict`` in its default precision ("auto"), against OpenVINO alone in the precision auto chose.
+
+    With ``in_memory`` (the group's partitions, persisted), also over those partitions.
+    """
     chosen, _ = choose_precision("auto", cpu_features())
     limit = group.limit("fp32", variant=f"auto={chosen}", config={"INFERENCE_PRECISION_HINT": chosen})
     group.predict("fp32", "threads", variant=f"auto={chosen}", compute="auto", baseline=limit)
+    if in_memory is not None:
+        variant = f"auto={chosen}, {report.IN_MEMORY}"
+        group.predict("fp32", "threads", variant=variant, compute="auto", source=lambda: in_memory, baseline=limit)
 
 
 def _warm_engine(xml: str, config: dict[str, str], precision: str, inputs: Any) -> dict[str, str]:
@@ -456,7 +462,7 @@ def tabular_group(
 
     bf16_limit = group.limit("fp32", variant="bf16", config=BF16)
     group.predict("fp32", "threads", variant="bf16", config=BF16, baseline=bf16_limit)
-    _predict_auto(group)
+    _predict_auto(group, in_memory)
     if fine is None or as_list is None:
         return group
 
