@@ -91,8 +91,8 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
     """Write (or reuse) the data sets named in ``sizes`` as ``{name: (rows, partitions)}``.
 
     Names: ``images`` (ImageNet-normalised f32 NCHW 224x224), ``jpeg`` (the same images
-    as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens``, each also
-    as a prefix (``images_reference``: more rows of the same kind),
+    as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens`` (any name
+    starting with one of these is another set of the same kind, e.g. ``images_reference``),
     ``tabular_list`` (the tabular rows as one fixed-size list column ``features``) and
     any other name starting with ``tabular`` (64 float columns; variants differ in partitions).
     """

@@ -82,7 +82,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 and r["contender"] == "ov.predict"
                 and r["scheduler"] == "threads"
                 and r["variant"].startswith("auto=")
-                and not r["variant"].endswith(IN_MEMORY)
             ),
             None,
         )
@@ -103,6 +102,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 )
     verdicts += _tabular_targets(records)
     for run in results.get("benchmark_app", []):
+        if "error" in run:
+            continue
         verdicts.append(
             _verdict(
                 f"{run['model']}: ov.predict defaults / benchmark_app -hint throughput's own defaults",
@@ -203,7 +204,15 @@ def _tabular_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             _verdict("mlp: ov.predict f32 threads, data in memory / f32 limit", in_memory["ratio_to_limit"], 0.90, "")
         )
     auto = next(
-        (r for r in records if r["model"] == "mlp" and r["variant"].startswith("auto=") and IN_MEMORY in r["variant"]),
+        (
+            r
+            for r in records
+            if r["model"] == "mlp"
+            and r["contender"] == "ov.predict"
+            and r["scheduler"] == "threads"
+            and r["variant"].startswith("auto=")
+            and IN_MEMORY in r["variant"]
+        ),
         None,
     )
     if auto:
@@ -306,11 +315,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"    | {r['model']} | {r['precision']} | {_label(r)} | {r['spread']:.0%} | {load:.1f} | {others:.0%} |"
         )
     stages = [group for group in results.get("groups", []) if "partition_ms" in group.get("breakdown", {})]
+    repeats = {group["breakdown"].get("repeats", 5) for group in stages}
     if stages:
         lines += [
             "",
-            "**Where one partition's time goes** (`.ov.predict` in process, its default precision, median of 5; "
-            "conversion overlaps inference, so the stages do not add up to the partition)",
+            f"**Where one partition's time goes** (`.ov.predict` in process, its default precision, median of "
+            f"{'/'.join(map(str, sorted(repeats)))}; conversion overlaps inference, so the stages do not add up to "
+            "the partition)",
             "",
             "| model | rows | precision | convert columns ms | infer ms (rows already contiguous) | partition ms |",
             "|---|---:|---|---:|---:|---:|",
@@ -331,6 +342,9 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---:|---|---|---:|",
         ]
         for run in results["benchmark_app"]:
+            if "error" in run:
+                lines.append(f"| {run['model']} | - | benchmark_app failed: {run['error'][:200]} | - | - |")
+                continue
             theirs, ours = run["benchmark_app_settings"], run.get("ov_predict_settings", {})
             lines.append(
                 f"| {run['model']} | {run['batch']} | {statistics.median(run['benchmark_app_rows_per_second']):,.1f} "

@@ -120,7 +120,9 @@ def _predict_auto(group: Group, in_memory: dd.DataFrame | None = None) -> None:
         group.predict("fp32", "threads", variant=variant, compute="auto", source=lambda: in_memory, baseline=limit)
 
 
-def _warm_engine(xml: str, config: dict[str, str], precision: str, inputs: Any) -> dict[str, str]:
+def _warm_engine(
+    xml: str, config: dict[str, str], precision: str, inputs: dict[str, str] | list[str]
+) -> dict[str, str]:
     """Compile the model on a worker the way ``.ov.predict`` will (the same cache key: spec and transform).
 
     Returns the settings OpenVINO compiled it with (precision, streams, threads, pinning,
@@ -131,7 +133,7 @@ def _warm_engine(xml: str, config: dict[str, str], precision: str, inputs: Any) 
 
 
 def _warm_workers(
-    client: Client, xml: str, config: dict[str, str], precision: str, inputs: Any
+    client: Client, xml: str, config: dict[str, str], precision: str, inputs: dict[str, str] | list[str]
 ) -> list[dict[str, str]]:
     """Compile the model once on every worker, as a task.
 
@@ -576,6 +578,7 @@ def breakdown(group: Group, repeats: int = 5) -> dict[str, Any]:
         timed("partition", lambda: predict_partition(frame, plan))
     out: dict[str, Any] = {f"{name}_ms": round(statistics.median(values) * 1000, 3) for name, values in timings.items()}
     out["partition_rows"] = len(frame)
+    out["repeats"] = repeats
     out["precision"] = engine.settings.get("INFERENCE_PRECISION_HINT", "?")
     return out
 
