@@ -50,6 +50,26 @@ def _find(records: list[dict[str, Any]], **match: str) -> dict[str, Any] | None:
     return None
 
 
+def _default_precision(
+    records: list[dict[str, Any]], model: str, threshold: float, *, in_memory: bool = False
+) -> dict[str, Any] | None:
+    """The verdict on ``.ov.predict`` in its default precision (an ``auto=...`` variant) on threads, if measured."""
+    for r in records:
+        variant = r["variant"]
+        if (
+            (r["model"], r["contender"], r["scheduler"]) == (model, "ov.predict", "threads")
+            and variant.startswith("auto=")
+            and variant.endswith(IN_MEMORY) == in_memory
+        ):
+            return _verdict(
+                f"{model}: ov.predict default precision ({variant}) threads / limit in that precision",
+                r["ratio_to_limit"],
+                threshold,
+                r["key"],
+            )
+    return None
+
+
 def _verdict(name: str, value: float | None, threshold: float, detail: str, *, above: bool = True) -> dict[str, Any]:
     met = None if value is None else (value >= threshold if above else value <= threshold)
     comparison = ">=" if above else "<="
@@ -74,26 +94,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             verdicts.append(
                 _verdict(f"{model}: ov.predict threads / limit", found["ratio_to_limit"], threaded, found["key"])
             )
-        auto = next(
-            (
-                r
-                for r in records
-                if r["model"] == model
-                and r["contender"] == "ov.predict"
-                and r["scheduler"] == "threads"
-                and r["variant"].startswith("auto=")
-            ),
-            None,
-        )
-        if auto and model != "mlp":
-            verdicts.append(
-                _verdict(
-                    f"{model}: ov.predict default precision ({auto['variant']}) threads / limit in that precision",
-                    auto["ratio_to_limit"],
-                    threaded,
-                    auto["key"],
-                )
-            )
+        auto = _default_precision(records, model, threaded)
+        if auto and model != "mlp":  # the MLP's is judged with its data in memory
+            verdicts.append(auto)
         for shape in ("cluster 1x2", "cluster 2x1"):
             found = _find(records, model=model, precision="fp32", contender="ov.predict", scheduler=shape, variant="")
             if found and clustered is not None:
@@ -146,7 +149,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     above=False,
                 )
             )
-    for model, precision in {(c["model"], c["precision"]) for c in results["compile"]}:
+    for model, precision in sorted({(c["model"], c["precision"]) for c in results["compile"]}):
         rows = {c["variant"]: c for c in results["compile"] if c["model"] == model and c["precision"] == precision}
         cold, warm = rows.get("no cache"), rows.get("CACHE_DIR, second worker")
         if cold and warm and warm["load_and_compile_s"] > 0:
@@ -203,27 +206,9 @@ def _tabular_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         verdicts.append(
             _verdict("mlp: ov.predict f32 threads, data in memory / f32 limit", in_memory["ratio_to_limit"], 0.90, "")
         )
-    auto = next(
-        (
-            r
-            for r in records
-            if r["model"] == "mlp"
-            and r["contender"] == "ov.predict"
-            and r["scheduler"] == "threads"
-            and r["variant"].startswith("auto=")
-            and IN_MEMORY in r["variant"]
-        ),
-        None,
-    )
+    auto = _default_precision(records, "mlp", 0.90, in_memory=True)
     if auto:
-        verdicts.append(
-            _verdict(
-                f"mlp: ov.predict default precision ({auto['variant']}) threads / limit in that precision",
-                auto["ratio_to_limit"],
-                0.90,
-                auto["key"],
-            )
-        )
+        verdicts.append(auto)
     if in_memory and ort_in_memory:
         ratio = round(in_memory["rows_per_second"] / ort_in_memory["rows_per_second"], 2)
         verdicts.append(_verdict("mlp: FP32 ov.predict / ONNX Runtime pipeline, data in memory", ratio, 1.0, ""))

@@ -147,6 +147,12 @@ def _warm_workers(
     return settings
 
 
+def default_batch(model: ModelFiles) -> int:
+    """dask-openvino's default batch size for ``model``'s FP32 IR (before a partition cuts it short)."""
+    spec = ModelSpec.from_path(model.fp32_xml)
+    return default_batch_size(spec.describe().inputs, row_macs(spec.read_model()))
+
+
 @dataclass
 class Group:
     """Everything one model's cases share."""
@@ -162,8 +168,7 @@ class Group:
     @property
     def batch(self) -> int:
         """dask-openvino's default batch size for this model: the hand-written pipelines use it too."""
-        spec = ModelSpec.from_path(self.model.fp32_xml)
-        return default_batch_size(spec.describe().inputs, row_macs(spec.read_model()))
+        return default_batch(self.model)
 
     def xml(self, precision: str) -> str:
         return self.model.int8_xml if precision == "int8" else self.model.fp32_xml
