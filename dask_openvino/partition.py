@@ -152,18 +152,38 @@ class _ColumnChunks:
             stop = min(start + self._step, n_rows)
             part = self._frame.iloc[start:stop] if self._step < n_rows else self._frame
             rows: Rows = slice(start, stop)
-            while True:
-                try:
-                    feeds = _convert(self._bindings, part, self._computed)
-                except InputValueError as err:
-                    if not self._null or err.rows is None or not err.rows.any():
-                        raise
-                    positions = np.arange(start, stop) if isinstance(rows, slice) else rows
-                    self.failures.update(dict.fromkeys(positions[err.rows].tolist(), err.reason))
-                    rows, part = positions[~err.rows], part[~err.rows]
-                    continue
-                break
+            feeds, usable = _convert_usable(self._bindings, part, rows, self._computed, self._null, self.failures)
+            if not usable.all():
+                rows = np.arange(start, stop)[usable]
             yield rows, feeds
+
+
+def _convert_usable(
+    bindings: tuple[InputBinding, ...],
+    frame: pd.DataFrame,
+    positions: Rows,
+    computed: Mapping[str, str] | None,
+    null: bool,
+    failures: dict[int, str],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Convert ``frame`` for ``bindings``; with ``null``, leave out the rows whose values the inputs cannot take.
+
+    Each row left out is recorded in ``failures`` under its output position (``positions``:
+    the output rows of ``frame``'s rows, a slice or one position per row) with the reason; the rows are converted again
+    without it, once per kind of problem found. Returns the arrays of the rows kept, and
+    the mask of those rows.
+    """
+    usable = np.ones(len(frame), dtype=bool)
+    while True:
+        try:
+            return _convert(bindings, frame if usable.all() else frame[usable], computed), usable
+        except InputValueError as err:
+            if not null or err.rows is None or not err.rows.any():
+                raise
+            bad = np.flatnonzero(usable)[err.rows]
+            where = bad + (positions.start or 0) if isinstance(positions, slice) else positions[bad]
+            failures.update(dict.fromkeys(where.tolist(), err.reason))
+            usable[bad] = False
 
 
 def _row_bytes(binding: InputBinding, dtypes: list[Any]) -> int:
@@ -214,24 +234,14 @@ class _PreparedChunks:
         computed: Mapping[str, str] | None,
         null: bool,
     ) -> dict[str, np.ndarray]:
-        usable = np.ones(len(rows), dtype=bool)
-        while True:
-            try:
-                converted = _convert(bindings, rows if usable.all() else rows[usable], computed)
-            except InputValueError as err:
-                if not null or err.rows is None or not err.rows.any():
-                    raise
-                bad = np.flatnonzero(usable)[err.rows]
-                self.failures.update(dict.fromkeys(positions[bad].tolist(), err.reason))
-                usable[bad] = False
-                continue
-            if usable.all():
-                return converted
-            full = {}
-            for name, array in converted.items():
-                full[name] = np.zeros((len(rows), *array.shape[1:]), dtype=array.dtype)
-                full[name][usable] = array
-            return full
+        converted, usable = _convert_usable(bindings, rows, positions, computed, null, self.failures)
+        if usable.all():
+            return converted
+        full = {}
+        for name, array in converted.items():
+            full[name] = np.zeros((len(rows), *array.shape[1:]), dtype=array.dtype)
+            full[name][usable] = array
+        return full
 
     def __iter__(self) -> Iterator[Chunk]:
         for positions, feeds in self._chunks:
