@@ -93,8 +93,9 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
     Names: ``images`` (ImageNet-normalised f32 NCHW 224x224), ``jpeg`` (the same images
     as 256x256 JPEG files, whose central crops ``images`` holds), ``tokens`` (any name
     starting with one of these is another set of the same kind, e.g. ``images_reference``),
-    ``tabular_list`` (the tabular rows as one fixed-size list column ``features``) and
-    any other name starting with ``tabular`` (64 float columns; variants differ in partitions).
+    names starting with ``tabular_list`` (the tabular rows as one fixed-size list column
+    ``features``) and any other name starting with ``tabular`` (64 float columns;
+    variants differ in partitions).
     """
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / "manifest.json"
@@ -115,7 +116,7 @@ def prepare(directory: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Dat
         elif name.startswith("tokens"):
             values = token_batch(np.random.default_rng(4), rows)
             _write(target, values, partitions)
-        elif name == "tabular_list":
+        elif name.startswith("tabular_list"):
             values = {"features": np.stack(list(_tabular(rows).values()), axis=1)}
             _write(target, values, partitions)
         else:

@@ -1,13 +1,15 @@
 """Partition-size sweep for tabular models: ``python -m benchmarks.partitions``.
 
 Scores the same rows through the MLP with ``.ov.predict`` on the threaded scheduler,
-split into partitions of 3,125 to 100,000 rows, both reading the Parquet files and over
-the partitions already in memory, each against OpenVINO alone at the same precision in
-the same interleaved rounds (see :mod:`benchmarks.timing`). ``--precision`` is
+split into partitions of 3,125 to 100,000 rows, reading the Parquet files, over the
+partitions already in memory, and over the same rows in memory as one fixed-size list
+column (the layout that needs no conversion: the model reads the list's values where
+they are), each against OpenVINO alone at the same precision in the same interleaved
+rounds (see :mod:`benchmarks.timing`). ``--precision`` is
 ``.ov.predict``'s: by default its default, ``"auto"``, against OpenVINO alone in the
 precision ``"auto"`` chooses on this CPU. Prints a Markdown table of rows/s and ratios to
 the limit. It shares the harness's models and data directory, so models built by
-``python -m benchmarks`` are reused; about 3 minutes on 2 cores.
+``python -m benchmarks`` are reused; about 4 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from dask_openvino.policy import PRECISIONS, choose_precision, cpu_features
 PARTITION_ROWS = (3_125, 12_500, 25_000, 100_000)
 """The partition sizes swept, in rows."""
 
+_LIST = "one list column"
+_LIST_INPUTS = {"features": "features"}
+
 
 def sweep(output: Path, rows: int, rounds: int, precision: str = "auto") -> str:
     """Measure every partition size at ``.ov.predict``'s ``precision`` and return the Markdown table."""
@@ -33,7 +38,11 @@ def sweep(output: Path, rows: int, rounds: int, precision: str = "auto") -> str:
         print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
 
     files, _ = models.build_in_child(output / "models", ("mlp",))
-    sizes = {f"tabular_sweep_{size}": (rows, -(-rows // size)) for size in PARTITION_ROWS}
+    sizes = {
+        f"{kind}_{size}": (rows, -(-rows // size))
+        for size in PARTITION_ROWS
+        for kind in ("tabular_sweep", "tabular_list_sweep")
+    }
     sets = data.prepare(output / "data", sizes)
     clusters = suite.Clusters()
     group = suite.Group(files["mlp"], sets[f"tabular_sweep_{PARTITION_ROWS[-1]}"], clusters)
@@ -42,12 +51,21 @@ def sweep(output: Path, rows: int, rounds: int, precision: str = "auto") -> str:
     for size in PARTITION_ROWS:
         dataset = sets[f"tabular_sweep_{size}"]
         in_memory = suite.read_parquet(dataset.path).persist(scheduler="threads")
-        for variant, source in (
-            (f"{size:,} rows a partition", lambda path=dataset.path: suite.read_parquet(path)),
-            (f"{size:,} rows a partition, {report.IN_MEMORY}", lambda frame=in_memory: frame),
+        as_list = suite.read_parquet(sets[f"tabular_list_sweep_{size}"].path).persist(scheduler="threads")
+        for variant, source, inputs in (
+            (f"{size:,} rows a partition", lambda path=dataset.path: suite.read_parquet(path), None),
+            (f"{size:,} rows a partition, {report.IN_MEMORY}", lambda frame=in_memory: frame, None),
+            (f"{size:,} rows a partition, {_LIST}, {report.IN_MEMORY}", lambda frame=as_list: frame, _LIST_INPUTS),
         ):
             group.predict(
-                "fp32", "threads", variant=variant, source=source, rows=rows, baseline=limit, compute=precision
+                "fp32",
+                "threads",
+                variant=variant,
+                source=source,
+                inputs=inputs,
+                rows=rows,
+                baseline=limit,
+                compute=precision,
             )
     records = measure(group.cases, rounds, log=log)
     report.add_ratios(records)
@@ -56,10 +74,8 @@ def sweep(output: Path, rows: int, rounds: int, precision: str = "auto") -> str:
         if not record["baseline"]:
             continue
         size, _, where = record["variant"].partition(" rows a partition")
-        lines.append(
-            f"| {size} | {'in memory' if where else 'read from Parquet'} | "
-            f"{record['rows_per_second']:,.0f} | {record['ratio_to_limit']:.2f} |"
-        )
+        kind = "read from Parquet" if not where else f"{_LIST}, in memory" if _LIST in where else "in memory"
+        lines.append(f"| {size} | {kind} | {record['rows_per_second']:,.0f} | {record['ratio_to_limit']:.2f} |")
     return "\n".join(lines)
 
 

@@ -240,9 +240,10 @@ class Engine:
     def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:
         """Rows per inference for a call of ``n_rows`` rows.
 
-        A static batch dimension wins, then ``batch_size``, then
-        [`default_batch_size`][dask_openvino.policy.default_batch_size] cut so that a
-        small call is split across every infer request.
+        A static batch dimension wins, then ``batch_size``. Otherwise equal batches of at
+        most [`default_batch_size`][dask_openvino.policy.default_batch_size] rows, as
+        many as a multiple of the requests a call keeps in flight, so no stream idles on
+        a short last batch and a small call is split across every request.
 
         Parameters
         ----------
@@ -255,9 +256,12 @@ class Engine:
         -------
         int
         """
-        fair_share = -(-n_rows // self.requests_per_call)
-        batch = self._static_batch or batch_size or min(self.default_batch, fair_share)
-        return max(batch, 1)
+        fixed = self._static_batch or batch_size
+        if fixed:
+            return max(fixed, 1)
+        batches = -(-max(n_rows, 1) // self.default_batch)
+        batches = -(-batches // self.requests_per_call) * self.requests_per_call
+        return max(-(-n_rows // batches), 1)
 
     def _batch(self, arrays: list[np.ndarray], start: int, stop: int) -> dict[int, np.ndarray]:
         # A contiguous batch is shared with OpenVINO as it is; others (columns stacked as

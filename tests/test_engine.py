@@ -55,6 +55,20 @@ def test_chunks_of_any_size_give_the_result_of_one_call(linear_xml: Path, static
     assert engine.request_count == engine.requests_per_call  # every borrowed request came back
 
 
+def test_default_batches_are_even_and_keep_every_request_busy(linear_xml: Path) -> None:
+    engine = get_engine(ModelSpec.from_path(linear_xml))
+    requests, default = engine.requests_per_call, engine.default_batch
+    for n_rows in (default * requests * 3 + 5, default * 25 + 1, default * requests, default + 1):
+        batch = engine.batch_rows(n_rows)
+        batches = -(-n_rows // batch)
+        last = n_rows - (batches - 1) * batch
+        assert batch <= default
+        assert batches % requests == 0, (n_rows, batch)  # no request idles while the others finish the call
+        assert last >= batch - batches, (n_rows, batch, last)  # the last batch is not a short tail
+    assert engine.batch_rows(3) == -(-3 // requests)  # a small call is split across the requests
+    assert engine.batch_rows(default * 10, batch_size=7) == 7
+
+
 def test_chunks_write_to_their_rows_and_uncovered_rows_hold_zeros(linear_xml: Path) -> None:
     engine = get_engine(ModelSpec.from_path(linear_xml))
     x = np.random.default_rng(5).random((6, 3), dtype=np.float32)

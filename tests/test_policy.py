@@ -166,6 +166,6 @@ def test_default_batch_follows_compute_where_it_is_known(tmp_path: Path) -> None
     ov.save_model(_conv_model(), xml, compress_to_fp16=False)
     engine = get_engine(ModelSpec.from_path(xml))
     assert engine.default_batch == 312
-    assert engine.batch_rows(10_000) == 312
+    assert engine.batch_rows(312 * engine.requests_per_call * 4) == 312
     (recorded,) = [e for e in dask_openvino.cache_info().engines if e["model"] == str(xml)]
     assert recorded["default_batch_size"] == "312"
