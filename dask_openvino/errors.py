@@ -9,6 +9,7 @@ The tree:
     │   ├── InputValueError   (also ValueError)   some rows hold values the input cannot take exactly
     │   └── UnsupportedElementTypeError (also TypeError) a port's element type has no numpy dtype
     ├── InputNotFoundError    (also FileNotFoundError) an input path, folder or glob gives no file to read
+    ├── InputReadError        (also OSError)      an input file is there but cannot be read
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
     ├── MissingDependencyError (also ImportError) an optional package is not installed
@@ -35,6 +36,7 @@ __all__ = [
     "DaskOpenVINOError",
     "InferenceError",
     "InputNotFoundError",
+    "InputReadError",
     "InputSchemaError",
     "InputValueError",
     "MissingDependencyError",
@@ -78,6 +80,13 @@ class InputNotFoundError(DaskOpenVINOError, FileNotFoundError):
 
     The message names the path or pattern, what was found there and what is accepted
     (table formats, or for images the extensions).
+    """
+
+
+class InputReadError(DaskOpenVINOError, OSError):
+    """An input file is listed and present, but reading it fails (a directory, no permission, an I/O error).
+
+    The message names the file and the operating system's or filesystem's reason.
     """
 
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 from dask.utils import parse_bytes
 
 from dask_openvino.checks import positive_int
-from dask_openvino.errors import InputNotFoundError, InputSchemaError
+from dask_openvino.errors import InputNotFoundError, InputReadError, InputSchemaError
 from dask_openvino.storage import StorageOptions, missing_backend
 
 __all__ = [
@@ -355,7 +355,7 @@ def _read_partition(part: _Part, fs: Any, include_bytes: bool) -> pd.DataFrame:
             if isinstance(data, FileNotFoundError):
                 raise InputNotFoundError(f"image file {url} was listed but is gone") from data
             if isinstance(data, Exception):
-                raise OSError(f"cannot read image file {url}: {data}") from data
+                raise InputReadError(f"cannot read image file {url}: {data}") from data
             blobs.append(data)
         columns["bytes"] = pd.Series(blobs, index=index, dtype=_BYTES)
     return pd.DataFrame(columns)
@@ -411,7 +411,11 @@ def read_images(
     Raises
     ------
     InputNotFoundError
-        If nothing matches ``urlpath``, or no file there has an image extension.
+        If nothing matches ``urlpath``, or no file there has an image extension; with
+        ``include_bytes=True``, when the partition is computed, if a listed file is gone.
+    InputReadError
+        With ``include_bytes=True``, when the partition is computed, if a listed file
+        cannot be read (the message names it and the reason).
     InputSchemaError
         With ``labels="folder"``, if an image lies outside any label folder.
     ValueError

@@ -8,6 +8,7 @@ import logging
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -343,6 +344,39 @@ def test_two_jobs_on_one_cluster_keep_their_own_logging_plugin(cluster: LocalClu
                 assert len(plugins(client)) == 2
             assert len(plugins(client)) == 1, "a job's end unregistered the other job's plugin"
         assert plugins(client) == []
+
+
+def _log_in_task(message: str) -> None:
+    logging.getLogger("dask_openvino.test").warning(message)
+
+
+def test_each_job_gets_its_own_tasks_worker_records_until_it_ends(
+    cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    def received(message: str) -> int:
+        return sum(record.getMessage() == message for record in caplog.records)
+
+    def wait_for(message: str) -> None:
+        deadline = time.monotonic() + 30
+        while not received(message) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert received(message), f"{message!r} never reached the client"
+
+    with Client(cluster) as client, caplog.at_level(logging.INFO):
+        worker = next(iter(client.scheduler_info()["workers"]))  # one worker: its records arrive in order
+
+        def log(message: str, key: str) -> None:
+            client.submit(_log_in_task, message, key=key, workers=[worker]).result()
+
+        with worker_logging(client, logging.INFO, marker="predict-job-a"):
+            with worker_logging(client, logging.INFO, marker="predict-job-b"):
+                log("b, both running", "read_parquet-predict-job-b-0")
+                wait_for("b, both running")
+            log("b, after b ended", "read_parquet-predict-job-b-1")  # not a's: not forwarded to a
+            log("a, after b ended", "read_parquet-predict-job-a-0")
+            wait_for("a, after b ended")  # b's end did not stop a's forwarding
+        assert received("b, both running") == 1
+        assert received("b, after b ended") == 0
 
 
 def test_info_names_the_column_predict_writes(score_xml: Path) -> None:

@@ -17,7 +17,7 @@ REFINES = {
     errors.UnsupportedElementTypeError: TypeError,
     errors.InferenceError: RuntimeError,
     errors.ConversionError: RuntimeError,
-    errors.InputNotFoundError: FileNotFoundError,
+    errors.InputReadError: OSError,
     errors.MissingDependencyError: ImportError,
     errors.VersionMismatchError: RuntimeError,
     errors.OutputError: OSError,

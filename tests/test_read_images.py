@@ -125,6 +125,18 @@ def test_no_image_files_is_a_typed_error_naming_the_pattern_and_extensions(tmp_p
         dov.read_images(tmp_path / "missing")
 
 
+def test_a_listed_file_gone_or_unreadable_when_read_is_a_typed_error_naming_it(photos: Path) -> None:
+    ddf = dov.read_images(photos / "dog", include_bytes=True, partition_size=1)
+    (photos / "dog" / "c.png").unlink()
+    with pytest.raises(dov.InputNotFoundError, match=r"image file .*c\.png was listed but is gone"):
+        ddf.partitions[1].compute()
+    (photos / "dog" / "c.png").mkdir()  # there again, but not a file anyone can read
+    with pytest.raises(dov.InputReadError, match=r"cannot read image file .*c\.png: ") as info:
+        ddf.partitions[1].compute()
+    assert isinstance(info.value, OSError) and not isinstance(info.value, FileNotFoundError)
+    assert ddf.partitions[0].compute()["bytes"].tolist() == [(photos / "dog" / "D.PNG").read_bytes()]
+
+
 def test_folder_labels_need_every_image_in_a_label_folder(photos: Path) -> None:
     (photos / "loose.png").write_bytes(_encode(9, "PNG"))
     with pytest.raises(dov.InputSchemaError, match=r"loose\.png lies directly in"):

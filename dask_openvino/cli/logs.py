@@ -9,7 +9,8 @@ dask-openvino predict model.xml t.parquet -o out.parquet -q   # errors and the s
 command and sets the level of the `dask_openvino` loggers;
 [`worker_logging`][dask_openvino.cli.logs.worker_logging] sets the same level on the
 workers while a job runs, forwards their `dask_openvino` records to this process at
-`-v`, and keeps distributed's "Compute Failed" block (a worker's traceback of the
+`-v` (each job only its own tasks' records, so two jobs on one cluster do not see
+each other's), and keeps distributed's "Compute Failed" block (a worker's traceback of the
 error that the command reports on one `Error:` line anyway) off the terminal.
 """
 
@@ -19,13 +20,14 @@ import contextlib
 import functools
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 from distributed import Client
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.plugin import ForwardLoggingPlugin, WorkerPlugin
 
 from dask_openvino import state
 
@@ -189,6 +191,43 @@ class _WorkerLogging(WorkerPlugin):
             logging.getLogger("distributed.worker").removeFilter(self._filter)
 
 
+class _OwnTasks(logging.Filter):
+    """Pass the records logged by one job's tasks, and those logged outside any task."""
+
+    def __init__(self, worker: Any, marker: str) -> None:
+        super().__init__()
+        self.worker = worker
+        self.marker = marker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether `record` goes to the job's client."""
+        key = self.worker.active_threads.get(threading.get_ident())
+        return key is None or self.marker in str(key)
+
+
+class _ForwardJobLogging(ForwardLoggingPlugin):
+    """On each worker: send one job's `dask_openvino` records to its client, on a topic of its own.
+
+    distributed's own `Client.forward_logging` uses one plugin name and topic per logger:
+    a second job on the cluster would get the first one's records, and the first job's
+    end would stop the second one's forwarding.
+    """
+
+    def __init__(self, level: int, marker: str, topic: str) -> None:
+        super().__init__("dask_openvino", level, topic)  # type: ignore[no-untyped-call]
+        self.marker = marker
+
+    def setup(self, worker: Any) -> None:
+        super().setup(worker)  # type: ignore[no-untyped-call]
+        if self.handler is not None:
+            self.handler.addFilter(_OwnTasks(worker, self.marker))
+
+
+def _log_forwarded(event: tuple[float, dict[str, Any]]) -> None:
+    record = logging.makeLogRecord(event[1])
+    logging.getLogger(record.name).handle(record)
+
+
 def task_name(collection: Any) -> str:
     """Return the name in the keys of the tasks that compute `collection`'s partitions, as Dask runs them.
 
@@ -245,11 +284,13 @@ def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]
     client.register_plugin(_WorkerLogging(level, marker), name=name)
     forwarding = level <= logging.INFO
     if forwarding:
-        client.forward_logging("dask_openvino", level=level)  # type: ignore[no-untyped-call]
+        client.subscribe_topic(name, _log_forwarded)  # type: ignore[no-untyped-call]
+        client.register_plugin(_ForwardJobLogging(level, marker, topic=name), name=f"{name}-forward")
     try:
         yield
     finally:
         with contextlib.suppress(Exception):  # the cluster may be gone already (Ctrl-C, a lost scheduler)
             if forwarding:
-                client.unforward_logging("dask_openvino")  # type: ignore[no-untyped-call]
+                client.unregister_worker_plugin(f"{name}-forward")  # type: ignore[no-untyped-call]
+                client.unsubscribe_topic(name)  # type: ignore[no-untyped-call]
             client.unregister_worker_plugin(name)  # type: ignore[no-untyped-call]
