@@ -345,7 +345,8 @@ def stack_columns(
     """
     n_rows = len(frame)
     source = "+".join(columns)
-    column_dtypes = frame.dtypes.to_dict()
+    names = tuple(frame.columns)
+    column_dtypes = dict(zip(names, frame.dtypes, strict=True))
     dtypes = {column_dtypes[c] for c in columns}
     block_dtype = _block_dtype(dtypes.pop(), port) if len(dtypes) == 1 else None
     if block_dtype is not None:
@@ -354,7 +355,9 @@ def stack_columns(
         # and transposing column by column). The engine makes each batch contiguous as it
         # sends it (about 1.2 ms more per 25,000 rows, while earlier batches run). A lossy cast falls through to the
         # column-by-column path, whose error names the column.
-        selected = frame[list(columns)]
+        # A frame of exactly these columns (a projected read) is used as it is: pandas'
+        # selection costs about a third of the conversion of a 12,500 x 64 partition.
+        selected = frame if names == columns else frame[list(columns)]
         if isinstance(column_dtypes[columns[0]], pd.ArrowDtype):
             block = selected.to_numpy(dtype=block_dtype, na_value=np.nan)
         else:

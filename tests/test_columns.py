@@ -179,6 +179,22 @@ def test_stacking_mixed_and_shared_dtypes_agree() -> None:
         stack_columns(overflow, ("a", "b"), PortInfo("ids", "i32", (None, 2)))
 
 
+@pytest.mark.parametrize("arrow", [False, True])
+def test_stacked_columns_follow_the_inputs_order_whatever_the_frames(arrow: bool) -> None:
+    port = PortInfo("x", "f32", (None, 3))
+    exact = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]})
+    if arrow:
+        exact = exact.astype(pd.ArrowDtype(pa.float32()))
+    expected = np.array([[1, 3, 5], [2, 4, 6]], np.float32)
+    # The frame of exactly the inputs' columns is read as it is; reordered or wider frames are selected from.
+    np.testing.assert_array_equal(stack_columns(exact, ("a", "b", "c"), port), expected)
+    np.testing.assert_array_equal(stack_columns(exact[["c", "a", "b"]], ("a", "b", "c"), port), expected)
+    np.testing.assert_array_equal(stack_columns(exact, ("c", "b", "a"), port), expected[:, ::-1])
+    wider = exact.assign(id=[7.0, 8.0])[["id", "a", "b", "c"]]
+    np.testing.assert_array_equal(stack_columns(wider, ("a", "b", "c"), port), expected)
+    np.testing.assert_array_equal(stack_columns(exact, ("a", "b"), PortInfo("x", "f32", (None, 2))), expected[:, :2])
+
+
 def test_null_rows_keeps_dtypes_and_index_and_nulls_the_failed_rows() -> None:
     failed = np.array([False, True, False])
     index = pd.Index(["a", "a", "b"])  # duplicate labels are fine: nulling is positional
