@@ -345,10 +345,10 @@ def stack_columns(
     """
     n_rows = len(frame)
     source = "+".join(columns)
-    names = tuple(frame.columns)
+    names = tuple(frame.columns.tolist())  # far faster than iterating an Index of strings
     column_dtypes = dict(zip(names, frame.dtypes, strict=True))
-    dtypes = {column_dtypes[c] for c in columns}
-    block_dtype = _block_dtype(dtypes.pop(), port) if len(dtypes) == 1 else None
+    first = column_dtypes[columns[0]]
+    block_dtype = _block_dtype(first, port) if all(column_dtypes[c] == first for c in columns) else None
     if block_dtype is not None:
         # One dtype: pandas copies whole blocks, into a [C, N] array whose transpose is the
         # [N, C] input (1.5 ms for 25,000 x 64 Arrow floats, against 5.3 ms for stacking
