@@ -94,8 +94,10 @@ class _OpenVINOAccessor(ABC, Generic[FrameT]):
             DataFrames, but Dask turns object columns into strings.
         batch_size : int, optional
             Rows per inference. Default: the model's static batch dimension, else
-            [`default_batch_size`][dask_openvino.policy.default_batch_size]. A model with another
-            static batch is reshaped to this one.
+            batches of about the same size and at most
+            [`default_batch_size`][dask_openvino.policy.default_batch_size] rows (see
+            [`Engine.batch_rows`][dask_openvino.engine.Engine.batch_rows]). A model with
+            another static batch is reshaped to this one.
         output_names : str, list of str, or dict, optional
             Result column names: a list in output order or ``{output name: column}``.
             By default a single output is called ``prediction`` and several outputs

@@ -345,7 +345,7 @@ def stack_columns(
     """
     n_rows = len(frame)
     source = "+".join(columns)
-    names = tuple(frame.columns.tolist())  # far faster than iterating an Index of strings
+    names = tuple(frame.columns.tolist())  # iterating an Index of strings is slow (docs/performance.md)
     column_dtypes = dict(zip(names, frame.dtypes, strict=True))
     first = column_dtypes[columns[0]]
     block_dtype = _block_dtype(first, port) if all(column_dtypes[c] == first for c in columns) else None
@@ -356,9 +356,9 @@ def stack_columns(
         # sends it (about 1.2 ms more per 25,000 rows, while earlier batches run). A lossy cast falls through to the
         # column-by-column path, whose error names the column.
         # A frame of exactly these columns (a projected read) is used as it is: pandas'
-        # selection costs about a third of the conversion of a 12,500 x 64 partition.
-        selected = frame if names == columns else frame[list(columns)]
-        if isinstance(column_dtypes[columns[0]], pd.ArrowDtype):
+        # selection is a large part of a small partition's conversion (docs/performance.md).
+        selected = frame if names == tuple(columns) else frame[list(columns)]
+        if isinstance(first, pd.ArrowDtype):
             block = selected.to_numpy(dtype=block_dtype, na_value=np.nan)
         else:
             block = selected.to_numpy(dtype=block_dtype)

@@ -240,10 +240,11 @@ class Engine:
     def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:
         """Rows per inference for a call of ``n_rows`` rows.
 
-        A static batch dimension wins, then ``batch_size``. Otherwise equal batches of at
-        most [`default_batch_size`][dask_openvino.policy.default_batch_size] rows, as
-        many as a multiple of the requests a call keeps in flight, so no stream idles on
-        a short last batch and a small call is split across every request.
+        A static batch dimension wins, then ``batch_size``. Otherwise batches of at most
+        [`default_batch_size`][dask_openvino.policy.default_batch_size] rows and about
+        the same size, as many as a multiple of the requests a call keeps in flight where
+        the rows allow: no stream idles on a short last batch, and a small call is split
+        across every request.
 
         Parameters
         ----------

@@ -141,7 +141,7 @@ class _ColumnChunks:
         self._computed = computed
         self._null = null
         self.failures: dict[int, str] = {}
-        dtypes = dict(zip(frame.columns.tolist(), frame.dtypes, strict=True))  # a fraction of Series.to_dict's cost
+        dtypes = dict(zip(frame.columns.tolist(), frame.dtypes, strict=True))  # cheaper than dtypes.to_dict()
         row_bytes = sum(_row_bytes(b, [dtypes[c] for c in b.columns]) for b in bindings) or 1
         rows = max(CHUNK_BYTES // row_bytes, batch)
         self._step = rows - rows % batch

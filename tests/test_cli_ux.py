@@ -372,10 +372,15 @@ def test_each_job_gets_its_own_tasks_worker_records_until_it_ends(
             with worker_logging(client, logging.INFO, marker="predict-job-b"):
                 log("b, both running", "read_parquet-predict-job-b-0")
                 wait_for("b, both running")
+                client.run(_log_in_task, "outside any task", workers=[worker])  # no task's: every job's
+                deadline = time.monotonic() + 30
+                while received("outside any task") < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
             log("b, after b ended", "read_parquet-predict-job-b-1")  # not a's: not forwarded to a
             log("a, after b ended", "read_parquet-predict-job-a-0")
             wait_for("a, after b ended")  # b's end did not stop a's forwarding
         assert received("b, both running") == 1
+        assert received("outside any task") == 2
         assert received("b, after b ended") == 0
 
 

@@ -9,9 +9,9 @@ dask-openvino predict model.xml t.parquet -o out.parquet -q   # errors and the s
 command and sets the level of the `dask_openvino` loggers;
 [`worker_logging`][dask_openvino.cli.logs.worker_logging] sets the same level on the
 workers while a job runs, forwards their `dask_openvino` records to this process at
-`-v` (each job only its own tasks' records, so two jobs on one cluster do not see
-each other's), and keeps distributed's "Compute Failed" block (a worker's traceback of the
-error that the command reports on one `Error:` line anyway) off the terminal.
+`-v` (of its own tasks, not another job's on the same cluster), and keeps
+distributed's "Compute Failed" block (a worker's traceback of the error that the
+command reports on one `Error:` line anyway) off the terminal.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 from distributed import Client
-from distributed.diagnostics.plugin import ForwardLoggingPlugin, WorkerPlugin
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from dask_openvino import state
 
@@ -191,21 +191,32 @@ class _WorkerLogging(WorkerPlugin):
             logging.getLogger("distributed.worker").removeFilter(self._filter)
 
 
-class _OwnTasks(logging.Filter):
-    """Pass the records logged by one job's tasks, and those logged outside any task."""
+class _JobRecords(logging.Handler):
+    """Publish the records of one job's tasks, and those logged outside any task, on the job's topic.
 
-    def __init__(self, worker: Any, marker: str) -> None:
-        super().__init__()
+    A record of another job's task is dropped. Threads a task starts itself are not
+    tasks: their records go to every job.
+    """
+
+    def __init__(self, worker: Any, topic: str, marker: str, level: int) -> None:
+        super().__init__(level)
         self.worker = worker
+        self.topic = topic
         self.marker = marker
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Whether `record` goes to the job's client."""
+    def emit(self, record: logging.LogRecord) -> None:
+        """Send `record` to the client as an event (its message formatted, as distributed's forwarding does)."""
         key = self.worker.active_threads.get(threading.get_ident())
-        return key is None or self.marker in str(key)
+        if key is not None and self.marker not in str(key):
+            return
+        if record.exc_info:
+            self.format(record)  # fills record.exc_text, which travels instead of the traceback
+        attributes = {**record.__dict__, "msg": record.getMessage(), "args": None, "exc_info": None}
+        attributes.pop("message", None)
+        self.worker.log_event(self.topic, attributes)
 
 
-class _ForwardJobLogging(ForwardLoggingPlugin):
+class _ForwardJobLogging(WorkerPlugin):
     """On each worker: send one job's `dask_openvino` records to its client, on a topic of its own.
 
     distributed's own `Client.forward_logging` uses one plugin name and topic per logger:
@@ -214,13 +225,18 @@ class _ForwardJobLogging(ForwardLoggingPlugin):
     """
 
     def __init__(self, level: int, marker: str, topic: str) -> None:
-        super().__init__("dask_openvino", level, topic)  # type: ignore[no-untyped-call]
+        self.level = level
         self.marker = marker
+        self.topic = topic
+        self._handler: _JobRecords | None = None
 
     def setup(self, worker: Any) -> None:
-        super().setup(worker)  # type: ignore[no-untyped-call]
-        if self.handler is not None:
-            self.handler.addFilter(_OwnTasks(worker, self.marker))
+        self._handler = _JobRecords(worker, self.topic, self.marker, self.level)
+        logging.getLogger("dask_openvino").addHandler(self._handler)
+
+    def teardown(self, worker: Any) -> None:
+        if self._handler is not None:
+            logging.getLogger("dask_openvino").removeHandler(self._handler)
 
 
 def _log_forwarded(event: tuple[float, dict[str, Any]]) -> None:
@@ -281,16 +297,19 @@ def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]
     """
     # A name of its own: another job on the cluster registers and unregisters its own plugin.
     name = f"dask-openvino-cli-logging-{uuid.uuid4().hex}"
-    client.register_plugin(_WorkerLogging(level, marker), name=name)
-    forwarding = level <= logging.INFO
-    if forwarding:
-        client.subscribe_topic(name, _log_forwarded)  # type: ignore[no-untyped-call]
-        client.register_plugin(_ForwardJobLogging(level, marker, topic=name), name=f"{name}-forward")
-    try:
+    with contextlib.ExitStack() as undo:
+        # Each step is undone on its own, in reverse, whatever else fails (the cluster may
+        # be gone already: Ctrl-C, a lost scheduler).
+        client.register_plugin(_WorkerLogging(level, marker), name=name)
+        undo.callback(_quietly, client.unregister_worker_plugin, name)
+        if level <= logging.INFO:
+            client.subscribe_topic(name, _log_forwarded)  # type: ignore[no-untyped-call]
+            undo.callback(_quietly, client.unsubscribe_topic, name)
+            client.register_plugin(_ForwardJobLogging(level, marker, topic=name), name=f"{name}-forward")
+            undo.callback(_quietly, client.unregister_worker_plugin, f"{name}-forward")
         yield
-    finally:
-        with contextlib.suppress(Exception):  # the cluster may be gone already (Ctrl-C, a lost scheduler)
-            if forwarding:
-                client.unregister_worker_plugin(f"{name}-forward")  # type: ignore[no-untyped-call]
-                client.unsubscribe_topic(name)  # type: ignore[no-untyped-call]
-            client.unregister_worker_plugin(name)  # type: ignore[no-untyped-call]
+
+
+def _quietly(undo: Callable[[str], Any], name: str) -> None:
+    with contextlib.suppress(Exception):
+        undo(name)
