@@ -30,7 +30,7 @@ import numpy as np
 import dask_openvino
 from benchmarks.data import Dataset, load_arrays
 from benchmarks.models import ModelFiles
-from benchmarks.suite import THREADS, default_batch, read_parquet
+from benchmarks.suite import THREADS, read_parquet
 from dask_openvino.spec import ModelSpec
 
 _MAIN = "import sys; from openvino.tools.benchmark.main import main; sys.exit(main())"
@@ -132,13 +132,12 @@ def against_benchmark_app(
         job = read_parquet(dataset.path).ov.predict(model.fp32_xml, inputs=columns, keep_input=False)
         job.compute(scheduler="threads", num_workers=THREADS)
 
-    # The batch .ov.predict runs: the default, cut short by the partition (as the harness's limit).
-    batch = min(default_batch(model), dataset.rows_per_partition)
     types = {p.name: p.element_type for p in ModelSpec.from_path(model.fp32_xml).describe().inputs}
     dask_openvino.clear_cache()
     score()  # compiles in this process: the timed jobs find the model in the cache
-    # The engine the job used: its own cache key.
+    # The engine the job used (its own cache key), and the batch it splits a partition into.
     engine = dask_openvino.get_engine(*dask_openvino.WarmUp(model.fp32_xml, inputs=list(model.inputs)).engine_key())
+    batch = engine.batch_rows(dataset.rows_per_partition)
     mine: list[float] = []
     theirs: list[float] = []
     settings: dict[str, str] = {}

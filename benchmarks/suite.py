@@ -188,7 +188,8 @@ class Group:
             self.arrays = load_arrays(self.dataset)
         arrays = {name: self.arrays[name] for name in self.model.inputs}
         rows = len(next(iter(arrays.values())))
-        # The batch .ov.predict runs: the default, cut short by the partition.
+        # The default batch, cut short by the partition: .ov.predict splits a partition into
+        # batches of about the same size and at most this many rows.
         batch = min(self.batch, self.dataset.rows_per_partition)
         state: dict[str, Any] = {}
 
