@@ -271,7 +271,8 @@ def write_scored(
     OutputError, ResumeMismatchError
         As [`check_output`][dask_openvino.output.check_output], before any partition is scored;
         also `OutputError` if a run stopped while replacing the output left it incomplete
-        (the message says where the output it replaced is).
+        (the message says where the output it replaced is), or if `resume` finds the
+        finished output without some of its parts and `overwrite` is not set.
 
     Examples
     --------
@@ -332,7 +333,12 @@ def _start(target: Destination, job: dict[str, Any], key: str) -> dict[int, dict
     fs, staging = target.fs, target.staging
     manifest = read_json(fs, f"{staging}/{MANIFEST}") if target.resume else None
     if manifest is not None and manifest.get("complete") and manifest.get("key") == key:
-        return {int(r["partition"]): r for r in manifest["parts"]}  # interrupted while renamed into place
+        # Interrupted while renamed into place. On an object store a rename moves file by
+        # file: a part already moved is scored again, since the swap replaces the output whole.
+        staged = {int(r["partition"]): r for r in manifest["parts"] if fs.exists(f"{staging}/{r['file']}")}
+        if len(staged) < len(manifest["parts"]):
+            fs.makedirs(f"{staging}/{RECORDS}", exist_ok=True)
+        return staged
     if manifest is not None:
         for entry in fs.ls(staging, detail=False):
             if posixpath.basename(entry).startswith(".") and entry.endswith(".tmp"):
@@ -345,7 +351,16 @@ def _start(target: Destination, job: dict[str, Any], key: str) -> dict[int, dict
         }
     final = read_json(fs, f"{target.path}/{MANIFEST}") if target.resume else None
     if final is not None and final.get("key") == key:
-        return {int(r["partition"]): r for r in final["parts"]}
+        lost = [r["file"] for r in final["parts"] if not fs.exists(f"{target.path}/{r['file']}")]
+        if not lost:
+            return {int(r["partition"]): r for r in final["parts"]}
+        if not target.overwrite:
+            shown = ", ".join(lost[:3]) + (", ..." if len(lost) > 3 else "")
+            raise OutputError(
+                f"cannot resume {target.url}: its record lists {len(lost)} part(s) it does not hold ({shown}); "
+                "pass overwrite=True (--overwrite) with resume to score them again"
+            )
+        # A rename into place interrupted after the record moved: the output is scored again.
     remove_tree(fs, staging)
     try:
         fs.makedirs(f"{staging}/{RECORDS}", exist_ok=False)

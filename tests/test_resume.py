@@ -192,3 +192,67 @@ def test_a_previous_output_left_aside_by_a_killed_run_is_restored_or_removed(tmp
         shutil.copytree(output, previous)
         dask_openvino.write_scored(scored, output, overwrite=True)
     assert sorted(p.name for p in output.iterdir()) == parts and not previous.exists()
+
+
+def _interrupted_first_swap(scored: dd.DataFrame, output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write `scored` to a new `output`, stopped just before its staging directory is renamed into place."""
+    move = LocalFileSystem.mv
+
+    def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
+        if source.endswith(".dask-openvino-partial"):
+            raise KeyboardInterrupt
+        move(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dask_openvino.write_scored(scored, output, resume=True)
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize(
+    "moved", [["part.00000.parquet", "part.00001.parquet"], ["_dask_openvino.json", "part.00000.parquet"]]
+)
+def test_resume_after_an_object_store_rename_stopped_half_way_scores_what_moved(
+    tmp_path: Path, score_xml: Path, monkeypatch: pytest.MonkeyPatch, moved: list[str]
+) -> None:
+    # An object store renames a directory file by file: a stopped rename leaves some files in
+    # the output and the rest in the staging directory (the record among either). Resuming
+    # must not swap in the staging directory as if it were whole.
+    output = tmp_path / "scored.parquet"
+    staging = tmp_path / ".scored.parquet.dask-openvino-partial"
+    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=30, files=3)).ov.predict(
+        str(score_xml), inputs=["a", "b", "c"]
+    )
+    with dask.config.set(scheduler="sync"):
+        clean = tmp_path / "clean.parquet"
+        dask_openvino.write_scored(scored, clean)
+        _interrupted_first_swap(scored, output, monkeypatch)
+        output.mkdir()
+        for name in moved:
+            (staging / name).rename(output / name)
+        written = dask_openvino.write_scored(scored, output, overwrite=True, resume=True)
+    parts = sum(name.startswith("part.") for name in moved)
+    # Parts still staged are kept; what moved is scored again (all of it once the record moved).
+    expected_resumed = 3 - parts if "_dask_openvino.json" not in moved else 0
+    assert (written.resumed, written.scoring.partitions) == (expected_resumed, 3 - expected_resumed)
+    assert sorted(p.name for p in output.iterdir()) == sorted(p.name for p in clean.iterdir())
+    pd.testing.assert_frame_equal(pd.read_parquet(output), pd.read_parquet(clean))
+    assert not staging.exists()
+
+
+def test_resuming_a_finished_output_that_lost_a_part_refuses_or_scores_it_again(
+    tmp_path: Path, score_xml: Path
+) -> None:
+    output = tmp_path / "scored.parquet"
+    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=20, files=2)).ov.predict(
+        str(score_xml), inputs=["a", "b", "c"]
+    )
+    with dask.config.set(scheduler="sync"):
+        dask_openvino.write_scored(scored, output)
+        expected = pd.read_parquet(output)
+        (output / "part.00001.parquet").unlink()
+        with pytest.raises(OutputError, match=r"lists 1 part\(s\) it does not hold \(part\.00001\.parquet\)"):
+            dask_openvino.write_scored(scored, output, resume=True)
+        written = dask_openvino.write_scored(scored, output, overwrite=True, resume=True)
+    assert (written.resumed, written.scoring.partitions) == (0, 2)
+    pd.testing.assert_frame_equal(pd.read_parquet(output), expected)
