@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from distributed import Client, LocalCluster
 from rich.console import Console
 
+from dask_openvino.errors import JobCancelledError
+
 __all__ = ["ClusterOptions", "connect"]
 
 
@@ -68,8 +70,9 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     Local worker processes start with Ctrl-C ignored, so that only this process
     reacts to a terminal's Ctrl-C. Inside the block, SIGTERM raises
     `KeyboardInterrupt` as Ctrl-C does, so that the caller cleans up the same way.
-    A `KeyboardInterrupt` raised inside the block propagates, and the cluster's
-    shutdown that follows logs no tracebacks.
+    A `KeyboardInterrupt` or [`JobCancelledError`][dask_openvino.errors.JobCancelledError]
+    raised inside the block propagates, and the cluster's shutdown that follows logs
+    no tracebacks.
 
     Parameters
     ----------
@@ -99,7 +102,7 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
                 f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
             )
             _print_dashboard(client, console)
-            with _quiet_shutdown_on_ctrl_c(), _sigterm_as_ctrl_c():
+            with _quiet_shutdown(), _sigterm_as_ctrl_c():
                 yield client
         return
     with _workers_ignore_ctrl_c(), warnings.catch_warnings():
@@ -118,7 +121,7 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
         per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
         console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
         _print_dashboard(client, console)
-        with _quiet_shutdown_on_ctrl_c(), _sigterm_as_ctrl_c():
+        with _quiet_shutdown(), _sigterm_as_ctrl_c():
             yield client
 
 
@@ -143,16 +146,17 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_shutdown_on_ctrl_c() -> Iterator[None]:
-    """After Ctrl-C, keep the cluster's shutdown from printing tracebacks.
+def _quiet_shutdown() -> Iterator[None]:
+    """After Ctrl-C or a lost scheduler, keep the cluster's shutdown from printing tracebacks.
 
     Closing the client while it still gathers results makes tornado log the closed
-    connection's traceback (seen in a CI run); the command has already
-    said what happened, and it is exiting.
+    connection's traceback (seen in a CI run), and closing it while it reconnects to a
+    lost scheduler makes distributed log the cancelled reconnection's; the command has
+    already said what happened, and it is exiting.
     """
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, JobCancelledError):
         # distributed gives some child loggers levels of their own (tornado.application:
         # error), so silencing the parents is not enough: every logger under them is set.
         quiet = ("tornado", "asyncio", "distributed")

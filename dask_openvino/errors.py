@@ -11,6 +11,7 @@ The tree:
     ├── InputNotFoundError    (also FileNotFoundError) an input path, folder or glob gives no file to read
     ├── InputReadError        (also OSError)      an input file is there but cannot be read
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
+    ├── JobCancelledError     (also RuntimeError) the cluster cancelled the job's tasks (a lost scheduler)
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
     ├── MissingDependencyError (also ImportError) an optional package is not installed
     ├── OutputError           (also OSError)      the output cannot be written there, or not safely
@@ -39,6 +40,7 @@ __all__ = [
     "InputReadError",
     "InputSchemaError",
     "InputValueError",
+    "JobCancelledError",
     "MissingDependencyError",
     "ModelChangedError",
     "ModelLoadError",
@@ -132,6 +134,14 @@ class UnsupportedElementTypeError(InputSchemaError, TypeError):
 
 class InferenceError(DaskOpenVINOError, RuntimeError):
     """OpenVINO raised an error while running a batch."""
+
+
+class JobCancelledError(DaskOpenVINOError, RuntimeError):
+    """The cluster cancelled the job's tasks before they finished.
+
+    The scheduler was lost or restarted, or another client cancelled them. The message
+    says which, and how many partitions had finished.
+    """
 
 
 class ConversionError(DaskOpenVINOError, RuntimeError):

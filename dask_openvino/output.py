@@ -48,7 +48,7 @@ from distributed import Client, default_client
 from rich.console import Console
 
 from dask_openvino.destination import Destination, check_destination, resolve_destination
-from dask_openvino.errors import OutputError, ResumeMismatchError
+from dask_openvino.errors import JobCancelledError, OutputError, ResumeMismatchError
 from dask_openvino.parts import MANIFEST, RECORDS, PartWriter, join_parts, read_json, remove_tree, write_json
 from dask_openvino.plan import PredictionPlan
 from dask_openvino.progress import Completed, track
@@ -273,6 +273,9 @@ def write_scored(
         also `OutputError` if a run stopped while replacing the output left it incomplete
         (the message says where the output it replaced is), or if `resume` finds the
         finished output without some of its parts and `overwrite` is not set.
+    JobCancelledError
+        If the cluster cancelled the job (a lost scheduler); with `resume` the parts
+        written so far are kept.
 
     Examples
     --------
@@ -303,9 +306,12 @@ def write_scored(
         records = [done.get(n) or written[n] for n in range(scored.npartitions)]
         if target.fs.exists(target.staging):  # else a finished job was resumed: nothing to do
             _finish(target, job, key, records, scored._meta)
-    except BaseException:
+    except BaseException as err:
         if not resume:
             remove_tree(target.fs, target.staging)
+        if isinstance(err, JobCancelledError):
+            kept = "its parts are kept for the next run" if resume else "resume=True would keep the parts written"
+            raise JobCancelledError(f"{err}; {kept}") from err
         raise
     # From here on the staging directory is the complete output, renamed into place. If that
     # is interrupted before anything moved, a job without resume still leaves no staging

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -35,6 +36,8 @@ from rich.progress import (
 )
 from rich.table import Column
 from rich.text import Text
+
+from dask_openvino.errors import JobCancelledError
 
 __all__ = ["Completed", "compact", "track"]
 
@@ -163,6 +166,12 @@ def track(
     Completed
         The results in the order of `futures`, total rows and wall time.
 
+    Raises
+    ------
+    JobCancelledError
+        If the cluster cancelled a future: the scheduler was lost or restarted, or
+        another client cancelled it.
+
     Examples
     --------
     >>> from distributed import Client
@@ -178,13 +187,17 @@ def track(
     try:
         with _progress(console) as progress:
             task = progress.add_task(description, total=len(futures), rows=0)
-            for future, result in as_completed(futures, with_results=True):  # type: ignore[no-untyped-call]
+            # Results are fetched here, not by as_completed(with_results=True): its fetch
+            # failing on a lost connection would leave it waiting for that future forever.
+            for finished, future in enumerate(as_completed(futures)):  # type: ignore[no-untyped-call]
+                result = _result(future, finished, len(futures))
                 results[position[future.key]] = result
                 total_rows += rows(result)
                 progress.update(task, advance=1, rows=total_rows)
     except BaseException:
         pending = [future for future in futures if not future.done()]  # type: ignore[no-untyped-call]
-        if pending:
+        # A client that lost its scheduler would wait out its reconnection; it cancels them itself.
+        if pending and pending[0].client.status == "running":
             pending[0].client.cancel(pending)
         raise
     seconds = time.perf_counter() - start
@@ -194,9 +207,32 @@ def track(
     return Completed(results=results, rows=total_rows, seconds=seconds, recomputed=recomputed)
 
 
+_CANCELLED_BECAUSE = {
+    "scheduler-connection-lost": "the connection to the scheduler was lost",
+    "scheduler-restart": "the scheduler restarted",
+}
+
+
+def _result(future: Future[T], finished: int, total: int) -> T:
+    """Return a done future's result: a partition's own error as it is, the cluster's as `JobCancelledError`."""
+    stopped = f"the cluster stopped the job after {finished} of {total} partitions"
+    try:
+        return future.result()
+    except CancelledError as err:
+        reason = getattr(err, "reason", "unknown")
+        cause = _CANCELLED_BECAUSE.get(reason, f"they were cancelled on the cluster ({reason})")
+        raise JobCancelledError(f"{stopped}: {cause}") from err
+    except OSError as err:
+        if future.status == "error":  # the partition raised it (an unreadable input file)
+            raise
+        raise JobCancelledError(f"{stopped}: {_CANCELLED_BECAUSE['scheduler-connection-lost']}") from err
+
+
 def _recomputed(futures: Sequence[Future[Any]]) -> int:
     """Count the futures' tasks that the scheduler saw a worker die while running ("suspicious" tasks)."""
     if not futures:
+        return 0
+    if futures[0].client.status != "running":  # it would wait out its reconnection first
         return 0
     keys = [future.key for future in futures]
     # A lambda travels by value: a remote scheduler need not have dask_openvino installed.

@@ -301,3 +301,62 @@ def test_http_model_without_aiohttp_names_the_remote_extra(
     assert result.exit_code == 1, result.output
     assert f"Error: MissingDependencyError: reading {deployment.model_url} needs aiohttp" in result.output
     assert 'pip install "dask-openvino[remote]"' in result.output
+
+
+def test_a_lost_scheduler_stops_the_command_at_once_with_one_error_line(tmp_path: Path) -> None:
+    # A scheduler of its own, killed (SIGKILL: an OOM kill, a preempted node) once the job has
+    # written its first part. The command must not wait out the client's reconnection on
+    # each plugin it registered, nor print tracebacks, and must leave no output.
+    env, logs = _env(), tmp_path / "logs"
+    logs.mkdir()
+    model = model_factory.score(tmp_path / "score.xml")
+    rng = np.random.default_rng(3)
+    features = tmp_path / "features"
+    features.mkdir()
+    # 200 files: 200 partitions, far more than are done when the scheduler dies.
+    for number in range(200):
+        frame = pd.DataFrame(rng.normal(size=(100, 3)).astype(np.float32), columns=COLUMNS)
+        frame.to_parquet(features / f"part.{number:03d}.parquet")
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = _start(
+        [
+            *(str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"),
+            *("--scheduler-file", str(scheduler_file)),
+        ],
+        logs / "scheduler.log",
+        env,
+    )
+    processes = [scheduler]
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists():
+            assert scheduler.poll() is None and time.monotonic() < deadline, (logs / "scheduler.log").read_text()
+            time.sleep(0.1)
+        processes.append(_start(_worker(scheduler_file, tmp_path / "w"), logs / "worker.log", env))
+        with Client(scheduler_file=str(scheduler_file)) as client:
+            client.wait_for_workers(1, timeout=60)
+            address = client.scheduler.address
+        out = tmp_path / "scored.parquet"
+        staging = tmp_path / ".scored.parquet.dask-openvino-partial"
+        command = [str(BIN / "dask-openvino"), "predict", str(model), str(features), "-o", str(out)]
+        command += ["--inputs", ",".join(COLUMNS), "--scheduler", address, "-v"]
+        job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while not list(staging.glob("part.*")):
+            assert job.poll() is None, job.communicate()[0]
+            assert time.monotonic() < deadline, "the job never wrote a part"
+            time.sleep(0.01)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        # Well under the client's 30 s reconnection timeout, which each unregistration waited out.
+        try:
+            output, _ = job.communicate(timeout=25)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            raise AssertionError(job.communicate()[0]) from None
+    finally:
+        _stop(processes)
+    assert job.returncode == 1, output
+    assert "Error: JobCancelledError: the cluster stopped the job after " in output
+    assert "partitions: the connection to the scheduler was lost; --resume would keep the parts written" in output
+    assert "Traceback" not in output and "distributed.client - ERROR" not in output, output
+    assert not out.exists() and not staging.exists()

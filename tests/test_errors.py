@@ -16,6 +16,7 @@ REFINES = {
     errors.InputValueError: ValueError,
     errors.UnsupportedElementTypeError: TypeError,
     errors.InferenceError: RuntimeError,
+    errors.JobCancelledError: RuntimeError,
     errors.ConversionError: RuntimeError,
     errors.InputReadError: OSError,
     errors.MissingDependencyError: ImportError,

@@ -9,6 +9,7 @@ import pytest
 from distributed import Client, Future, LocalCluster
 from rich.console import Console
 
+from dask_openvino import JobCancelledError
 from dask_openvino.progress import Completed, track
 
 # Tasks run in this process (processes=False), so they can wait on this event; teardown sets it.
@@ -110,6 +111,17 @@ def test_ctrl_c_while_waiting_cancels_the_pending_partitions(client: Client) -> 
         track(futures, rows=interrupted, console=_quiet())
     assert _cancelled(slow)
     assert futures[0].status == "finished"
+
+
+def test_a_partition_cancelled_on_the_cluster_raises_job_cancelled(client: Client) -> None:
+    # Another client (or a restart) cancels a task: the wait stops with the reason, not a
+    # cancelled future's error passed on as if it were the partition's result.
+    slow = client.submit(_blocked, [1], pure=False)
+    futures = [client.submit(_after, 0.0, [1], pure=False), slow]
+    futures[0].result()
+    threading.Timer(0.2, client.cancel, [slow]).start()
+    with pytest.raises(JobCancelledError, match=r"the cluster stopped the job after 1 of 2 partitions: they were"):
+        track(futures, rows=len, console=_quiet())
 
 
 def test_no_time_means_no_throughput() -> None:

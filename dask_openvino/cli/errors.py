@@ -67,6 +67,7 @@ _SPELLINGS = (
     (re.compile(r"\boutput_names="), "--output-names"),
     (re.compile(r"\bbatch_size="), "--batch-size"),
     (re.compile(r"(?<![\w.-])inputs="), "--inputs"),
+    (re.compile(r"\bresume=True\b"), "--resume"),
 )
 
 

@@ -301,15 +301,18 @@ def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]
         # Each step is undone on its own, in reverse, whatever else fails (the cluster may
         # be gone already: Ctrl-C, a lost scheduler).
         client.register_plugin(_WorkerLogging(level, marker), name=name)
-        undo.callback(_quietly, client.unregister_worker_plugin, name)
+        undo.callback(_quietly, client, client.unregister_worker_plugin, name)
         if level <= logging.INFO:
             client.subscribe_topic(name, _log_forwarded)  # type: ignore[no-untyped-call]
-            undo.callback(_quietly, client.unsubscribe_topic, name)
+            undo.callback(_quietly, client, client.unsubscribe_topic, name)
             client.register_plugin(_ForwardJobLogging(level, marker, topic=name), name=f"{name}-forward")
-            undo.callback(_quietly, client.unregister_worker_plugin, f"{name}-forward")
+            undo.callback(_quietly, client, client.unregister_worker_plugin, f"{name}-forward")
         yield
 
 
-def _quietly(undo: Callable[[str], Any], name: str) -> None:
+def _quietly(client: Client, undo: Callable[[str], Any], name: str) -> None:
+    # A client that lost its scheduler would wait out its reconnection before failing.
+    if client.status != "running":
+        return
     with contextlib.suppress(Exception):
         undo(name)

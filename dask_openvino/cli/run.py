@@ -65,13 +65,16 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
     finally:
         # Also after a failed warm-up: a long-lived cluster should not go on compiling
         # this model on every worker that joins. Never in place of the job's own error
-        # or Ctrl-C: the cluster may be gone already (a lost scheduler).
+        # or Ctrl-C. A client that lost its scheduler would wait out its reconnection
+        # (30 s by default) before failing: it is not asked.
         try:
+            if client.status != "running":
+                raise ConnectionError("the client is not connected to the scheduler")
             client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
         except Exception as err:
             logger.warning(
-                "could not unregister the warm-up plugin %s (%s); workers that join this cluster will still compile "
-                "the model: client.unregister_worker_plugin(%r)",
+                "could not unregister the warm-up plugin %s (%s); while the scheduler runs, workers that join it will "
+                "still compile the model: client.unregister_worker_plugin(%r)",
                 plugin.name,
                 err,
                 plugin.name,
@@ -146,13 +149,21 @@ def worker_precisions(client: Client, model: str) -> list[str]:
     Returns
     -------
     list of str
+        Empty, with a warning logged, if the scheduler cannot be reached any more (the
+        job's output is written by then).
 
     Examples
     --------
     >>> worker_precisions(client, "/models/score.xml")  # doctest: +SKIP
     ['bf16 (auto: AMX (amx_bf16) runs bf16 faster than f32)']
     """
-    infos = client.run(cache_info).values()
+    try:
+        if client.status != "running":  # it would wait out its reconnection first
+            raise ConnectionError("the client is not connected to the scheduler")
+        infos = client.run(cache_info).values()
+    except OSError as err:
+        logger.warning("could not ask the workers which precision they compiled %s with (%s)", model, err)
+        return []
     seen = {
         f"{engine.get('INFERENCE_PRECISION_HINT', '?')} ({engine.get('precision_reason', '')})"
         for info in infos
