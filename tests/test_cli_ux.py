@@ -29,8 +29,6 @@ import model_factory
 from dask_openvino.cli import main, tables
 from dask_openvino.cli.job import PredictJob, build_scoring
 from dask_openvino.cli.logs import task_name, worker_logging
-from dask_openvino.cli.run import job_start
-from dask_openvino.plugin import WarmUp
 from dask_openvino.progress import track
 from dask_openvino.versions import check_versions
 
@@ -303,34 +301,51 @@ def test_versions_are_checked_before_any_plugin_is_registered(
     assert registered == [[]]
 
 
-def test_a_lost_scheduler_at_the_end_does_not_replace_the_jobs_error(tmp_path: Path) -> None:
-    class LostScheduler:
-        def register_plugin(self, plugin: WarmUp) -> dict[str, object]:
-            return {"tcp://worker": {"status": "OK"}}
+def _cluster_plugins(client: Client) -> list[str]:
+    """The dask-openvino plugins on the scheduler: worker plugins and their scheduler-side guards."""
 
-        def unregister_worker_plugin(self, name: str) -> None:
-            raise OSError("Timed out trying to connect to tcp://scheduler:8786")
+    def names(dask_scheduler: object) -> list[str]:
+        found = [*getattr(dask_scheduler, "worker_plugins", {}), *getattr(dask_scheduler, "plugins", {})]
+        return sorted(name for name in found if name.startswith("dask-openvino"))
 
-    client = cast(Client, LostScheduler())
-    with pytest.raises(KeyboardInterrupt), job_start(client, WarmUp(tmp_path / "m.xml"), Console(quiet=True)):
-        raise KeyboardInterrupt
+    return cast(list[str], client.run_on_scheduler(names))
 
 
-def test_a_warm_up_left_on_the_cluster_after_a_job_is_reported(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.cluster
+def test_a_command_killed_by_sigkill_leaves_no_plugin_on_the_cluster(
+    tmp_path: Path, score_xml: Path, cluster: LocalCluster
 ) -> None:
-    class LostScheduler:
-        def register_plugin(self, plugin: WarmUp) -> dict[str, object]:
-            return {"tcp://worker": {"status": "OK"}}
+    # A batch system's kill -9: the command never unregisters its warm-up and logging
+    # plugins; the scheduler must, when the command's client disconnects.
+    source = tmp_path / "in"
+    source.mkdir()
+    for number in range(200):
+        _table(100).to_parquet(source / f"part.{number:03d}.parquet")
+    staging = tmp_path / ".out.dask-openvino-partial"
+    command = [str(Path(sys.executable).parent / "dask-openvino"), "predict", str(score_xml), str(source)]
+    command += ["-o", str(tmp_path / "out"), "--inputs", "f0,f1,f2", "--scheduler", cluster.scheduler_address, "-v"]
+    with Client(cluster) as client:
+        job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while not list(staging.glob("part.*")):
+                assert job.poll() is None, job.communicate()[0]
+                assert time.monotonic() < deadline, "the job never wrote a part"
+                time.sleep(0.01)
+            # Its warm-up, its two logging plugins, and a guard for each.
+            assert len(_cluster_plugins(client)) == 6, _cluster_plugins(client)
+        finally:
+            job.kill()
+            job.communicate()
+        deadline = time.monotonic() + 30
+        while _cluster_plugins(client) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _cluster_plugins(client) == []
 
-        def unregister_worker_plugin(self, name: str) -> None:
-            raise OSError("Timed out trying to connect to tcp://scheduler:8786")
+        def worker_plugins(dask_worker: object) -> list[str]:
+            return [name for name in getattr(dask_worker, "plugins", {}) if name.startswith("dask-openvino")]
 
-    plugin = WarmUp(tmp_path / "m.xml")
-    client = cast(Client, LostScheduler())
-    with caplog.at_level(logging.WARNING, logger="dask_openvino"), job_start(client, plugin, Console(quiet=True)):
-        pass
-    assert f"could not unregister the warm-up plugin {plugin.name}" in caplog.text
+        assert list(client.run(worker_plugins).values()) == [[]]
 
 
 def test_two_jobs_on_one_cluster_keep_their_own_logging_plugin(cluster: LocalCluster) -> None:
@@ -344,6 +359,7 @@ def test_two_jobs_on_one_cluster_keep_their_own_logging_plugin(cluster: LocalClu
                 assert len(plugins(client)) == 2
             assert len(plugins(client)) == 1, "a job's end unregistered the other job's plugin"
         assert plugins(client) == []
+        assert _cluster_plugins(client) == [], "a plugin's guard outlived it"
 
 
 def _log_in_task(message: str) -> None:

@@ -30,6 +30,7 @@ from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from dask_openvino import state
+from dask_openvino.cli.scoped import scoped_plugin
 
 __all__ = ["QuietTaskFailures", "configure_logging", "task_name", "verbosity_option", "worker_logging"]
 
@@ -299,20 +300,18 @@ def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]
     name = f"dask-openvino-cli-logging-{uuid.uuid4().hex}"
     with contextlib.ExitStack() as undo:
         # Each step is undone on its own, in reverse, whatever else fails (the cluster may
-        # be gone already: Ctrl-C, a lost scheduler).
-        client.register_plugin(_WorkerLogging(level, marker), name=name)
-        undo.callback(_quietly, client, client.unregister_worker_plugin, name)
+        # be gone already: Ctrl-C, a lost scheduler); the plugins also when this process is killed.
+        undo.enter_context(scoped_plugin(client, _WorkerLogging(level, marker), name=name))
         if level <= logging.INFO:
             client.subscribe_topic(name, _log_forwarded)  # type: ignore[no-untyped-call]
-            undo.callback(_quietly, client, client.unsubscribe_topic, name)
-            client.register_plugin(_ForwardJobLogging(level, marker, topic=name), name=f"{name}-forward")
-            undo.callback(_quietly, client, client.unregister_worker_plugin, f"{name}-forward")
+            undo.callback(_unsubscribe, client, name)
+            undo.enter_context(
+                scoped_plugin(client, _ForwardJobLogging(level, marker, topic=name), name=f"{name}-forward")
+            )
         yield
 
 
-def _quietly(client: Client, undo: Callable[[str], Any], name: str) -> None:
-    # A client that lost its scheduler would wait out its reconnection before failing.
-    if client.status != "running":
-        return
-    with contextlib.suppress(Exception):
-        undo(name)
+def _unsubscribe(client: Client, topic: str) -> None:
+    if client.status == "running":  # else the scheduler forgets the subscription with the client
+        with contextlib.suppress(Exception):
+            client.unsubscribe_topic(topic)  # type: ignore[no-untyped-call]

@@ -1,7 +1,8 @@
 """Around a `dask-openvino predict` job on its cluster: the warm-up before it, the summary after.
 
 [`job_start`][dask_openvino.cli.run.job_start] registers the warm-up plugin
-([`WarmUp`][dask_openvino.plugin.WarmUp]) for the job's length;
+([`WarmUp`][dask_openvino.plugin.WarmUp]) for the job's length
+([`scoped_plugin`][dask_openvino.cli.scoped.scoped_plugin]);
 [`summary_table`][dask_openvino.cli.run.summary_table] is what the command prints when
 the job is done. The command checks the cluster's versions
 ([`check_versions`][dask_openvino.versions.check_versions]) before either, as soon as
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dask_openvino.cache import cache_info
+from dask_openvino.cli.scoped import scoped_plugin
 from dask_openvino.plan import ERROR_COLUMN
 from dask_openvino.plugin import WarmUp
 from dask_openvino.progress import Completed
@@ -57,28 +59,12 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
         yield
         return
     started = time.perf_counter()
-    try:
-        warmed = len(client.register_plugin(plugin))
-        seconds = time.perf_counter() - started
+    # Also after a failed warm-up, or a killed command: a long-lived cluster should not go
+    # on compiling this model on every worker that joins.
+    with scoped_plugin(client, plugin, name=plugin.name) as answers:
+        seconds, warmed = time.perf_counter() - started, len(answers)
         console.print(f"Warm-up: compiled on {warmed} worker{'' if warmed == 1 else 's'} in {seconds:.1f} s")
         yield
-    finally:
-        # Also after a failed warm-up: a long-lived cluster should not go on compiling
-        # this model on every worker that joins. Never in place of the job's own error
-        # or Ctrl-C. A client that lost its scheduler would wait out its reconnection
-        # (30 s by default) before failing: it is not asked.
-        try:
-            if client.status != "running":
-                raise ConnectionError("the client is not connected to the scheduler")
-            client.unregister_worker_plugin(plugin.name)  # type: ignore[no-untyped-call]
-        except Exception as err:
-            logger.warning(
-                "could not unregister the warm-up plugin %s (%s); while the scheduler runs, workers that join it will "
-                "still compile the model: client.unregister_worker_plugin(%r)",
-                plugin.name,
-                err,
-                plugin.name,
-            )
 
 
 def failed_rows(done: Completed[dict[str, Any]]) -> int:

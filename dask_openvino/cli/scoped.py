@@ -1,0 +1,95 @@
+"""Worker plugins that last as long as the command that registered them, even one killed by SIGKILL.
+
+A command registers worker plugins for its job's length (the warm-up, the job's
+logging) and unregisters them when the job ends. A command killed outright never gets
+there, and its plugins would stay on a long-lived cluster: installed on every worker
+that joins, running on every record the workers log.
+[`scoped_plugin`][dask_openvino.cli.scoped.scoped_plugin] also registers a small
+scheduler plugin that unregisters the worker plugin when the command's client
+disconnects, however it ends.
+
+```python
+with scoped_plugin(client, WarmUp("model.xml"), name="dask-openvino-warm-up-..."):
+    written = write_scored(scored, "scored.parquet", client=client)
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from distributed import Client
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+__all__ = ["scoped_plugin"]
+
+logger = logging.getLogger(__name__)
+
+
+class _UnregisterWithClient(SchedulerPlugin):
+    """On the scheduler: unregister a worker plugin when the client that registered it disconnects."""
+
+    def __init__(self, client: str, worker_plugin: str, name: str) -> None:
+        self.client = client
+        self.worker_plugin = worker_plugin
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def remove_client(self, scheduler: Any, client: str) -> None:
+        if client != self.client:
+            return
+        scheduler.remove_plugin(name=self.name)
+        if self.worker_plugin in scheduler.worker_plugins:
+            # Called from the scheduler's event loop; the broadcast to the workers is a coroutine.
+            task = asyncio.ensure_future(scheduler.unregister_worker_plugin(comm=None, name=self.worker_plugin))
+            self._tasks.add(task)  # a task nobody references may be garbage-collected before it runs
+            task.add_done_callback(self._tasks.discard)
+
+
+@contextlib.contextmanager
+def scoped_plugin(client: Client, plugin: WorkerPlugin, *, name: str) -> Iterator[dict[str, Any]]:
+    """Register ``plugin`` on every worker (and workers that join) for the block's length, or the client's.
+
+    On leaving the block, also when the registration failed (a worker's ``setup``
+    raised), the plugin is unregistered, unless the client lost its scheduler (it would
+    wait out its reconnection, 30 s by default, first). Whatever happens to this
+    process, the scheduler unregisters the plugin when the client disconnects.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The command's client.
+    plugin : distributed.diagnostics.plugin.WorkerPlugin
+        The plugin.
+    name : str
+        Its name on the cluster; registering another plugin of the same name replaces it.
+
+    Yields
+    ------
+    dict
+        What each worker answered when the plugin was set up, by worker address.
+
+    Examples
+    --------
+    >>> with scoped_plugin(client, WarmUp("model.xml"), name="warm-up") as answers:  # doctest: +SKIP
+    ...     print(f"compiled on {len(answers)} workers")
+    """
+    guard = f"{name}-until-client-leaves"
+    client.register_plugin(_UnregisterWithClient(client.id, name, guard), name=guard)
+    try:
+        yield client.register_plugin(plugin, name=name)
+    finally:
+        if client.status == "running":
+            _quietly(client.unregister_worker_plugin, name)
+            _quietly(client.unregister_scheduler_plugin, guard)
+
+
+def _quietly(unregister: Any, name: str) -> None:
+    try:
+        unregister(name)
+    except Exception as err:  # never in place of the job's own error; the guard removes it when the client leaves
+        logger.debug("could not unregister plugin %s: %s", name, err)
