@@ -78,7 +78,8 @@ def scoped_plugin(client: Client, plugin: WorkerPlugin, *, name: str) -> Iterato
     >>> with scoped_plugin(client, WarmUp("model.xml"), name="warm-up") as answers:  # doctest: +SKIP
     ...     print(f"compiled on {len(answers)} workers")
     """
-    guard = f"{name}-until-client-leaves"
+    # One guard per client: two commands may register a plugin of the same name (one model's warm-up).
+    guard = f"{name}-until-{client.id}-leaves"
     client.register_plugin(_UnregisterWithClient(client.id, name, guard), name=guard)
     try:
         yield client.register_plugin(plugin, name=name)
