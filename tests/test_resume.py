@@ -256,3 +256,33 @@ def test_resuming_a_finished_output_that_lost_a_part_refuses_or_scores_it_again(
         written = dask_openvino.write_scored(scored, output, overwrite=True, resume=True)
     assert (written.resumed, written.scoring.partitions) == (0, 2)
     pd.testing.assert_frame_equal(pd.read_parquet(output), expected)
+
+
+@pytest.mark.cluster
+def test_ctrl_c_while_replacing_an_output_says_where_the_new_one_is(
+    tmp_path: Path, score_xml: Path, scheduler: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On an object store the swap copies every part: a Ctrl-C or SIGTERM in it is not rare.
+    output = tmp_path / "scored.parquet"
+    staging = tmp_path / ".scored.parquet.dask-openvino-partial"
+    job = ["--inputs", "a,b,c", "-o", str(output), *scheduler]
+    assert _predict(str(score_xml), str(_source(tmp_path / "old.parquet", rows=20, files=2)), *job)[0] == 0
+    new = str(_source(tmp_path / "new.parquet", rows=30, files=3))
+    move = LocalFileSystem.mv
+
+    def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
+        if source.endswith(staging.name):
+            raise KeyboardInterrupt
+        move(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+    code, text = _predict(str(score_xml), new, *job, "--overwrite")
+    monkeypatch.undo()
+    assert code == 130, text
+    assert f"{output} was not replaced; the new output is complete in {staging}: " in text
+    assert "--resume --overwrite puts it in place without scoring" in text
+    assert len(list(output.glob("part.*"))) == 2
+    code, text = _predict(str(score_xml), new, *job, "--overwrite", "--resume")
+    assert code == 0, text
+    assert "Resumed: 3 of 3 parts kept" in text
+    assert len(pd.read_parquet(output)) == 30 and not staging.exists()

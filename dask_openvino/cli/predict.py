@@ -32,7 +32,7 @@ from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preproce
 from dask_openvino.cli.run import failed_rows, job_start, summary_table, worker_precisions
 from dask_openvino.cli.tables import format_of
 from dask_openvino.cluster import ClusterOptions, connect
-from dask_openvino.output import check_output, write_scored
+from dask_openvino.output import check_output, staged_output, write_scored
 from dask_openvino.plan import ERROR_COLUMN, InputsArg
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
@@ -305,8 +305,17 @@ def predict_command(
                     written = write_scored(scored, job.output, client=client, console=console, **options)
                     precisions = worker_precisions(client, absolute(job.model))
     except KeyboardInterrupt:
-        kept = "the parts written so far are kept for --resume" if job.resume else "no output was written"
-        console.print(f"[red]Interrupted[/red]: the job was cancelled and {kept}.")
+        if job.resume:
+            kept = "the parts written so far are kept for --resume"
+        elif staged := staged_output(job.output, format=options["format"], single_file=options["single_file"]):
+            # Stopped while replacing the output: the old one is back.
+            kept = (
+                f"{job.output} was not replaced; the new output is complete in {staged}: "
+                "--resume --overwrite puts it in place without scoring"
+            )
+        else:
+            kept = "no output was written"
+        console.print(f"[red]Interrupted[/red]: the job was cancelled and {kept}.", soft_wrap=True)  # whole paths
         raise SystemExit(130) from None
     done = written.scoring
     failed = failed_rows(done)
