@@ -139,8 +139,9 @@ class InferenceError(DaskOpenVINOError, RuntimeError):
 class JobCancelledError(DaskOpenVINOError, RuntimeError):
     """The cluster cancelled the job's tasks before they finished.
 
-    The scheduler was lost or restarted, or another client cancelled them. The message
-    says which, and how many partitions had finished.
+    The connection to the scheduler was lost, the scheduler restarted, or the tasks were
+    cancelled (``client.cancel``). The message says which, and how many partitions had
+    finished.
     """
 
 

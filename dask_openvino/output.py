@@ -310,7 +310,7 @@ def write_scored(
         if not resume:
             remove_tree(target.fs, target.staging)
         if isinstance(err, JobCancelledError):
-            kept = "its parts are kept for the next run" if resume else "resume=True would keep the parts written"
+            kept = "its parts are kept for the next run" if resume else "with resume=True its parts would be kept"
             raise JobCancelledError(f"{err}; {kept}") from err
         raise
     # From here on the staging directory is the complete output, renamed into place. If that
@@ -337,9 +337,8 @@ def write_scored(
 def staged_output(path: str | os.PathLike[str], *, format: str = "auto", single_file: bool | None = None) -> str | None:
     """Return the staging directory of `path` if it holds a complete output that is not in place yet.
 
-    A run stopped while replacing a directory output (Ctrl-C, SIGTERM during an object
-    store's file-by-file rename) puts the old output back and keeps the new, complete one
-    there; a run with `resume` and `overwrite` renames it into place without scoring.
+    A run stopped while replacing a directory output (Ctrl-C, SIGTERM) puts the old one
+    back and keeps the new one there; `resume` with `overwrite` renames it into place.
 
     Parameters
     ----------
@@ -367,35 +366,37 @@ def _start(target: Destination, job: dict[str, Any], key: str) -> dict[int, dict
     """Prepare the staging directory; return the parts already written by this job (resume)."""
     fs, staging = target.fs, target.staging
     manifest = read_json(fs, f"{staging}/{MANIFEST}") if target.resume else None
-    if manifest is not None and manifest.get("complete") and manifest.get("key") == key:
-        # Interrupted while renamed into place. On an object store a rename moves file by
-        # file: a part already moved is scored again, since the swap replaces the output whole.
-        staged = {int(r["partition"]): r for r in manifest["parts"] if fs.exists(f"{staging}/{r['file']}")}
-        if len(staged) < len(manifest["parts"]):
-            fs.makedirs(f"{staging}/{RECORDS}", exist_ok=True)
-        return staged
     if manifest is not None:
+        # One listing, not one request per part: an object store answers each.
+        held = set()
         for entry in fs.ls(staging, detail=False):
-            if posixpath.basename(entry).startswith(".") and entry.endswith(".tmp"):
+            name = posixpath.basename(entry)
+            if name.startswith(".") and name.endswith(".tmp"):  # a write the last run did not finish
                 fs.rm(entry)
+            else:
+                held.add(name)
+        if manifest.get("complete") and manifest.get("key") == key:
+            # Interrupted while renamed into place. On an object store a rename moves file by
+            # file: a part already moved is scored again, since the swap replaces the output whole.
+            staged = {int(r["partition"]): r for r in manifest["parts"] if r["file"] in held}
+            if len(staged) < len(manifest["parts"]):
+                fs.makedirs(f"{staging}/{RECORDS}", exist_ok=True)
+            return staged
         records = [read_json(fs, name) for name in fs.glob(f"{staging}/{RECORDS}/*.json")]
-        return {
-            int(r["partition"]): r
-            for r in records
-            if r is not None and r["job"] == key and fs.exists(f"{staging}/{r['file']}")
-        }
+        return {int(r["partition"]): r for r in records if r is not None and r["job"] == key and r["file"] in held}
     final = read_json(fs, f"{target.path}/{MANIFEST}") if target.resume else None
     if final is not None and final.get("key") == key:
-        lost = [r["file"] for r in final["parts"] if not fs.exists(f"{target.path}/{r['file']}")]
+        held = {posixpath.basename(entry) for entry in fs.ls(target.path, detail=False)}
+        lost = [r["file"] for r in final["parts"] if r["file"] not in held]
         if not lost:
             return {int(r["partition"]): r for r in final["parts"]}
         if not target.overwrite:
             shown = ", ".join(lost[:3]) + (", ..." if len(lost) > 3 else "")
             raise OutputError(
                 f"cannot resume {target.url}: its record lists {len(lost)} part(s) it does not hold ({shown}); "
-                "pass overwrite=True (--overwrite) with resume to score them again"
+                "pass overwrite=True (--overwrite) with resume=True to score them again"
             )
-        # A rename into place interrupted after the record moved: the output is scored again.
+        # A rename into place stopped after the record moved: the output is scored again.
     remove_tree(fs, staging)
     try:
         fs.makedirs(f"{staging}/{RECORDS}", exist_ok=False)

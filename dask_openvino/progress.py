@@ -189,11 +189,14 @@ def track(
             task = progress.add_task(description, total=len(futures), rows=0)
             # Results are fetched here, not by as_completed(with_results=True): its fetch
             # failing on a lost connection would leave it waiting for that future forever.
-            for finished, future in enumerate(as_completed(futures)):  # type: ignore[no-untyped-call]
-                result = _result(future, finished, len(futures))
-                results[position[future.key]] = result
-                total_rows += rows(result)
-                progress.update(task, advance=1, rows=total_rows)
+            # One fetch for the futures done since the last.
+            finished = 0
+            for batch in as_completed(futures).batches():  # type: ignore[no-untyped-call]
+                for future, result in zip(batch, _gather(batch, finished, len(futures)), strict=True):
+                    results[position[future.key]] = result
+                    total_rows += rows(result)
+                    finished += 1
+                    progress.update(task, advance=1, rows=total_rows)
     except BaseException:
         pending = [future for future in futures if not future.done()]  # type: ignore[no-untyped-call]
         # A client that lost its scheduler would wait out its reconnection; it cancels them itself.
@@ -213,19 +216,18 @@ _CANCELLED_BECAUSE = {
 }
 
 
-def _result(future: Future[T], finished: int, total: int) -> T:
-    """Return a done future's result: a partition's own error as it is, the cluster's as `JobCancelledError`."""
-    stopped = f"the cluster stopped the job after {finished} of {total} partitions"
+def _gather(batch: list[Future[T]], finished: int, total: int) -> list[T]:
+    """Return done futures' results: a partition's own error as it is, the cluster's as `JobCancelledError`."""
+    stopped = f"the cluster stopped the job after {finished} of the {total} partitions it was computing"
     try:
-        return future.result()
-    except CancelledError as err:
-        reason = getattr(err, "reason", "unknown")
-        cause = _CANCELLED_BECAUSE.get(reason, f"they were cancelled on the cluster ({reason})")
-        raise JobCancelledError(f"{stopped}: {cause}") from err
-    except OSError as err:
-        if future.status == "error":  # the partition raised it (an unreadable input file)
+        results: list[T] = batch[0].client.gather(batch)
+    except (CancelledError, OSError) as err:
+        if any(future.status == "error" for future in batch):  # a partition raised it (an unreadable file)
             raise
-        raise JobCancelledError(f"{stopped}: {_CANCELLED_BECAUSE['scheduler-connection-lost']}") from err
+        reason = str(getattr(err, "reason", "")) if isinstance(err, CancelledError) else "scheduler-connection-lost"
+        cause = _CANCELLED_BECAUSE.get(reason, "they were cancelled on the cluster")
+        raise JobCancelledError(f"{stopped}: {cause}") from err
+    return results
 
 
 def _recomputed(futures: Sequence[Future[Any]]) -> int:
@@ -235,7 +237,7 @@ def _recomputed(futures: Sequence[Future[Any]]) -> int:
     if futures[0].client.status != "running":  # it would wait out its reconnection first
         return 0
     keys = [future.key for future in futures]
-    # A lambda travels by value: a remote scheduler need not have dask_openvino installed.
+    # A lambda travels by value: the scheduler runs it without importing anything of ours.
     count = lambda dask_scheduler, keys: sum(  # noqa: E731
         1 for key in keys if key in dask_scheduler.tasks and dask_scheduler.tasks[key].suspicious
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import logging
@@ -288,8 +289,7 @@ def test_versions_are_checked_before_any_plugin_is_registered(
     registered: list[list[str]] = []
 
     def check(client: Client) -> dict[str, str]:
-        names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
-        registered.append([name for name in names if name.startswith("dask-openvino")])
+        registered.append(_cluster_plugins(client))  # worker plugins, and the scheduler's guards
         return check_versions(client)
 
     monkeypatch.setattr(importlib.import_module("dask_openvino.cli.predict"), "check_versions", check)
@@ -312,6 +312,7 @@ def _cluster_plugins(client: Client) -> list[str]:
 
 
 @pytest.mark.cluster
+@pytest.mark.slow
 def test_a_command_killed_by_sigkill_leaves_no_plugin_on_the_cluster(
     tmp_path: Path, score_xml: Path, cluster: LocalCluster
 ) -> None:
@@ -338,14 +339,37 @@ def test_a_command_killed_by_sigkill_leaves_no_plugin_on_the_cluster(
             job.kill()
             job.communicate()
         deadline = time.monotonic() + 30
-        while _cluster_plugins(client) and time.monotonic() < deadline:
+        while (_cluster_plugins(client) or _worker_plugins(client) != [[]]) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _cluster_plugins(client) == []
+        assert _worker_plugins(client) == [[]]
 
-        def worker_plugins(dask_worker: object) -> list[str]:
-            return [name for name in getattr(dask_worker, "plugins", {}) if name.startswith("dask-openvino")]
 
-        assert list(client.run(worker_plugins).values()) == [[]]
+def _worker_plugins(client: Client) -> list[list[str]]:
+    def names(dask_worker: object) -> list[str]:
+        return [name for name in getattr(dask_worker, "plugins", {}) if name.startswith("dask-openvino")]
+
+    return list(client.run(names).values())
+
+
+def test_a_plugin_outlives_other_clients_and_goes_with_its_own(cluster: LocalCluster) -> None:
+    # The scheduler-side guard acts on its own client's departure only.
+    with Client(cluster) as client:
+        with worker_logging(client, logging.WARNING, marker="read_parquet-predict-1"):
+            with Client(cluster) as other:
+                assert len(_cluster_plugins(other)) == 2
+            time.sleep(0.5)  # the scheduler has seen the other client go
+            assert len(_cluster_plugins(client)) == 2, "another client's departure removed the plugin"
+            assert len(_worker_plugins(client)[0]) == 1
+        owner = Client(cluster)
+        with contextlib.ExitStack() as job:
+            job.enter_context(worker_logging(owner, logging.WARNING, marker="read_parquet-predict-2"))
+            assert len(_cluster_plugins(client)) == 2
+            owner.close()  # its client leaves before the job's end could unregister anything
+            deadline = time.monotonic() + 30
+            while _cluster_plugins(client) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _cluster_plugins(client) == []
 
 
 def test_two_jobs_on_one_cluster_keep_their_own_logging_plugin(cluster: LocalCluster) -> None:

@@ -303,7 +303,8 @@ def test_http_model_without_aiohttp_names_the_remote_extra(
     assert 'pip install "dask-openvino[remote]"' in result.output
 
 
-def test_a_lost_scheduler_stops_the_command_at_once_with_one_error_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resume", [False, True], ids=["plain", "resume"])
+def test_a_lost_scheduler_stops_the_command_at_once_with_one_error_line(tmp_path: Path, resume: bool) -> None:
     # A scheduler of its own, killed (SIGKILL: an OOM kill, a preempted node) once the job has
     # written its first part. The command must not wait out the client's reconnection on
     # each plugin it registered, nor print tracebacks, and must leave no output.
@@ -339,7 +340,7 @@ def test_a_lost_scheduler_stops_the_command_at_once_with_one_error_line(tmp_path
         out = tmp_path / "scored.parquet"
         staging = tmp_path / ".scored.parquet.dask-openvino-partial"
         command = [str(BIN / "dask-openvino"), "predict", str(model), str(features), "-o", str(out)]
-        command += ["--inputs", ",".join(COLUMNS), "--scheduler", address, "-v"]
+        command += ["--inputs", ",".join(COLUMNS), "--scheduler", address, "-v", *(["--resume"] if resume else [])]
         job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120
         while not list(staging.glob("part.*")):
@@ -357,6 +358,8 @@ def test_a_lost_scheduler_stops_the_command_at_once_with_one_error_line(tmp_path
         _stop(processes)
     assert job.returncode == 1, output
     assert "Error: JobCancelledError: the cluster stopped the job after " in output
-    assert "partitions: the connection to the scheduler was lost; --resume would keep the parts written" in output
+    kept = "its parts are kept for the next run" if resume else "with --resume its parts would be kept"
+    assert f"partitions it was computing: the connection to the scheduler was lost; {kept}" in output
     assert "Traceback" not in output and "distributed.client - ERROR" not in output, output
-    assert not out.exists() and not staging.exists()
+    assert not out.exists()
+    assert len(list(staging.glob("part.*"))) >= 1 if resume else not staging.exists()

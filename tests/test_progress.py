@@ -4,6 +4,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 
 import pytest
 from distributed import Client, Future, LocalCluster
@@ -114,14 +115,32 @@ def test_ctrl_c_while_waiting_cancels_the_pending_partitions(client: Client) -> 
 
 
 def test_a_partition_cancelled_on_the_cluster_raises_job_cancelled(client: Client) -> None:
-    # Another client (or a restart) cancels a task: the wait stops with the reason, not a
-    # cancelled future's error passed on as if it were the partition's result.
+    # A task cancelled under the wait (as a restart or another caller does): the wait stops
+    # with the reason, not with the cancelled future's error passed on as its result.
     slow = client.submit(_blocked, [1], pure=False)
     futures = [client.submit(_after, 0.0, [1], pure=False), slow]
     futures[0].result()
-    threading.Timer(0.2, client.cancel, [slow]).start()
-    with pytest.raises(JobCancelledError, match=r"the cluster stopped the job after 1 of 2 partitions: they were"):
+    cancel = threading.Timer(0.2, client.cancel, [slow])
+    cancel.start()
+    match = r"the cluster stopped the job after 1 of the 2 partitions it was computing: they were cancelled"
+    with pytest.raises(JobCancelledError, match=match):
         track(futures, rows=len, console=_quiet())
+    cancel.join()
+
+
+def _raises(error: BaseException) -> list[int]:
+    raise error
+
+
+@pytest.mark.parametrize(
+    "error", [FileNotFoundError("part.3.parquet is gone"), CancelledError("a pool inside the partition")]
+)
+def test_a_partitions_own_os_or_cancelled_error_propagates_as_it_is(client: Client, error: BaseException) -> None:
+    # Only the cluster's cancellations and lost connections become JobCancelledError.
+    futures = [client.submit(_raises, error, pure=False)]
+    with pytest.raises(type(error), match=str(error)) as raised:
+        track(futures, rows=len, console=_quiet())
+    assert not isinstance(raised.value, JobCancelledError)
 
 
 def test_no_time_means_no_throughput() -> None:

@@ -230,6 +230,8 @@ def test_resume_after_an_object_store_rename_stopped_half_way_scores_what_moved(
         output.mkdir()
         for name in moved:
             (staging / name).rename(output / name)
+        # A part the stopped run was writing again when it was killed.
+        (staging / ".part.00000.parquet.0123456789ab.tmp").write_bytes(b"half")
         written = dask_openvino.write_scored(scored, output, overwrite=True, resume=True)
     parts = sum(name.startswith("part.") for name in moved)
     # Parts still staged are kept; what moved is scored again (all of it once the record moved).

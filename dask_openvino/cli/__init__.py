@@ -17,8 +17,9 @@ options in [`dask_openvino.cli.params`][dask_openvino.cli.params] and, for
 [`dask_openvino.cli.tables`][dask_openvino.cli.tables], columns chosen in
 [`dask_openvino.cli.selection`][dask_openvino.cli.selection]) and run as
 [`dask_openvino.cli.run`][dask_openvino.cli.run] says (version check, warm-up,
-summary); logs are [`dask_openvino.cli.logs`][dask_openvino.cli.logs], and the one-line
-report of a library error [`dask_openvino.cli.errors`][dask_openvino.cli.errors].
+summary); logs are [`dask_openvino.cli.logs`][dask_openvino.cli.logs], the worker plugins
+a job registers last as long as its command ([`dask_openvino.cli.scoped`][dask_openvino.cli.scoped]),
+and the one-line report of a library error is [`dask_openvino.cli.errors`][dask_openvino.cli.errors].
 """
 
 from __future__ import annotations

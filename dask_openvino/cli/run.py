@@ -60,8 +60,9 @@ def job_start(client: Client, plugin: WarmUp | None, console: Console) -> Iterat
         return
     started = time.perf_counter()
     # Also after a failed warm-up, or a killed command: a long-lived cluster should not go
-    # on compiling this model on every worker that joins.
-    with scoped_plugin(client, plugin, name=plugin.name) as answers:
+    # on compiling this model on every worker that joins. A name per client: another
+    # command warming up the same model keeps its own.
+    with scoped_plugin(client, plugin, name=f"{plugin.name}-{client.id}") as answers:
         seconds, warmed = time.perf_counter() - started, len(answers)
         console.print(f"Warm-up: compiled on {warmed} worker{'' if warmed == 1 else 's'} in {seconds:.1f} s")
         yield
@@ -143,12 +144,14 @@ def worker_precisions(client: Client, model: str) -> list[str]:
     >>> worker_precisions(client, "/models/score.xml")  # doctest: +SKIP
     ['bf16 (auto: AMX (amx_bf16) runs bf16 faster than f32)']
     """
+    unknown = "could not ask the workers which precision they compiled %s with (%s)"
+    if client.status != "running":  # it would wait out its reconnection first
+        logger.warning(unknown, model, "the client is not connected to the scheduler")
+        return []
     try:
-        if client.status != "running":  # it would wait out its reconnection first
-            raise ConnectionError("the client is not connected to the scheduler")
         infos = client.run(cache_info).values()
     except OSError as err:
-        logger.warning("could not ask the workers which precision they compiled %s with (%s)", model, err)
+        logger.warning(unknown, model, err)
         return []
     seen = {
         f"{engine.get('INFERENCE_PRECISION_HINT', '?')} ({engine.get('precision_reason', '')})"

@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from distributed import Client
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+if TYPE_CHECKING:
+    from distributed import Scheduler
 
 __all__ = ["scoped_plugin"]
 
@@ -37,17 +40,24 @@ class _UnregisterWithClient(SchedulerPlugin):
         self.client = client
         self.worker_plugin = worker_plugin
         self.name = name
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def remove_client(self, scheduler: Any, client: str) -> None:
+    def remove_client(self, scheduler: Scheduler, client: str) -> None:
         if client != self.client:
             return
-        scheduler.remove_plugin(name=self.name)
+        with contextlib.suppress(ValueError):  # already removed
+            scheduler.remove_plugin(name=self.name)
         if self.worker_plugin in scheduler.worker_plugins:
             # Called from the scheduler's event loop; the broadcast to the workers is a coroutine.
-            task = asyncio.ensure_future(scheduler.unregister_worker_plugin(comm=None, name=self.worker_plugin))
+            task = asyncio.ensure_future(self._unregister(scheduler))
             self._tasks.add(task)  # a task nobody references may be garbage-collected before it runs
             task.add_done_callback(self._tasks.discard)
+
+    async def _unregister(self, scheduler: Scheduler) -> None:
+        try:
+            await scheduler.unregister_worker_plugin(comm=None, name=self.worker_plugin)
+        except Exception as err:  # a worker that is going away; the scheduler no longer holds the plugin
+            logger.debug("unregistering %s after its client left: %s", self.worker_plugin, err)
 
 
 @contextlib.contextmanager
@@ -89,7 +99,7 @@ def scoped_plugin(client: Client, plugin: WorkerPlugin, *, name: str) -> Iterato
             _quietly(client.unregister_scheduler_plugin, guard)
 
 
-def _quietly(unregister: Any, name: str) -> None:
+def _quietly(unregister: Callable[[str], object], name: str) -> None:
     try:
         unregister(name)
     except Exception as err:  # never in place of the job's own error; the guard removes it when the client leaves
