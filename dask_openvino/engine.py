@@ -137,7 +137,7 @@ class Engine:
     description : ModelDescription
         Its ports (after any transform).
     weights_bytes : int, default 0
-        Size of the model's weights, used by the cache's byte bound.
+        Size of the model's weights, for the cache's byte bound.
     recompile : callable, optional
         Compiles the model afresh; keyword arguments override compile properties.
         After a batch of the pipeline fails, the engine replaces its compiled model
@@ -162,6 +162,9 @@ class Engine:
     default_batch : int
         Rows per inference when no ``batch_size`` is given
         ([`default_batch_size`][dask_openvino.policy.default_batch_size]).
+    weights_bytes : int
+        The weight bytes the engine holds: the model's, twice once it has compiled the
+        model that isolates failing rows.
     recompiles : int
         How often the model was compiled afresh after a failed inference: once per
         call whose pipeline failed, plus the single-stream model that isolates
@@ -193,7 +196,7 @@ class Engine:
         self.recompiles = 0
         self._recompile = recompile
         self.description = description
-        self.weights_bytes = weights_bytes
+        self._model_bytes = weights_bytes
         self.requests_per_call = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._idle_requests: list[ov.InferRequest] = []
         self._lock = threading.Lock()
@@ -228,6 +231,11 @@ class Engine:
             if self._recompile is not None:
                 self.compiled = self._recompile()
                 self.recompiles += 1
+
+    @property
+    def weights_bytes(self) -> int:
+        """The weight bytes held: the model's, twice with a separate isolation model."""
+        return self._model_bytes * (2 if self._isolation is not None and self._recompile is not None else 1)
 
     @property
     def request_count(self) -> int:

@@ -115,7 +115,8 @@ class LoadingCache(Generic[K, V]):
         load : callable
             Makes the value; its exceptions propagate to every waiting thread's own call.
         max_items, max_weight : int or None
-            Bounds applied after an insert (None: unbounded); the newest value is always kept.
+            Bounds applied on every call (None: unbounded): a value may have grown since
+            it was inserted. The value returned is always kept.
 
         Returns
         -------
@@ -125,12 +126,14 @@ class LoadingCache(Generic[K, V]):
         with self._lock:
             value = self._hit(key)
             if value is not None:
+                self._evict(max_items, max_weight)
                 return value
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             with self._lock:
                 value = self._hit(key)
                 if value is not None:
+                    self._evict(max_items, max_weight)
                     return value
             try:
                 value = load()

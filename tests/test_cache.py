@@ -36,6 +36,24 @@ def test_byte_bound(tmp_path: Path) -> None:
     assert info.weights_bytes <= one_model * 2.5
 
 
+def test_an_engine_that_isolated_failing_rows_weighs_twice_in_the_byte_bound(tmp_path: Path) -> None:
+    hot = ModelSpec.from_path(model_factory.one_hot(tmp_path / "hot.xml", depth=20_000))
+    other = ModelSpec.from_path(model_factory.linear(tmp_path / "other.xml", features=50))
+    hot_bytes, other_bytes = Path(hot.weights).stat().st_size, Path(other.weights).stat().st_size
+    with dask.config.set({"openvino.cache.max-bytes": hot_bytes + other_bytes}):
+        get_engine(other)
+        engine = get_engine(hot)
+        assert dask_openvino.cache_info().models == 2
+        # A failing row (an id outside the one-hot's depth): a second compile isolates it.
+        frame = pd.DataFrame({"ids": np.array([0, 1, 99_999], np.int32)})
+        scored = frame.ov.predict(hot.xml, inputs="ids", errors="null")
+        assert scored["prediction_error"].notna().tolist() == [False, False, True]
+        assert engine.weights_bytes == 2 * hot_bytes
+        assert get_engine(hot) is engine  # the next partition's call applies the bound again
+        info = dask_openvino.cache_info()
+    assert (info.models, info.evictions, info.weights_bytes) == (1, 1, 2 * hot_bytes)
+
+
 def test_spec_config_and_transform_are_part_of_the_key(linear_xml: Path) -> None:
     spec = ModelSpec.from_path(linear_xml)
     latency = spec.with_options(config={"PERFORMANCE_HINT": "LATENCY"})
