@@ -72,7 +72,7 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     `KeyboardInterrupt` as Ctrl-C does, so that the caller cleans up the same way.
     A `KeyboardInterrupt` or [`JobCancelledError`][dask_openvino.errors.JobCancelledError]
     raised inside the block propagates, and the cluster's shutdown that follows logs
-    no tracebacks.
+    no tracebacks; the loggers are as before once it is over.
 
     Parameters
     ----------
@@ -94,35 +94,41 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     Dashboard: http://127.0.0.1:53211/status
     3
     """
-    if options.scheduler is not None:
-        with Client(options.scheduler) as client:  # type: ignore[no-untyped-call]
-            workers = client.scheduler_info(n_workers=-1)["workers"]
-            threads = sum(w["nthreads"] for w in workers.values())
-            console.print(
-                f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
+    silenced: dict[str, int] = {}
+    try:
+        if options.scheduler is not None:
+            with Client(options.scheduler) as client:  # type: ignore[no-untyped-call]
+                workers = client.scheduler_info(n_workers=-1)["workers"]
+                threads = sum(w["nthreads"] for w in workers.values())
+                console.print(
+                    f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
+                )
+                _print_dashboard(client, console)
+                with _quiet_shutdown(silenced), _sigterm_as_ctrl_c():
+                    yield client
+            return
+        with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+            # A busy dashboard port makes distributed pick another one and warn; the link printed below is the real one.
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=options.workers,
+                threads_per_worker=options.threads_per_worker,
+                processes=True,
+                dashboard_address=options.dashboard_address,
+                silence_logs=logging.ERROR,
             )
+        with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+            threads = sorted({w["nthreads"] for w in workers.values()})
+            per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
+            console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
             _print_dashboard(client, console)
-            with _quiet_shutdown(), _sigterm_as_ctrl_c():
+            with _quiet_shutdown(silenced), _sigterm_as_ctrl_c():
                 yield client
-        return
-    with _workers_ignore_ctrl_c(), warnings.catch_warnings():
-        # A busy dashboard port makes distributed pick another one and warn; the link printed below is the real one.
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=options.workers,
-            threads_per_worker=options.threads_per_worker,
-            processes=True,
-            dashboard_address=options.dashboard_address,
-            silence_logs=logging.ERROR,
-        )
-    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        workers = client.scheduler_info(n_workers=-1)["workers"]
-        threads = sorted({w["nthreads"] for w in workers.values()})
-        per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
-        console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
-        _print_dashboard(client, console)
-        with _quiet_shutdown(), _sigterm_as_ctrl_c():
-            yield client
+    finally:
+        # Once the client and cluster are closed: a notebook goes on with its logs.
+        for name, level in silenced.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @contextmanager
@@ -146,13 +152,14 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_shutdown() -> Iterator[None]:
+def _quiet_shutdown(silenced: dict[str, int]) -> Iterator[None]:
     """After Ctrl-C or a lost scheduler, keep the cluster's shutdown from printing tracebacks.
 
     Closing the client while it still gathers results makes tornado log the closed
     connection's traceback (seen in a CI run), and closing it while it reconnects to a
-    lost scheduler makes distributed log the cancelled reconnection's; the command has
-    already said what happened, and it is exiting.
+    lost scheduler makes distributed log the cancelled reconnection's; the caller has
+    already said what happened. The levels replaced are recorded in ``silenced``, for
+    the caller to put back once the shutdown is over.
     """
     try:
         yield
@@ -162,6 +169,7 @@ def _quiet_shutdown() -> Iterator[None]:
         quiet = ("tornado", "asyncio", "distributed")
         names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in quiet]
         for name in {*quiet, *names}:
+            silenced.setdefault(name, logging.getLogger(name).level)
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         raise
 

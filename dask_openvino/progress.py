@@ -169,8 +169,8 @@ def track(
     Raises
     ------
     JobCancelledError
-        If the cluster cancelled a future: the scheduler was lost or restarted, or
-        another client cancelled it.
+        If the cluster cancelled a future: the scheduler was lost or restarted, or the
+        future was cancelled.
 
     Examples
     --------
