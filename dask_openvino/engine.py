@@ -162,9 +162,6 @@ class Engine:
     default_batch : int
         Rows per inference when no ``batch_size`` is given
         ([`default_batch_size`][dask_openvino.policy.default_batch_size]).
-    weights_bytes : int
-        The weight bytes the engine holds: the model's, twice once it has compiled the
-        model that isolates failing rows.
     recompiles : int
         How often the model was compiled afresh after a failed inference: once per
         call whose pipeline failed, plus the single-stream model that isolates
@@ -208,7 +205,6 @@ class Engine:
         self.default_batch = default_batch_size(inputs, macs_per_row)
 
     # ------------------------------------------------------------------ request pool
-
     def _borrow_requests(self, count: int) -> tuple[ov.CompiledModel, list[ov.InferRequest]]:
         with self._lock:
             compiled = self.compiled
@@ -244,7 +240,6 @@ class Engine:
             return len(self._idle_requests)
 
     # ------------------------------------------------------------------ feeds and batches
-
     def batch_rows(self, n_rows: int, batch_size: int | None = None) -> int:
         """Rows per inference for a call of ``n_rows`` rows.
 
@@ -273,9 +268,8 @@ class Engine:
         return max(-(-n_rows // batches), 1)
 
     def _batch(self, arrays: list[np.ndarray], start: int, stop: int) -> dict[int, np.ndarray]:
-        # A contiguous batch is shared with OpenVINO as it is; others (columns stacked as
-        # the transpose of a [C, N] block) are copied one batch at a time, while the
-        # previous batches run. A short last batch of a static-batch model is padded.
+        # A contiguous batch is shared with OpenVINO as it is; others (stacked columns, the transpose
+        # of a [C, N] block) are copied while the previous batches run. A static batch is padded.
         views = {}
         for i, array in enumerate(arrays):
             view = np.ascontiguousarray(array[start:stop])
@@ -287,7 +281,6 @@ class Engine:
         return views
 
     # ------------------------------------------------------------------ running
-
     def run(self, feeds: Mapping[str, np.ndarray], *, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """Run the model over all rows of ``feeds``.
 
