@@ -7,6 +7,8 @@ refuses, before any work, an output that would delete what it must not: `/`, the
 current or home directory or anything containing them, the input (the output is,
 contains or lies inside it), or an existing directory holding files that no
 dask-openvino job wrote; and an output whose parent is a file or cannot be written.
+[`staged_output`][dask_openvino.destination.staged_output] finds a complete output left
+in the staging directory by a run stopped while renaming it into place.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dask_openvino.errors import OutputError
 from dask_openvino.parts import COMPRESSIONS, MANIFEST, PART_NAME, READ_ONLY_COMPRESSIONS, Format, read_json
 from dask_openvino.storage import missing_backend
 
-__all__ = ["Destination", "check_destination", "resolve_destination"]
+__all__ = ["Destination", "check_destination", "resolve_destination", "staged_output"]
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,35 @@ def resolve_destination(
         overwrite=overwrite,
         resume=resume,
     )
+
+
+def staged_output(path: str | os.PathLike[str], *, format: str = "auto", single_file: bool | None = None) -> str | None:
+    """Return the staging directory of `path` if it holds a complete output that is not in place yet.
+
+    A run stopped while replacing a directory output (Ctrl-C, SIGTERM) puts the old one
+    back and keeps the new one there; `resume` with `overwrite` renames it into place.
+
+    Parameters
+    ----------
+    path, format, single_file
+        As in [`write_scored`][dask_openvino.output.write_scored].
+
+    Returns
+    -------
+    str or None
+        The staging directory, or None when it holds no complete output (or cannot be read).
+
+    Examples
+    --------
+    >>> staged_output("scored.parquet")  # doctest: +SKIP
+    '/data/.scored.parquet.dask-openvino-partial'
+    """
+    target = resolve_destination(path, format=format, single_file=single_file)
+    try:  # asked after an interrupt: an unreachable store means "cannot tell", not a traceback
+        manifest = None if target.single_file else read_json(target.fs, f"{target.staging}/{MANIFEST}")
+    except (OSError, ValueError):
+        manifest = None
+    return target.staging if manifest is not None and manifest.get("complete") else None
 
 
 def check_destination(dest: Destination, protect: Sequence[str | os.PathLike[str]] = ()) -> None:

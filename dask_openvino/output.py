@@ -53,7 +53,7 @@ from dask_openvino.parts import MANIFEST, RECORDS, PartWriter, join_parts, read_
 from dask_openvino.plan import PredictionPlan
 from dask_openvino.progress import Completed, track
 
-__all__ = ["WrittenOutput", "check_output", "staged_output", "write_scored"]
+__all__ = ["WrittenOutput", "check_output", "write_scored"]
 
 
 @dataclass(frozen=True)
@@ -332,34 +332,6 @@ def write_scored(
         resumed=len(done),
         scoring=Completed(results=results, rows=rows, seconds=time.perf_counter() - start),
     )
-
-
-def staged_output(path: str | os.PathLike[str], *, format: str = "auto", single_file: bool | None = None) -> str | None:
-    """Return the staging directory of `path` if it holds a complete output that is not in place yet.
-
-    A run stopped while replacing a directory output (Ctrl-C, SIGTERM) puts the old one
-    back and keeps the new one there; `resume` with `overwrite` renames it into place.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The output, as given to [`write_scored`][dask_openvino.output.write_scored].
-    format, single_file
-        As in [`write_scored`][dask_openvino.output.write_scored].
-
-    Returns
-    -------
-    str or None
-        The staging directory, or None when it holds no complete output.
-
-    Examples
-    --------
-    >>> staged_output("scored.parquet")  # doctest: +SKIP
-    '/data/.scored.parquet.dask-openvino-partial'
-    """
-    target = resolve_destination(path, format=format, single_file=single_file)
-    manifest = read_json(target.fs, f"{target.staging}/{MANIFEST}") if not target.single_file else None
-    return target.staging if manifest is not None and manifest.get("complete") else None
 
 
 def _start(target: Destination, job: dict[str, Any], key: str) -> dict[int, dict[str, Any]]:

@@ -32,7 +32,8 @@ from dask_openvino.cli.processing import LabelsParam, PostprocessParam, Preproce
 from dask_openvino.cli.run import failed_rows, job_start, summary_table, worker_precisions
 from dask_openvino.cli.tables import format_of
 from dask_openvino.cluster import ClusterOptions, connect
-from dask_openvino.output import check_output, staged_output, write_scored
+from dask_openvino.destination import staged_output
+from dask_openvino.output import check_output, write_scored
 from dask_openvino.plan import ERROR_COLUMN, InputsArg
 from dask_openvino.policy import PRECISIONS
 from dask_openvino.postprocessing import Postprocessor
