@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 from distributed import LocalCluster
 
 import model_factory
+from _jobs import wait_for_files
 from dask_openvino.cli import main
 
 LOCAL = ["--workers", "1", "--threads-per-worker", "1", "--dashboard-address", ":0"]
@@ -258,11 +258,7 @@ def test_ctrl_c_cancels_and_leaves_no_output(tmp_path: Path, score_xml: Path) ->
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 120
-        while not any(tmp_path.glob(".scored.parquet.dask-openvino-*/part.*")):
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the job never started writing"
-            time.sleep(0.02)
+        wait_for_files(process, tmp_path, ".scored.parquet.dask-openvino-*/part.*")
         os.killpg(process.pid, signal.SIGINT)
         text, _ = process.communicate(timeout=120)
     finally:

@@ -27,6 +27,7 @@ from distributed import Client, LocalCluster
 from rich.console import Console
 
 import model_factory
+from _jobs import wait_for_files
 from dask_openvino.cli import main, tables
 from dask_openvino.cli.job import PredictJob, build_scoring
 from dask_openvino.cli.logs import task_name, worker_logging
@@ -328,11 +329,7 @@ def test_a_command_killed_by_sigkill_leaves_no_plugin_on_the_cluster(
     with Client(cluster) as client:
         job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 120
-            while not list(staging.glob("part.*")):
-                assert job.poll() is None, job.communicate()[0]
-                assert time.monotonic() < deadline, "the job never wrote a part"
-                time.sleep(0.01)
+            wait_for_files(job, staging, "part.*")
             # Its warm-up, its two logging plugins, and a guard for each.
             assert len(_cluster_plugins(client)) == 6, _cluster_plugins(client)
         finally:

@@ -32,6 +32,7 @@ from distributed import Client
 
 import dask_openvino
 import model_factory
+from _jobs import wait_for_files
 from dask_openvino.cli import main
 
 pytestmark = [pytest.mark.deployment, pytest.mark.slow]
@@ -342,11 +343,7 @@ def test_a_lost_scheduler_stops_the_command_at_once_with_one_error_line(tmp_path
         command = [str(BIN / "dask-openvino"), "predict", str(model), str(features), "-o", str(out)]
         command += ["--inputs", ",".join(COLUMNS), "--scheduler", address, "-v", *(["--resume"] if resume else [])]
         job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 120
-        while not list(staging.glob("part.*")):
-            assert job.poll() is None, job.communicate()[0]
-            assert time.monotonic() < deadline, "the job never wrote a part"
-            time.sleep(0.01)
+        wait_for_files(job, staging, "part.*")
         os.killpg(scheduler.pid, signal.SIGKILL)
         # Well under the client's 30 s reconnection timeout, which each unregistration waited out.
         try:

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from distributed import LocalCluster
 
 import dask_openvino
+from _jobs import wait_for_files
 from dask_openvino import OutputError
 from dask_openvino.cli import main
 from dask_openvino.cli.tables import format_of
@@ -221,11 +222,7 @@ def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path, score_xml: Path, s
         [*command, "--batch-size", "1", *scheduler], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        deadline = time.monotonic() + 120
-        while not any(tmp_path.glob(".scored.parquet.dask-openvino-partial/part.*")):
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the job never started writing"
-            time.sleep(0.02)
+        wait_for_files(process, tmp_path, ".scored.parquet.dask-openvino-partial/part.*")
         os.kill(process.pid, signal.SIGTERM)
         text, _ = process.communicate(timeout=120)
     finally:

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 import dask_openvino
 import model_factory
+from _jobs import wait_for_files
 from dask_openvino import OutputError, ResumeMismatchError
 from dask_openvino.cli import main
 
@@ -56,11 +56,7 @@ def _kill_after_some_parts(command: list[str], staging: Path, parts: int) -> Non
     # Its own session: the process group holds the command and the worker processes it starts.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while len(list(staging.glob("_parts/*.json"))) < parts:
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the job never wrote its parts"
-            time.sleep(0.01)
+        wait_for_files(process, staging, "_parts/*.json", parts)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
@@ -140,6 +136,18 @@ def test_resume_from_python_scores_only_the_missing_partitions(tmp_path: Path, s
     np.testing.assert_allclose(pd.read_csv(output)["prediction"], expected, rtol=1e-5, atol=1e-5)
 
 
+def _stop_renaming_staging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make renaming a staging directory into place raise `KeyboardInterrupt`, as a Ctrl-C there would."""
+    move = LocalFileSystem.mv
+
+    def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
+        if source.endswith(".dask-openvino-partial"):  # not an old output moved aside (...-partial-old)
+            raise KeyboardInterrupt
+        move(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+
+
 def test_overwrite_interrupted_between_the_two_renames_keeps_both_outputs(
     tmp_path: Path, score_xml: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,14 +159,7 @@ def test_overwrite_interrupted_between_the_two_renames_keeps_both_outputs(
     with dask.config.set(scheduler="sync"):
         dask_openvino.write_scored(old.ov.predict(str(score_xml), inputs=["a", "b", "c"]), output)
         scored = new.ov.predict(str(score_xml), inputs=["a", "b", "c"])
-        move = LocalFileSystem.mv
-
-        def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
-            if source.endswith(staging.name):  # the new output, after the old one was moved aside
-                raise KeyboardInterrupt
-            move(self, source, *args, **kwargs)
-
-        monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+        _stop_renaming_staging(monkeypatch)  # the new output, after the old one was moved aside
         with pytest.raises(KeyboardInterrupt):
             dask_openvino.write_scored(scored, output, overwrite=True)
         monkeypatch.undo()
@@ -196,14 +197,7 @@ def test_a_previous_output_left_aside_by_a_killed_run_is_restored_or_removed(tmp
 
 def _interrupted_first_swap(scored: dd.DataFrame, output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Write `scored` to a new `output`, stopped just before its staging directory is renamed into place."""
-    move = LocalFileSystem.mv
-
-    def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
-        if source.endswith(".dask-openvino-partial"):
-            raise KeyboardInterrupt
-        move(self, source, *args, **kwargs)
-
-    monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+    _stop_renaming_staging(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         dask_openvino.write_scored(scored, output, resume=True)
     monkeypatch.undo()
@@ -270,14 +264,7 @@ def test_ctrl_c_while_replacing_an_output_says_where_the_new_one_is(
     job = ["--inputs", "a,b,c", "-o", str(output), *scheduler]
     assert _predict(str(score_xml), str(_source(tmp_path / "old.parquet", rows=20, files=2)), *job)[0] == 0
     new = str(_source(tmp_path / "new.parquet", rows=30, files=3))
-    move = LocalFileSystem.mv
-
-    def interrupted(self: LocalFileSystem, source: str, *args: Any, **kwargs: Any) -> None:
-        if source.endswith(staging.name):
-            raise KeyboardInterrupt
-        move(self, source, *args, **kwargs)
-
-    monkeypatch.setattr(LocalFileSystem, "mv", interrupted)
+    _stop_renaming_staging(monkeypatch)
     code, text = _predict(str(score_xml), new, *job, "--overwrite")
     monkeypatch.undo()
     assert code == 130, text
