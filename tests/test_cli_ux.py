@@ -349,13 +349,20 @@ def _worker_plugins(client: Client) -> list[list[str]]:
     return list(client.run(names).values())
 
 
+def _connected(client: Client, other: str) -> bool:
+    return bool(client.run_on_scheduler(lambda dask_scheduler: other in dask_scheduler.clients))
+
+
 def test_a_plugin_outlives_other_clients_and_goes_with_its_own(cluster: LocalCluster) -> None:
     # The scheduler-side guard acts on its own client's departure only.
     with Client(cluster) as client:
         with worker_logging(client, logging.WARNING, marker="read_parquet-predict-1"):
             with Client(cluster) as other:
                 assert len(_cluster_plugins(other)) == 2
-            time.sleep(0.5)  # the scheduler has seen the other client go
+            deadline = time.monotonic() + 30
+            while _connected(client, other.id) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _connected(client, other.id), "the scheduler never saw the other client go"
             assert len(_cluster_plugins(client)) == 2, "another client's departure removed the plugin"
             assert len(_worker_plugins(client)[0]) == 1
         owner = Client(cluster)
