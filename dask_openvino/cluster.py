@@ -32,7 +32,7 @@ from rich.console import Console
 
 from dask_openvino.errors import JobCancelledError
 
-__all__ = ["ClusterOptions", "connect"]
+__all__ = ["ClusterOptions", "connect", "connected"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,31 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
         # Once the client and cluster are closed: a notebook goes on with its logs.
         for name, level in silenced.items():
             logging.getLogger(name).setLevel(level)
+
+
+def connected(client: Client) -> bool:
+    """Return whether `client` is connected to its scheduler.
+
+    A client that lost its scheduler waits out its reconnection (Dask's
+    `distributed.comm.timeouts.connect`, 30 s by default) before any call to it fails:
+    clean-up after a job (unregistering plugins, cancelling, asking the workers) asks
+    this first and skips what the lost scheduler took with it.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The client, connected or not.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> connected(client)  # doctest: +SKIP
+    True
+    """
+    return bool(client.status == "running")
 
 
 @contextmanager

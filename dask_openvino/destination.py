@@ -164,7 +164,11 @@ def staged_output(path: str | os.PathLike[str], *, format: str = "auto", single_
 
     Parameters
     ----------
-    path, format, single_file
+    path : str or os.PathLike
+        The output, as given to [`write_scored`][dask_openvino.output.write_scored].
+    format : str, default "auto"
+        As in [`write_scored`][dask_openvino.output.write_scored].
+    single_file : bool, optional
         As in [`write_scored`][dask_openvino.output.write_scored].
 
     Returns

@@ -37,6 +37,7 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
+from dask_openvino.cluster import connected
 from dask_openvino.errors import JobCancelledError
 
 __all__ = ["Completed", "compact", "track"]
@@ -199,8 +200,7 @@ def track(
                     progress.update(task, advance=1, rows=total_rows)
     except BaseException:
         pending = [future for future in futures if not future.done()]  # type: ignore[no-untyped-call]
-        # A client that lost its scheduler would wait out its reconnection; it cancels them itself.
-        if pending and pending[0].client.status == "running":
+        if pending and connected(pending[0].client):  # else the client cancels them itself
             pending[0].client.cancel(pending)
         raise
     seconds = time.perf_counter() - start
@@ -234,7 +234,7 @@ def _recomputed(futures: Sequence[Future[Any]]) -> int:
     """Count the futures' tasks that the scheduler saw a worker die while running ("suspicious" tasks)."""
     if not futures:
         return 0
-    if futures[0].client.status != "running":  # it would wait out its reconnection first
+    if not connected(futures[0].client):
         return 0
     keys = [future.key for future in futures]
     # A lambda travels by value: the scheduler runs it without importing anything of ours.

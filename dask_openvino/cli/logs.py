@@ -31,6 +31,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from dask_openvino import state
 from dask_openvino.cli.scoped import scoped_plugin
+from dask_openvino.cluster import connected
 
 __all__ = ["QuietTaskFailures", "configure_logging", "task_name", "verbosity_option", "worker_logging"]
 
@@ -312,6 +313,6 @@ def worker_logging(client: Client, level: int, *, marker: str) -> Iterator[None]
 
 
 def _unsubscribe(client: Client, topic: str) -> None:
-    if client.status == "running":  # else the scheduler forgets the subscription with the client
+    if connected(client):  # else the scheduler forgets the subscription with the client
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(topic)  # type: ignore[no-untyped-call]

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from dask_openvino.cache import cache_info
 from dask_openvino.cli.scoped import scoped_plugin
+from dask_openvino.cluster import connected
 from dask_openvino.plan import ERROR_COLUMN
 from dask_openvino.plugin import WarmUp
 from dask_openvino.progress import Completed
@@ -145,7 +146,7 @@ def worker_precisions(client: Client, model: str) -> list[str]:
     ['bf16 (auto: AMX (amx_bf16) runs bf16 faster than f32)']
     """
     unknown = "could not ask the workers which precision they compiled %s with (%s)"
-    if client.status != "running":  # it would wait out its reconnection first
+    if not connected(client):
         logger.warning(unknown, model, "the client is not connected to the scheduler")
         return []
     try:

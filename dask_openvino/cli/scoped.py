@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from distributed import Client
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
+from dask_openvino.cluster import connected
+
 if TYPE_CHECKING:
     from distributed import Scheduler
 
@@ -65,8 +67,8 @@ def scoped_plugin(client: Client, plugin: WorkerPlugin, *, name: str) -> Iterato
     """Register ``plugin`` on every worker (and workers that join) for the block's length, or the client's.
 
     On leaving the block, also when the registration failed (a worker's ``setup``
-    raised), the plugin is unregistered, unless the client lost its scheduler (it would
-    wait out its reconnection, 30 s by default, first). Whatever happens to this
+    raised), the plugin is unregistered, unless the client lost its scheduler
+    ([`connected`][dask_openvino.cluster.connected]). Whatever happens to this
     process, the scheduler unregisters the plugin when the client disconnects.
 
     Parameters
@@ -94,7 +96,7 @@ def scoped_plugin(client: Client, plugin: WorkerPlugin, *, name: str) -> Iterato
     try:
         yield client.register_plugin(plugin, name=name)
     finally:
-        if client.status == "running":
+        if connected(client):
             _quietly(client.unregister_worker_plugin, name)
             _quietly(client.unregister_scheduler_plugin, guard)
 
