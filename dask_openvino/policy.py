@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_DEFAULT_BATCH_SIZE",
     "PRECISIONS",
+    "OVERFLOW_FIXES",
     "CpuFeatures",
+    "choose_overflow_fix",
     "choose_precision",
     "cpu_features",
     "default_batch_size",
@@ -43,6 +45,12 @@ PRECISIONS = ("auto", "f32", "bf16", "f16")
 """What ``precision=`` accepts: ``"auto"`` (decided per worker), or a fixed inference precision."""
 
 dask.config.update_defaults({"openvino": {"precision": "auto"}})
+
+OVERFLOW_FIXES = ("enable", "first_layer_only", "disable")
+"""NNCF's ``OverflowFix`` values: 7-bit weights in every layer, in the first only, or nowhere."""
+
+_INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+"""CPU flags of 8-bit dot-product instructions that accumulate in 32 bits."""
 
 MAX_DEFAULT_BATCH_SIZE = 4096
 """Upper bound of the default batch size for models with a dynamic batch dimension."""
@@ -195,6 +203,43 @@ def choose_precision(requested: str, features: CpuFeatures) -> tuple[str, str]:
     if "avx512_bf16" in features.flags and features.vendor == "AuthenticAMD":
         return "bf16", "auto: AVX512-BF16 on AMD was measured faster than f32"
     return "f32", "auto: bf16 without AMX was measured slower than f32 on this kind of CPU"
+
+
+def choose_overflow_fix(features: CpuFeatures) -> tuple[str, str]:
+    """Choose NNCF's overflow fix for an INT8 model made on a CPU: where weights keep only 7 bits, and why.
+
+    Without VNNI or AMX, OpenVINO multiplies 8-bit activations by 8-bit weights with
+    ``vpmaddubsw``, which adds each pair of products into 16 bits and saturates: a
+    full-range weight can clip a sum and change the result. Seven-bit weights cannot
+    overflow there, so on such a CPU every convolution and matrix multiplication gets
+    them (``"enable"``). With an 8-bit dot product that accumulates in 32 bits, NNCF's
+    default stays (``"first_layer_only"``: the first convolutions after each input,
+    none in a model of matrix multiplications only).
+
+    Parameters
+    ----------
+    features : CpuFeatures
+        The CPU that quantizes, taken to be like the CPUs that will run the model.
+
+    Returns
+    -------
+    overflow_fix : str
+        One of [`OVERFLOW_FIXES`][dask_openvino.policy.OVERFLOW_FIXES].
+    reason : str
+        One line for logs.
+
+    Examples
+    --------
+    >>> avx2 = CpuFeatures("AuthenticAMD", frozenset({"avx2", "fma"}), frozenset({"FP32", "INT8"}))
+    >>> choose_overflow_fix(avx2)[0]
+    'enable'
+    >>> choose_overflow_fix(CpuFeatures("GenuineIntel", frozenset({"avx512_vnni"}), frozenset()))[0]
+    'first_layer_only'
+    """
+    found = sorted(_INT8_DOT_PRODUCT_FLAGS & features.flags)
+    if found:
+        return "first_layer_only", f"this CPU accumulates 8-bit products in 32 bits ({', '.join(found)})"
+    return "enable", "this CPU has no VNNI or AMX: its 8-bit multiply-adds saturate at 16 bits, so weights keep 7 bits"
 
 
 def default_compile_config(device: str, precision: str = "f32") -> dict[str, str]:

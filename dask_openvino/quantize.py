@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -34,7 +35,10 @@ from dask_openvino.errors import ConversionError, InputSchemaError, MissingDepen
 from dask_openvino.feeds import cast_feeds, sample_feeds
 from dask_openvino.isolation import run_isolated
 from dask_openvino.plan import InputsArg
+from dask_openvino.policy import OVERFLOW_FIXES, choose_overflow_fix, cpu_features
 from dask_openvino.spec import ModelSpec, resolve_model
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FidelityReport", "compare_outputs", "fidelity_report", "quantize"]
 
@@ -75,9 +79,11 @@ def _calibration_items(
 def _quantize_in_child(spec: ModelSpec, items: list[dict[str, np.ndarray]], xml: str, options: dict[str, Any]) -> None:
     """Run ``nncf.quantize`` and save the INT8 IR at ``xml`` (runs in the converter process)."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     ignored = options.pop("ignored_scope")
     model_type = options.pop("model_type")
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix(options.pop("overflow_fix")))
     if isinstance(ignored, Mapping):
         ignored = nncf.IgnoredScope(**ignored)
     try:
@@ -88,6 +94,7 @@ def _quantize_in_child(spec: ModelSpec, items: list[dict[str, np.ndarray]], xml:
             subset_size=len(items),
             model_type=None if model_type is None else nncf.ModelType(model_type),
             ignored_scope=ignored,
+            advanced_parameters=advanced,
             **options,
         )
     except Exception as err:
@@ -106,6 +113,7 @@ def quantize(
     fast_bias_correction: bool = True,
     model_type: str | None = None,
     ignored_scope: Any = None,
+    overflow_fix: str | None = None,
 ) -> ModelSpec:
     """Quantize an IR to INT8 with NNCF post-training quantization.
 
@@ -139,6 +147,12 @@ def quantize(
     ignored_scope : nncf.IgnoredScope or dict, optional
         Operations left in float, as an ``nncf.IgnoredScope`` or its keyword
         arguments, e.g. ``{"types": ["Softmax"]}`` or ``{"names": ["logits"]}``.
+    overflow_fix : {"enable", "first_layer_only", "disable"}, optional
+        Which layers get 7-bit weights, which cannot saturate the 16-bit sums of CPUs
+        without VNNI or AMX. By default decided from this process's CPU by
+        [`choose_overflow_fix`][dask_openvino.policy.choose_overflow_fix] (``"enable"``
+        without VNNI), and logged; pass ``"enable"`` when the model will run on older
+        CPUs than the one quantizing it.
 
     Returns
     -------
@@ -169,6 +183,11 @@ def quantize(
         raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
     if subset_size < 1:
         raise ValueError(f"subset_size must be at least 1, got {subset_size}")
+    if overflow_fix is None:
+        overflow_fix, reason = choose_overflow_fix(cpu_features())
+        logger.info("quantize: overflow_fix=%s (%s)", overflow_fix, reason)
+    elif overflow_fix not in OVERFLOW_FIXES:
+        raise ValueError(f"overflow_fix must be one of {OVERFLOW_FIXES}, got {overflow_fix!r}")
     spec = resolve_model(model)
     items = _calibration_items(calibration, spec, inputs, subset_size)
     if not items:
@@ -181,6 +200,7 @@ def quantize(
         "fast_bias_correction": fast_bias_correction,
         "model_type": model_type,
         "ignored_scope": ignored_scope,
+        "overflow_fix": overflow_fix,
     }
     run_isolated(_quantize_in_child, spec, items, str(xml), options)
     return ModelSpec.from_path(xml, device=spec.device, config=spec.config_dict)

@@ -20,6 +20,7 @@ from distributed import LocalCluster
 import model_factory
 from _jobs import wait_for_files
 from dask_openvino.cli import main
+from dask_openvino.policy import choose_overflow_fix, cpu_features
 
 LOCAL = ["--workers", "1", "--threads-per-worker", "1", "--dashboard-address", ":0"]
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
@@ -487,6 +488,8 @@ def test_convert_and_quantize_commands(tmp_path: Path) -> None:
     assert (tmp_path / "int8" / "classifier-int8.xml").exists()
     assert "200 rows compared" in text
     assert re.search(r"probs: max abs diff [0-9.e-]+, top-1 agreement", text)
+    fix, reason = choose_overflow_fix(cpu_features())
+    assert f"overflow fix: {fix} ({reason})" in text
     code, text = _invoke("convert", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "ir2"))
     assert code == 1
     assert "ConversionError" in text
@@ -623,9 +626,12 @@ def test_convert_and_quantize_options_reach_the_library_parsed(tmp_path: Path, m
         "a,b",
         "--inputs",
         "c",
+        "--overflow-fix",
+        "disable",
     )
     assert code == 1, text
     assert calls[-1]["inputs"] == ["a", "b", "c"]
+    assert calls[-1]["overflow_fix"] == "disable"
 
 
 def test_an_input_whose_fsspec_backend_is_missing_names_what_to_install(score_xml: Path, tmp_path: Path) -> None:

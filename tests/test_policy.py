@@ -13,6 +13,7 @@ import dask_openvino
 from dask_openvino import Estimator, InferenceModel, ModelSpec, get_engine, state
 from dask_openvino.policy import (
     CpuFeatures,
+    choose_overflow_fix,
     choose_precision,
     cpu_features,
     default_batch_size,
@@ -55,6 +56,22 @@ def test_auto_precision_follows_the_cpu(cpu: CpuFeatures, expected: str) -> None
     assert precision == expected and reason.startswith("auto: ")
     for asked in ("f32", "bf16", "f16"):
         assert choose_precision(asked, cpu) == (asked, "asked for")
+
+
+@pytest.mark.parametrize(
+    ("cpu", "expected"),
+    [
+        (_cpu("GenuineIntel", "avx512_bf16", "amx_bf16", "amx_int8"), "first_layer_only"),
+        (_cpu("GenuineIntel", "avx512_vnni", bf16=False), "first_layer_only"),  # Cascade Lake
+        (_cpu("GenuineIntel", "avx2", "avx_vnni", bf16=False), "first_layer_only"),  # Alder Lake
+        (_cpu("GenuineIntel", "avx512f", "avx512bw", bf16=False), "enable"),  # Skylake-SP
+        (_cpu("AuthenticAMD", "avx2", bf16=False), "enable"),  # Zen 3
+    ],
+)
+def test_int8_overflow_fix_follows_the_cpus_8_bit_dot_product(cpu: CpuFeatures, expected: str) -> None:
+    fix, reason = choose_overflow_fix(cpu)
+    assert fix == expected
+    assert ("saturate" in reason) == (expected == "enable")
 
 
 def test_requested_precision_comes_from_the_argument_or_dask_config() -> None:

@@ -19,6 +19,7 @@ from sklearn.neural_network import MLPClassifier
 
 from dask_openvino import ConversionError, InputSchemaError, MissingDependencyError, ModelSpec, get_engine
 from dask_openvino.convert import convert
+from dask_openvino.policy import choose_overflow_fix, cpu_features
 from dask_openvino.quantize import FidelityReport, _calibration_items, fidelity_report, quantize
 
 COLUMNS = [f"pixel{i}" for i in range(64)]
@@ -67,6 +68,27 @@ def test_int8_model_agrees_with_fp32_on_held_out_digits(
     assert int8_accuracy > 0.9
 
 
+def _int8_weights_within_7_bits(xml: str) -> list[bool]:
+    """Whether each INT8 weight constant of an IR, in graph order, keeps to 7 bits (|w| <= 64)."""
+    constants = [op for op in ov.Core().read_model(xml).get_ordered_ops() if op.get_type_name() == "Constant"]
+    return [bool(np.abs(w.astype(np.int16)).max() <= 64) for op in constants if (w := op.get_data()).dtype == np.int8]
+
+
+def test_overflow_fix_keeps_weights_to_7_bits_where_asked_and_follows_the_cpu_by_default(
+    mlp_fp32: ModelSpec, digits_split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    # Without VNNI, 8-bit multiply-adds saturate at 16 bits; 7-bit weights cannot. (NNCF's
+    # "first_layer_only" finds no first layer to fix in this MLP: it matches "disable" here.)
+    calibration = digits_split[0][:100]
+    within = {}
+    for fix in ("enable", "disable", None):
+        int8 = quantize(mlp_fp32, calibration, subset_size=100, output_dir=tmp_path / str(fix), overflow_fix=fix)
+        within[fix] = _int8_weights_within_7_bits(int8.xml)
+    assert within["enable"] == [True, True]
+    assert within["disable"] == [False, False]
+    assert within[None] == within["enable" if choose_overflow_fix(cpu_features())[0] == "enable" else "disable"]
+
+
 def test_nncf_failures_carry_nncf_message(mlp_fp32: ModelSpec, tmp_path: Path) -> None:
     x = np.random.default_rng(0).uniform(0, 16, size=(20, 64)).astype(np.float32)
     with pytest.raises(ConversionError, match=r"NNCF cannot quantize .*digits_mlp.xml:\n.*no_such_node"):
@@ -81,7 +103,12 @@ def test_missing_nncf_names_the_package(linear_xml: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"preset": "fast"}, "preset"), ({"model_type": "cnn"}, "model_type"), ({"subset_size": 0}, "subset_size")],
+    [
+        ({"preset": "fast"}, "preset"),
+        ({"model_type": "cnn"}, "model_type"),
+        ({"subset_size": 0}, "subset_size"),
+        ({"overflow_fix": "first_layer"}, r"overflow_fix must be one of \('enable', 'first_layer_only', 'disable'\)"),
+    ],
 )
 def test_invalid_options_are_refused(linear_xml: Path, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

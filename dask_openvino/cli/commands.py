@@ -29,6 +29,7 @@ from dask_openvino.cluster import ClusterOptions
 from dask_openvino.convert import convert
 from dask_openvino.demo import DemoOptions, run_demo
 from dask_openvino.plan import SINGLE_OUTPUT_COLUMN, InputsArg
+from dask_openvino.policy import OVERFLOW_FIXES, choose_overflow_fix, cpu_features
 from dask_openvino.precision import check_precision
 from dask_openvino.quantize import fidelity_report, quantize
 from dask_openvino.spec import ModelSpec
@@ -197,6 +198,12 @@ def convert_command(
 )
 @click.option("--transformer", is_flag=True, help="The model is a transformer (NNCF keeps sensitive ops in float).")
 @click.option(
+    "--overflow-fix",
+    type=click.Choice(OVERFLOW_FIXES),
+    help="Layers with 7-bit weights (NNCF's overflow fix) [default: 'enable' on CPUs without VNNI or AMX, "
+    "else 'first_layer_only'].",
+)
+@click.option(
     "--holdout",
     metavar="DATA",
     help="Parquet or CSV rows (not the calibration rows) to compare INT8 with the original on.",
@@ -210,6 +217,7 @@ def quantize_command(
     subset_size: int,
     preset: str,
     transformer: bool,
+    overflow_fix: str | None,
     holdout: str | None,
     holdout_rows: int,
 ) -> None:
@@ -230,6 +238,9 @@ def quantize_command(
     with cli_errors(ValueError):
         frame = read_table(calibration, format_of(calibration, "auto"))
         inputs = expand_inputs(inputs, [str(column) for column in frame.columns])
+        overflow_fix, reason = (
+            choose_overflow_fix(cpu_features()) if overflow_fix is None else (overflow_fix, "asked for")
+        )
         spec = quantize(
             model,
             frame,
@@ -238,8 +249,10 @@ def quantize_command(
             preset=preset,
             output_dir=output_dir,
             model_type="transformer" if transformer else None,
+            overflow_fix=overflow_fix,
         )
         _print_spec(spec)
+        click.echo(f"overflow fix: {overflow_fix} ({reason})")
         if holdout is not None:
             rows = read_table(holdout, format_of(holdout, "auto")).head(holdout_rows, npartitions=-1)
             click.echo(f"INT8 against {model}:")
