@@ -205,8 +205,8 @@ def choose_precision(requested: str, features: CpuFeatures) -> tuple[str, str]:
     return "f32", "auto: bf16 without AMX was measured slower than f32 on this kind of CPU"
 
 
-def choose_overflow_fix(features: CpuFeatures) -> tuple[str, str]:
-    """Choose NNCF's overflow fix for an INT8 model made on a CPU: where weights keep only 7 bits, and why.
+def choose_overflow_fix(requested: str | None, features: CpuFeatures) -> tuple[str, str]:
+    """Resolve NNCF's overflow fix for an INT8 model made on a CPU: where weights keep only 7 bits, and why.
 
     Without VNNI or AMX, OpenVINO multiplies 8-bit activations by 8-bit weights with
     ``vpmaddubsw``, which adds each pair of products into 16 bits and saturates: a
@@ -214,10 +214,12 @@ def choose_overflow_fix(features: CpuFeatures) -> tuple[str, str]:
     overflow there, so on such a CPU every convolution and matrix multiplication gets
     them (``"enable"``). With an 8-bit dot product that accumulates in 32 bits, NNCF's
     default stays (``"first_layer_only"``: the first convolutions after each input,
-    none in a model of matrix multiplications only).
+    none in a model of matrix multiplications only). A value asked for is returned as it is.
 
     Parameters
     ----------
+    requested : str or None
+        One of [`OVERFLOW_FIXES`][dask_openvino.policy.OVERFLOW_FIXES], or None to decide.
     features : CpuFeatures
         The CPU that quantizes, taken to be like the CPUs that will run the model.
 
@@ -231,11 +233,15 @@ def choose_overflow_fix(features: CpuFeatures) -> tuple[str, str]:
     Examples
     --------
     >>> avx2 = CpuFeatures("AuthenticAMD", frozenset({"avx2", "fma"}), frozenset({"FP32", "INT8"}))
-    >>> choose_overflow_fix(avx2)[0]
+    >>> choose_overflow_fix(None, avx2)[0]
     'enable'
-    >>> choose_overflow_fix(CpuFeatures("GenuineIntel", frozenset({"avx512_vnni"}), frozenset()))[0]
+    >>> choose_overflow_fix(None, CpuFeatures("GenuineIntel", frozenset({"avx512_vnni"}), frozenset()))[0]
     'first_layer_only'
+    >>> choose_overflow_fix("disable", avx2)
+    ('disable', 'asked for')
     """
+    if requested is not None:
+        return requested, "asked for"
     found = sorted(_INT8_DOT_PRODUCT_FLAGS & features.flags)
     if found:
         return "first_layer_only", f"this CPU accumulates 8-bit products in 32 bits ({', '.join(found)})"

@@ -147,12 +147,12 @@ def quantize(
     ignored_scope : nncf.IgnoredScope or dict, optional
         Operations left in float, as an ``nncf.IgnoredScope`` or its keyword
         arguments, e.g. ``{"types": ["Softmax"]}`` or ``{"names": ["logits"]}``.
-    overflow_fix : {"enable", "first_layer_only", "disable"}, optional
+    overflow_fix : {None, "enable", "first_layer_only", "disable"}, optional
         Which layers get 7-bit weights, which cannot saturate the 16-bit sums of CPUs
-        without VNNI or AMX. By default decided from this process's CPU by
-        [`choose_overflow_fix`][dask_openvino.policy.choose_overflow_fix] (``"enable"``
-        without VNNI), and logged; pass ``"enable"`` when the model will run on older
-        CPUs than the one quantizing it.
+        without VNNI or AMX. Left out, it is decided from this process's CPU by
+        [`choose_overflow_fix`][dask_openvino.policy.choose_overflow_fix] (all layers
+        without VNNI or AMX), and logged; pass ``"enable"`` when the model will run on
+        older CPUs than the one quantizing it.
 
     Returns
     -------
@@ -183,11 +183,10 @@ def quantize(
         raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
     if subset_size < 1:
         raise ValueError(f"subset_size must be at least 1, got {subset_size}")
-    if overflow_fix is None:
-        overflow_fix, reason = choose_overflow_fix(cpu_features())
-        logger.info("quantize: overflow_fix=%s (%s)", overflow_fix, reason)
-    elif overflow_fix not in OVERFLOW_FIXES:
+    if overflow_fix is not None and overflow_fix not in OVERFLOW_FIXES:
         raise ValueError(f"overflow_fix must be one of {OVERFLOW_FIXES}, got {overflow_fix!r}")
+    overflow_fix, reason = choose_overflow_fix(overflow_fix, cpu_features())
+    logger.info("quantize: overflow_fix=%s (%s)", overflow_fix, reason)
     spec = resolve_model(model)
     items = _calibration_items(calibration, spec, inputs, subset_size)
     if not items:

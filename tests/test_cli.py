@@ -488,7 +488,7 @@ def test_convert_and_quantize_commands(tmp_path: Path) -> None:
     assert (tmp_path / "int8" / "classifier-int8.xml").exists()
     assert "200 rows compared" in text
     assert re.search(r"probs: max abs diff [0-9.e-]+, top-1 agreement", text)
-    fix, reason = choose_overflow_fix(cpu_features())
+    fix, reason = choose_overflow_fix(None, cpu_features())
     assert f"overflow fix: {fix} ({reason})" in text
     code, text = _invoke("convert", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "ir2"))
     assert code == 1

@@ -69,7 +69,7 @@ def test_auto_precision_follows_the_cpu(cpu: CpuFeatures, expected: str) -> None
     ],
 )
 def test_int8_overflow_fix_follows_the_cpus_8_bit_dot_product(cpu: CpuFeatures, expected: str) -> None:
-    fix, reason = choose_overflow_fix(cpu)
+    fix, reason = choose_overflow_fix(None, cpu)
     assert fix == expected
     assert ("saturate" in reason) == (expected == "enable")
 

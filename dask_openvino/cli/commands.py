@@ -238,9 +238,7 @@ def quantize_command(
     with cli_errors(ValueError):
         frame = read_table(calibration, format_of(calibration, "auto"))
         inputs = expand_inputs(inputs, [str(column) for column in frame.columns])
-        overflow_fix, reason = (
-            choose_overflow_fix(cpu_features()) if overflow_fix is None else (overflow_fix, "asked for")
-        )
+        overflow_fix, reason = choose_overflow_fix(overflow_fix, cpu_features())
         spec = quantize(
             model,
             frame,
