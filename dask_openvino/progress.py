@@ -21,7 +21,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from distributed import Future, as_completed
+from distributed import Client, Future, as_completed
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -219,15 +219,31 @@ _CANCELLED_BECAUSE = {
 def _gather(batch: list[Future[T]], finished: int, total: int) -> list[T]:
     """Return done futures' results: a partition's own error as it is, the cluster's as `JobCancelledError`."""
     stopped = f"the cluster stopped the job after {finished} of the {total} partitions it was computing"
+    client = batch[0].client
     try:
-        results: list[T] = batch[0].client.gather(batch)
+        results: list[T] = client.gather(batch)
     except (CancelledError, OSError) as err:
         if any(future.status == "error" for future in batch):  # a partition raised it (an unreadable file)
             raise
+        if isinstance(err, OSError):
+            _until_disconnected(client)
         reason = str(getattr(err, "reason", "")) if isinstance(err, CancelledError) else "scheduler-connection-lost"
         cause = _CANCELLED_BECAUSE.get(reason, "they were cancelled on the cluster")
         raise JobCancelledError(f"{stopped}: {cause}") from err
     return results
+
+
+def _until_disconnected(client: Client, seconds: float = 5.0) -> None:
+    """Wait (at most ``seconds``) for ``client`` to see that its scheduler is gone.
+
+    A gather's own connection can fail a moment before the client notices the lost
+    scheduler. Until it does, [`connected`][dask_openvino.cluster.connected] still says
+    yes, and each clean-up call that believes it would wait out a reconnection (30 s by
+    default) to a scheduler that is gone.
+    """
+    deadline = time.monotonic() + seconds
+    while connected(client) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _recomputed(futures: Sequence[Future[Any]]) -> int:

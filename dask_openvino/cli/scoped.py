@@ -96,12 +96,15 @@ def scoped_plugin(client: Client, plugin: WorkerPlugin, *, name: str) -> Iterato
     try:
         yield client.register_plugin(plugin, name=name)
     finally:
-        if connected(client):
-            _quietly(client.unregister_worker_plugin, name)
-            _quietly(client.unregister_scheduler_plugin, guard)
+        _quietly(client, client.unregister_worker_plugin, name)
+        _quietly(client, client.unregister_scheduler_plugin, guard)
 
 
-def _quietly(unregister: Callable[[str], object], name: str) -> None:
+def _quietly(client: Client, unregister: Callable[[str], object], name: str) -> None:
+    # Asked before each call: the first one failing can be how the client learns that its
+    # scheduler is gone, and the next would wait out the reconnection.
+    if not connected(client):
+        return
     try:
         unregister(name)
     except Exception as err:  # never in place of the job's own error; the guard removes it when the client leaves
