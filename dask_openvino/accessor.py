@@ -10,7 +10,6 @@ DataFrame it runs at once in this process.
 from __future__ import annotations
 
 import os
-import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
@@ -231,9 +230,11 @@ class OpenVINODataFrameAccessor(_OpenVINOAccessor[dd.DataFrame]):
     def _score(self, plan: PredictionPlan) -> dd.DataFrame:
         # The token names the scoring step in the dashboard's task stream and progress panel;
         # fusion with the reader keeps only its first word, "predict".
-        stem = posixpath.basename(plan.spec.xml).rsplit(".", 1)[0]
         scored: dd.DataFrame = self._frame.map_partitions(  # type: ignore[no-untyped-call]
-            predict_partition, plan, meta=predict_partition(self._meta().iloc[:0], plan), token=f"predict-{stem}"
+            predict_partition,
+            plan,
+            meta=predict_partition(self._meta().iloc[:0], plan),
+            token=f"predict-{plan.spec.name}",
         )
         return scored
 

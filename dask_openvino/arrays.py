@@ -331,7 +331,7 @@ def predict_dask_arrays(arrays: Mapping[str, da.Array], job: ArrayJob) -> list[d
         *blocks,
         concatenate=True,
         meta=np.empty((0,), dtype=object),
-        token="ov-predict",
+        token=f"predict-{job.spec.name}",
     )
     outputs = []
     for k, port in enumerate(job.description.outputs):
@@ -344,7 +344,7 @@ def predict_dask_arrays(arrays: Mapping[str, da.Array], job: ArrayJob) -> list[d
                 new_axis=list(range(1, 1 + len(extra))) or None,
                 dtype=port.dtype,
                 meta=np.empty((0,) * (1 + len(extra)), dtype=port.dtype),
-                token=f"ov-predict-{port.name}",
+                token=f"predict-{job.spec.name}-{port.name}",
             )
         )
     return outputs

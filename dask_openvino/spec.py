@@ -233,10 +233,7 @@ def describe_model(model: ov.Model) -> ModelDescription:
     -------
     ModelDescription
     """
-    return ModelDescription(
-        inputs=tuple(port_info(p) for p in model.inputs),
-        outputs=tuple(port_info(p) for p in model.outputs),
-    )
+    return ModelDescription(inputs=tuple(map(port_info, model.inputs)), outputs=tuple(map(port_info, model.outputs)))
 
 
 def _read(url: str, options: StorageOptions) -> bytes:
@@ -394,12 +391,13 @@ class ModelSpec:
         """
         merged = dict(self.config)
         merged.update(_freeze_config(config))
-        return replace(
-            self,
-            device=device or self.device,
-            config=tuple(sorted(merged.items())),
-            precision=self.precision if precision is None else requested_precision(precision),
-        )
+        precision = self.precision if precision is None else requested_precision(precision)
+        return replace(self, device=device or self.device, config=tuple(sorted(merged.items())), precision=precision)
+
+    @property
+    def name(self) -> str:
+        """The IR's file name without its extension: what the Dask tasks that run it are called."""
+        return self.xml.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
     @property
     def config_dict(self) -> dict[str, str]:

@@ -230,6 +230,9 @@ def test_dask_arrays_single_multi_and_grouped(batch1_xml: Path, multi_io_xml: Pa
     model.load_openvino(multi_io_xml)
     outputs = model.distributed_predict([da.from_array(image, chunks=5), da.from_array(bias, chunks=7)])
     assert isinstance(outputs, list) and [o.shape for o in outputs] == [(17, 1), (17, 10)]
+    # Named like the DataFrame path's tasks, after the model, in the dashboard.
+    for output, port in zip(outputs, ("total", "logits"), strict=True):
+        assert output.name.startswith(f"predict-{multi_io_xml.stem}-{port}-"), output.name
     ref = direct(multi_io_xml, {"image": image, "bias": bias})
     total, logits = da.compute(*outputs)
     assert np.abs(total - ref["total"]).max() < 1e-5
