@@ -22,7 +22,7 @@ from typing import Any
 import dask
 
 from benchmarks import data, models, reference, report, suite, timing
-from dask_openvino.policy import choose_precision, cpu_features
+from dask_openvino.policy import choose_overflow_fix, choose_precision, cpu_features
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -186,6 +186,7 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
             "cpu_flags": sorted(cpu_features().flags & _PRECISION_FLAGS),
             "openvino_capabilities": sorted(cpu_features().capabilities),
             "auto_precision": list(choose_precision("auto", cpu_features())),
+            "int8_overflow_fix": list(choose_overflow_fix(None, cpu_features())),
             "cores": os.cpu_count(),
             "versions": _versions(),
             "rounds": mode.rounds,

@@ -368,6 +368,8 @@ def summary(results: dict[str, Any]) -> str:
         machine += f"; flags {', '.join(meta['cpu_flags']) or 'none of AMX/AVX512'}"
     if meta.get("auto_precision"):
         machine += f'; precision="auto" chose {meta["auto_precision"][0]}'
+    if meta.get("int8_overflow_fix"):
+        machine += f"; INT8 models quantized with overflow fix {meta['int8_overflow_fix'][0]!r}"
     return (
         f"Measured {meta['date']} on {meta['cpu']} ({machine}), {meta['mode']} run in "
         f"{meta['seconds']:.0f} s; median of {meta['rounds']} interleaved rounds ({meta['tabular_rounds']} for the "
