@@ -26,7 +26,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from distributed import Client, LocalCluster
@@ -98,32 +98,25 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     """
     silenced: dict[str, int] = {}
     try:
-        if options.scheduler is not None:
-            with Client(options.scheduler) as client:  # type: ignore[no-untyped-call]
-                workers = client.scheduler_info(n_workers=-1)["workers"]
-                threads = sum(w["nthreads"] for w in workers.values())
-                console.print(
-                    f"Cluster: {options.scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
-                )
-                _print_dashboard(client, console)
-                with _quiet_shutdown(silenced), _sigterm_as_ctrl_c():
-                    yield client
-            return
-        with _workers_ignore_ctrl_c(), warnings.catch_warnings():
-            # A busy dashboard port makes distributed pick another one and warn; the link printed below is the real one.
-            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-            cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=options.workers,
-                threads_per_worker=options.threads_per_worker,
-                processes=True,
-                dashboard_address=options.dashboard_address,
-                silence_logs=logging.ERROR,
-            )
-        with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-            workers = client.scheduler_info(n_workers=-1)["workers"]
-            threads = sorted({w["nthreads"] for w in workers.values()})
-            per_worker = "/".join(str(t) for t in threads) + (" thread" if threads == [1] else " threads")
-            console.print(f"Cluster: local, {_plural(len(workers), 'worker')} x {per_worker}")
+        with ExitStack() as started:  # closed in reverse: the client, then a local cluster
+            if options.scheduler is not None:
+                client = started.enter_context(Client(options.scheduler))  # type: ignore[no-untyped-call]
+            else:
+                with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+                    # A busy dashboard port makes distributed pick another one and warn; the link printed below is
+                    # the real one.
+                    warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                    cluster = started.enter_context(
+                        LocalCluster(  # type: ignore[no-untyped-call]
+                            n_workers=options.workers,
+                            threads_per_worker=options.threads_per_worker,
+                            processes=True,
+                            dashboard_address=options.dashboard_address,
+                            silence_logs=logging.ERROR,
+                        )
+                    )
+                client = started.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
+            console.print(_cluster_line(client, options.scheduler))
             _print_dashboard(client, console)
             with _quiet_shutdown(silenced), _sigterm_as_ctrl_c():
                 yield client
@@ -246,6 +239,17 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _cluster_line(client: Client, scheduler: str | None) -> str:
+    """Say where the job runs: the scheduler's address or a local cluster, with its workers and threads."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    if scheduler is not None:
+        threads = sum(w["nthreads"] for w in workers.values())
+        return f"Cluster: {scheduler} ({_plural(len(workers), 'worker')}, {_plural(threads, 'thread')})"
+    per_worker = sorted({w["nthreads"] for w in workers.values()})
+    threads_text = "/".join(str(t) for t in per_worker) + (" thread" if per_worker == [1] else " threads")
+    return f"Cluster: local, {_plural(len(workers), 'worker')} x {threads_text}"
 
 
 def _print_dashboard(client: Client, console: Console) -> None:
