@@ -126,6 +126,17 @@ def check_output(
     dask_openvino.errors.OutputError: refusing to write to data: it contains the input data/in.parquet ...
     """
     target = resolve_destination(path, format=format, single_file=single_file, overwrite=overwrite, resume=resume)
+    _check(target, scored, protect, resume=resume, record=record)
+
+
+def _check(
+    target: Destination,
+    scored: dd.DataFrame | None,
+    protect: Sequence[str | os.PathLike[str]],
+    *,
+    resume: bool,
+    record: Mapping[str, Any] | None,
+) -> None:
     check_destination(target, protect)
     if scored is None:
         return
@@ -284,17 +295,9 @@ def write_scored(
     'part.00000.parquet'
     """
     target = resolve_destination(path, format=format, single_file=single_file, overwrite=overwrite, resume=resume)
-    _recover(target)
-    check_output(
-        path,
-        scored,
-        format=format,
-        single_file=single_file,
-        overwrite=overwrite,
-        resume=resume,
-        protect=protect,
-        record=record,
-    )
+    _check(target, scored, protect, resume=resume, record=record)  # before anything is touched
+    if _recover(target):  # the output a stopped run was replacing is back: check it as it now is
+        _check(target, scored, protect, resume=resume, record=record)
     job = _job_record(scored, target, record)
     key = hashlib.blake2b(json.dumps(job, sort_keys=True).encode(), digest_size=16).hexdigest()
     done = _start(target, job, key)
@@ -411,8 +414,10 @@ def _compute(
     return done.results
 
 
-def _recover(target: Destination) -> None:
+def _recover(target: Destination) -> bool:
     """Undo what a run killed while replacing a directory output left: restore the old output, or remove it.
+
+    Returns whether the old output was restored.
 
     The old output is kept aside while the new one is renamed into place. A leftover
     copy is restored if the output is missing, removed if the output is whole (so that
@@ -421,10 +426,10 @@ def _recover(target: Destination) -> None:
     """
     fs, previous, path = target.fs, target.previous, target.path
     if not fs.exists(previous):
-        return
+        return False
     if not fs.exists(path):
         fs.mv(previous, path, recursive=True)
-        return
+        return True
     manifest = read_json(fs, f"{path}/{MANIFEST}") if fs.isdir(path) else {"parts": []}
     if manifest is None or not all(fs.exists(f"{path}/{part['file']}") for part in manifest.get("parts", [])):
         raise OutputError(
@@ -432,6 +437,7 @@ def _recover(target: Destination) -> None:
             f"the output it replaced is in {previous}: move it back to {path}, or remove it"
         )
     remove_tree(fs, previous)
+    return False
 
 
 def _finish(

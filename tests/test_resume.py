@@ -195,6 +195,22 @@ def test_a_previous_output_left_aside_by_a_killed_run_is_restored_or_removed(tmp
     assert sorted(p.name for p in output.iterdir()) == parts and not previous.exists()
 
 
+def test_an_output_refused_is_refused_before_a_killed_runs_leftovers_are_touched(
+    tmp_path: Path, score_xml: Path
+) -> None:
+    output = tmp_path / "scored.parquet"
+    previous = tmp_path / ".scored.parquet.dask-openvino-partial-old"
+    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=20, files=2)).ov.predict(
+        str(score_xml), inputs=["a", "b", "c"]
+    )
+    with dask.config.set(scheduler="sync"):
+        dask_openvino.write_scored(scored, output)
+        output.rename(previous)  # killed after moving the old output aside
+        with pytest.raises(OutputError, match="it is the input"):
+            dask_openvino.write_scored(scored, output, protect=[str(output / "*.parquet")])
+    assert previous.is_dir() and not output.exists()
+
+
 def _interrupted_first_swap(scored: dd.DataFrame, output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Write `scored` to a new `output`, stopped just before its staging directory is renamed into place."""
     _stop_renaming_staging(monkeypatch)
