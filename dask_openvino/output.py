@@ -417,12 +417,11 @@ def _compute(
 def _recover(target: Destination) -> bool:
     """Undo what a run killed while replacing a directory output left: restore the old output, or remove it.
 
-    Returns whether the old output was restored.
-
     The old output is kept aside while the new one is renamed into place. A leftover
     copy is restored if the output is missing, removed if the output is whole (so that
     the next swap does not move the output inside it), and otherwise left for the user:
     on an object store a rename copies file by file, and may have stopped half-way.
+    Returns whether the old output was restored.
     """
     fs, previous, path = target.fs, target.previous, target.path
     if not fs.exists(previous):
