@@ -178,9 +178,7 @@ def test_overwrite_interrupted_between_the_two_renames_keeps_both_outputs(
 def test_a_previous_output_left_aside_by_a_killed_run_is_restored_or_removed(tmp_path: Path, score_xml: Path) -> None:
     output = tmp_path / "scored.parquet"
     previous = tmp_path / ".scored.parquet.dask-openvino-partial-old"
-    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=20, files=2)).ov.predict(
-        str(score_xml), inputs=["a", "b", "c"]
-    )
+    scored = _scored(tmp_path, score_xml, rows=20, files=2)
     parts = ["_dask_openvino.json", "part.00000.parquet", "part.00001.parquet"]
     with dask.config.set(scheduler="sync"):
         dask_openvino.write_scored(scored, output)
@@ -200,15 +198,20 @@ def test_an_output_refused_is_refused_before_a_killed_runs_leftovers_are_touched
 ) -> None:
     output = tmp_path / "scored.parquet"
     previous = tmp_path / ".scored.parquet.dask-openvino-partial-old"
-    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=20, files=2)).ov.predict(
-        str(score_xml), inputs=["a", "b", "c"]
-    )
+    scored = _scored(tmp_path, score_xml, rows=20, files=2)
     with dask.config.set(scheduler="sync"):
         dask_openvino.write_scored(scored, output)
         output.rename(previous)  # killed after moving the old output aside
         with pytest.raises(OutputError, match="it is the input"):
             dask_openvino.write_scored(scored, output, protect=[str(output / "*.parquet")])
     assert previous.is_dir() and not output.exists()
+
+
+def _scored(tmp_path: Path, score_xml: Path, *, rows: int, files: int) -> dd.DataFrame:
+    """The scores of `rows` rows written as `files` Parquet files under `tmp_path`."""
+    return dd.read_parquet(_source(tmp_path / "in.parquet", rows=rows, files=files)).ov.predict(
+        str(score_xml), inputs=["a", "b", "c"]
+    )
 
 
 def _interrupted_first_swap(scored: dd.DataFrame, output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,9 +233,7 @@ def test_resume_after_an_object_store_rename_stopped_half_way_scores_what_moved(
     # must not swap in the staging directory as if it were whole.
     output = tmp_path / "scored.parquet"
     staging = tmp_path / ".scored.parquet.dask-openvino-partial"
-    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=30, files=3)).ov.predict(
-        str(score_xml), inputs=["a", "b", "c"]
-    )
+    scored = _scored(tmp_path, score_xml, rows=30, files=3)
     with dask.config.set(scheduler="sync"):
         clean = tmp_path / "clean.parquet"
         dask_openvino.write_scored(scored, clean)
@@ -256,9 +257,7 @@ def test_resuming_a_finished_output_that_lost_a_part_refuses_or_scores_it_again(
     tmp_path: Path, score_xml: Path
 ) -> None:
     output = tmp_path / "scored.parquet"
-    scored = dd.read_parquet(_source(tmp_path / "in.parquet", rows=20, files=2)).ov.predict(
-        str(score_xml), inputs=["a", "b", "c"]
-    )
+    scored = _scored(tmp_path, score_xml, rows=20, files=2)
     with dask.config.set(scheduler="sync"):
         dask_openvino.write_scored(scored, output)
         expected = pd.read_parquet(output)
