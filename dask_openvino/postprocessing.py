@@ -310,15 +310,29 @@ LabelOutput = TopK
 
 
 def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Return the indices of the ``k`` largest values of each row, largest first (equal values in index order)."""
-    n_classes = scores.shape[1]
+    """Return the indices of the ``k`` largest values of each row, largest first.
+
+    Equal values go in index order and NaN ranks above every number, as in
+    ``numpy.argmax``, so ``k=1`` picks what [`ArgMax`][dask_openvino.postprocessing.ArgMax]
+    picks. ``argpartition`` finds the ``k`` best of most rows; a row with a tie at the
+    ``k``-th place (where ``argpartition`` picks an arbitrary member) or with a NaN is sorted whole.
+    """
+    n_rows, n_classes = scores.shape
+    key = -scores
     if k < n_classes:
-        candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        candidates = np.argpartition(key, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(key, candidates[:, k - 1 :], axis=1)
+        whole = ((key <= kth).sum(axis=1) > k) | np.isnan(scores).any(axis=1)
     else:
-        candidates = np.broadcast_to(np.arange(n_classes), scores.shape)
-    chosen = np.take_along_axis(scores, candidates, axis=1)
-    order = np.lexsort((candidates, -chosen), axis=1)
-    return np.take_along_axis(candidates, order, axis=1)
+        candidates = np.broadcast_to(np.arange(n_classes), (n_rows, n_classes))
+        whole = np.isnan(scores).any(axis=1)
+    chosen = np.take_along_axis(key, candidates, axis=1)
+    best = np.take_along_axis(candidates, np.lexsort((candidates, chosen), axis=1), axis=1)
+    if whole.any():
+        rows = key[whole]
+        order = np.lexsort((rows, ~np.isnan(rows)), axis=1)  # stable: equal values keep index order
+        best[whole] = order[:, :k]
+    return best
 
 
 @dataclass(frozen=True)

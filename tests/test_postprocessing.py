@@ -195,6 +195,22 @@ def test_topk_breaks_ties_by_lower_index_and_handles_k_equal_to_classes() -> Non
     assert out["label"].tolist() == [[1, 2, 0, 3], [0, 1, 2, 3]]
 
 
+def test_topk_breaks_a_tie_at_the_kth_place_by_lower_index_and_agrees_with_argmax() -> None:
+    # argpartition picks an arbitrary member of a tie that straddles the k-th place.
+    port = PortInfo("s", "f32", (None, 4))
+    scores = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 3.0, 3.0, 3.0], [np.nan, 1.0, 2.0, np.inf]], np.float32)
+    assert TopK(1).apply(scores, port, "s")["label"].tolist() == [2, 1, 0]
+    assert TopK(3).apply(scores, port, "s")["label"].tolist() == [[2, 3, 0], [1, 2, 3], [0, 3, 2]]
+    ties = np.random.default_rng(0).integers(0, 3, size=(2_000, 9)).astype(np.float32)
+    ties[::7, 4] = np.nan
+    port = PortInfo("s", "f32", (None, 9))
+    expected = [sorted(range(9), key=lambda i, r=row: (not np.isnan(r[i]), -np.nan_to_num(r[i]), i)) for row in ties]
+    for k in (1, 4, 8):
+        labels = TopK(k).apply(ties, port, "s")["label"]
+        assert [v if k > 1 else [v] for v in labels.tolist()] == [e[:k] for e in expected]
+    assert TopK(1).apply(ties, port, "s")["label"].tolist() == ArgMax().apply(ties, port, "s")["s"].tolist()
+
+
 def test_threshold_on_one_value_per_row_gives_a_boolean_column() -> None:
     port = PortInfo("p", "f32", (None, 1))
     out = Threshold(0.5).apply(np.array([[0.2], [0.7]], np.float32), port, "p")
