@@ -119,7 +119,9 @@ def cast_feeds(data: Any, description: ModelDescription, *, what: str) -> dict[s
     return {port.name: np.ascontiguousarray(array) for port, array in zip(description.inputs, arrays, strict=True)}
 
 
-def sample_feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None) -> dict[str, np.ndarray]:
+def sample_feeds(
+    data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None, *, what: str = "the data"
+) -> dict[str, np.ndarray]:
     """Return model feeds for up to ``rows`` rows of ``data``: a seeded random sample, or every row when None.
 
     Parameters
@@ -132,6 +134,8 @@ def sample_feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None
         Column mapping for DataFrames, as for ``.ov.predict``; None for arrays.
     rows : int or None
         Sample size.
+    what : str, default "the data"
+        What ``data`` is, for the error when it has no rows.
 
     Returns
     -------
@@ -140,7 +144,7 @@ def sample_feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None
     Raises
     ------
     InputSchemaError
-        If the data does not fit the model's inputs.
+        If the data does not fit the model's inputs, or has no rows.
     ValueError
         If ``inputs`` is given with arrays.
     """
@@ -153,11 +157,15 @@ def sample_feeds(data: Any, spec: ModelSpec, inputs: InputsArg, rows: int | None
             data = data.compute()
         if rows is not None and len(data) > rows:
             data = data.sample(n=rows, random_state=_SAMPLE_SEED)
-        return feeds_from_frame(data, spec, inputs)
-    if inputs is not None:
+        feeds = feeds_from_frame(data, spec, inputs)
+    elif inputs is not None:
         raise ValueError("inputs= maps DataFrame columns; arrays match the model's inputs by position or by dict key")
-    feeds = cast_feeds(data, spec.describe(), what="the data")
+    else:
+        feeds = cast_feeds(data, spec.describe(), what=what)
     total = len(next(iter(feeds.values())))
+    if total == 0:
+        # Figures over no rows (a speed of 0, a max difference of 0) would read as results.
+        raise InputSchemaError(f"{what} has no rows; the model has to run on at least one")
     if rows is not None and total > rows:
         chosen = np.sort(np.random.default_rng(_SAMPLE_SEED).choice(total, size=rows, replace=False))
         feeds = {name: array[chosen] for name, array in feeds.items()}

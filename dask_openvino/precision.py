@@ -207,7 +207,7 @@ def check_precision(
     Raises
     ------
     InputSchemaError
-        If the data does not fit the model's inputs.
+        If the data does not fit the model's inputs, or has no rows.
     MissingDependencyError
         With ``quantize_sample``, if NNCF is not installed.
 

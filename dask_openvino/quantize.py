@@ -56,7 +56,7 @@ def _calibration_items(
     description = spec.describe()
     batch = (description.inputs[0].batch_size if description.inputs else None) or 1
     if isinstance(calibration, (pd.DataFrame, dd.DataFrame, np.ndarray, list, tuple, Mapping)):
-        feeds = sample_feeds(calibration, spec, inputs, subset_size * batch)
+        feeds = sample_feeds(calibration, spec, inputs, subset_size * batch, what="the calibration data")
         n_rows = len(next(iter(feeds.values())))
         if n_rows < batch:
             raise ValueError(f"the model's static batch is {batch} rows; the calibration data has only {n_rows}")
@@ -277,7 +277,7 @@ def fidelity_report(
       probabilities: max abs diff 0.0132, top-1 agreement 99.80%
     """
     reference_spec, candidate_spec = resolve_model(reference), resolve_model(candidate)
-    feeds = sample_feeds(data, reference_spec, inputs, None)
+    feeds = sample_feeds(data, reference_spec, inputs, None, what="the holdout data")
     expected = get_engine(reference_spec).run(feeds)
     got = get_engine(candidate_spec).run(feeds)
     max_abs_diff, top1 = compare_outputs(expected, got)

@@ -13,6 +13,7 @@ from openvino import opset13 as ops
 import model_factory
 from dask_openvino import check_precision
 from dask_openvino.cli import main
+from dask_openvino.errors import InputSchemaError
 from dask_openvino.policy import choose_precision, cpu_features
 from dask_openvino.precision import PrecisionResult, _recommend
 
@@ -52,6 +53,11 @@ def test_check_compares_each_precision_with_float32(classifier_xml: Path, frame:
     assert report.auto.startswith(auto)
     text = str(report)
     assert "recommendation: " in text and "rows/s" in text and report.cpu.split()[0] in text
+
+
+def test_check_refuses_data_without_rows(classifier_xml: Path, frame: pd.DataFrame) -> None:
+    with pytest.raises(InputSchemaError, match="the data has no rows"):
+        check_precision(classifier_xml, frame.iloc[:0], inputs=COLUMNS, seconds=0.2)
 
 
 @pytest.mark.slow

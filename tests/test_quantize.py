@@ -167,6 +167,13 @@ def test_calibration_errors(multi_io_xml: Path, linear_xml: Path) -> None:
         _calibration_items(np.ones((4, 3)), ModelSpec.from_path(linear_xml), ["a"], subset_size=10)
     with pytest.raises(TypeError, match="calibration must be"):
         _calibration_items(3.0, spec, None, subset_size=10)
+    linear = ModelSpec.from_path(linear_xml)
+    with pytest.raises(InputSchemaError, match="the calibration data has no rows"):
+        _calibration_items(np.ones((0, 3), np.float32), linear, None, subset_size=10)
+    with pytest.raises(InputSchemaError, match="the calibration data has no rows"):
+        _calibration_items(
+            pd.DataFrame({"a": [], "b": [], "c": []}, dtype="float32"), linear, list("abc"), subset_size=10
+        )
 
 
 def two_output_model(path: Path) -> Path:
@@ -182,6 +189,8 @@ def test_fidelity_report_of_a_model_against_itself(linear_xml: Path, tmp_path: P
     assert "17 rows compared" in str(report) and "top-1 agreement 100.00%" in str(report)
     with pytest.raises(InputSchemaError, match="outputs differ"):
         fidelity_report(linear_xml, two_output_model(tmp_path / "two.xml"), x)
+    with pytest.raises(InputSchemaError, match="the holdout data has no rows"):
+        fidelity_report(linear_xml, linear_xml, x[:0])  # "0 rows compared, max abs diff 0" would read as a pass
 
 
 @pytest.mark.slow
