@@ -28,6 +28,7 @@ from dask_openvino.errors import (
     ModelLoadError,
     OutputError,
     ResumeMismatchError,
+    SettingError,
     UnsupportedElementTypeError,
     VersionMismatchError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "PrecisionResult",
     "ResumeMismatchError",
     "SentenceEmbedding",
+    "SettingError",
     "Softmax",
     "TextTokenize",
     "Threshold",

@@ -16,6 +16,7 @@ The tree:
     ├── MissingDependencyError (also ImportError) an optional package is not installed
     ├── OutputError           (also OSError)      the output cannot be written there, or not safely
     │   └── ResumeMismatchError                   parts already written came from another job
+    ├── SettingError          (also ValueError)   a Dask config setting of dask-openvino holds a value it cannot take
     └── VersionMismatchError  (also RuntimeError) workers run other dask-openvino or OpenVINO versions
 
 Each error also inherits the builtin exception it refines, so ``except ValueError``
@@ -46,6 +47,7 @@ __all__ = [
     "ModelLoadError",
     "OutputError",
     "ResumeMismatchError",
+    "SettingError",
     "UnsupportedElementTypeError",
     "VersionMismatchError",
     "openvino_message",
@@ -174,6 +176,15 @@ class ResumeMismatchError(OutputError):
 
     The message lists each difference (model fingerprint, options, columns,
     partitions, input) with the recorded and the current value.
+    """
+
+
+class SettingError(DaskOpenVINOError, ValueError):
+    """A Dask config setting of dask-openvino (``openvino.*``) holds a value it cannot take.
+
+    Settings come from Dask's YAML files or ``DASK_OPENVINO__*`` environment variables,
+    away from the call that reads them; the message names the setting, its environment
+    variable, the value found and the values allowed.
     """
 
 

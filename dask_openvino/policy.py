@@ -23,6 +23,7 @@ import dask.config
 import openvino as ov
 
 from dask_openvino import state
+from dask_openvino.errors import SettingError
 
 if TYPE_CHECKING:
     from dask_openvino.spec import PortInfo
@@ -108,16 +109,25 @@ def requested_precision(precision: str | None) -> str:
     Raises
     ------
     ValueError
-        If it is not one of [`PRECISIONS`][dask_openvino.policy.PRECISIONS].
+        If ``precision`` is not one of [`PRECISIONS`][dask_openvino.policy.PRECISIONS].
+    SettingError
+        If ``precision`` is None and the setting is not one of them.
 
     Examples
     --------
     >>> requested_precision("bf16")
     'bf16'
     """
-    asked = dask.config.get("openvino.precision") if precision is None else precision
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        return precision
+    asked = dask.config.get("openvino.precision")
     if asked not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {asked!r}")
+        raise SettingError(
+            f"Dask's openvino.precision setting (DASK_OPENVINO__PRECISION in the environment, or a Dask config "
+            f"file) must be one of {list(PRECISIONS)}, got {asked!r}"
+        )
     return str(asked)
 
 

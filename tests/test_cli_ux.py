@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -199,6 +200,18 @@ def test_a_failing_job_prints_one_clean_error(tmp_path: Path) -> None:
     assert "broken.png" in error[0]
     assert "--errors null" in error[0]
     assert "errors='null'" not in error[0]
+
+
+def test_a_bad_precision_setting_is_one_error_naming_its_variable(tmp_path: Path, score_xml: Path) -> None:
+    source = tmp_path / "t.parquet"
+    _table(8).to_parquet(source)
+    with dask.config.set({"openvino.precision": "F32"}):  # as DASK_OPENVINO__PRECISION=F32 sets it
+        code, text = _invoke("predict", str(score_xml), str(source), "-o", str(tmp_path / "o"), "--inputs", "f0,f1,f2")
+    assert code == 1, text
+    assert "Traceback" not in text
+    assert "Error: SettingError: Dask's openvino.precision setting (DASK_OPENVINO__PRECISION" in text
+    assert "got 'F32'" in text
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.cluster

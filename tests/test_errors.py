@@ -23,6 +23,7 @@ REFINES = {
     errors.VersionMismatchError: RuntimeError,
     errors.OutputError: OSError,
     errors.ResumeMismatchError: OSError,
+    errors.SettingError: ValueError,
 }
 
 

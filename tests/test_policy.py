@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import dask_openvino
-from dask_openvino import Estimator, InferenceModel, ModelSpec, get_engine, state
+from dask_openvino import Estimator, InferenceModel, ModelSpec, SettingError, get_engine, state
 from dask_openvino.policy import (
     CpuFeatures,
     choose_overflow_fix,
@@ -81,6 +81,8 @@ def test_requested_precision_comes_from_the_argument_or_dask_config() -> None:
         assert requested_precision(None) == "auto"
     with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'f32', 'bf16', 'f16'\], got 'fp32'"):
         requested_precision("fp32")
+    with dask.config.set({"openvino.precision": "F32"}), pytest.raises(SettingError, match="DASK_OPENVINO__PRECISION"):
+        requested_precision(None)
 
 
 def test_cpu_features_are_this_machines() -> None:
