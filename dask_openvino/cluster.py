@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from distributed import Client, LocalCluster
 from rich.console import Console
 
-from dask_openvino.errors import JobCancelledError
+from dask_openvino.errors import JobCancelledError, SchedulerConnectionError
 
 __all__ = ["ClusterOptions", "connect", "connected"]
 
@@ -87,6 +87,11 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     ------
     distributed.Client
 
+    Raises
+    ------
+    SchedulerConnectionError
+        If `options.scheduler` cannot be reached or is not an address.
+
     Examples
     --------
     >>> from rich.console import Console
@@ -100,7 +105,7 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
     try:
         with ExitStack() as started:  # closed in reverse: the client, then a local cluster
             if options.scheduler is not None:
-                client = started.enter_context(Client(options.scheduler))  # type: ignore[no-untyped-call]
+                client = started.enter_context(_scheduler_client(options.scheduler))
             else:
                 with _workers_ignore_ctrl_c(), warnings.catch_warnings():
                     # A busy dashboard port makes distributed pick another one and warn; the link printed below is
@@ -124,6 +129,17 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
         # Once the client and cluster are closed: a notebook goes on with its logs.
         for name, level in silenced.items():
             logging.getLogger(name).setLevel(level)
+
+
+def _scheduler_client(address: str) -> Client:
+    """Return a client of the scheduler at `address`, or say why there is none."""
+    try:
+        return Client(address)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError) as err:  # refused or timed out; an unknown scheme or no port
+        raise SchedulerConnectionError(
+            f"cannot connect to the Dask scheduler at {address!r}: {err}. Check the address (tcp://HOST:8786 by "
+            "default), that `dask scheduler` runs there, and that this machine can reach its port"
+        ) from None
 
 
 def connected(client: Client) -> bool:

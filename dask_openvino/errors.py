@@ -12,6 +12,7 @@ The tree:
     ├── InputReadError        (also OSError)      an input file is there but cannot be read
     ├── InferenceError        (also RuntimeError) OpenVINO failed while running a batch
     ├── JobCancelledError     (also RuntimeError) the cluster cancelled the job's tasks (a lost scheduler)
+    ├── SchedulerConnectionError (also OSError)   the Dask scheduler named cannot be reached
     ├── ConversionError       (also RuntimeError) a framework model could not be converted to IR
     ├── MissingDependencyError (also ImportError) an optional package is not installed
     ├── OutputError           (also OSError)      the output cannot be written there, or not safely
@@ -47,6 +48,7 @@ __all__ = [
     "ModelLoadError",
     "OutputError",
     "ResumeMismatchError",
+    "SchedulerConnectionError",
     "SettingError",
     "UnsupportedElementTypeError",
     "VersionMismatchError",
@@ -144,6 +146,14 @@ class JobCancelledError(DaskOpenVINOError, RuntimeError):
     The connection to the scheduler was lost, the scheduler restarted, or the tasks were
     cancelled (``client.cancel``). The message says which, and how many partitions had
     finished.
+    """
+
+
+class SchedulerConnectionError(DaskOpenVINOError, OSError):
+    """The Dask scheduler named by its address cannot be reached, or the address is malformed.
+
+    The message names the address and Distributed's reason (a refused connection, a
+    timeout after ``distributed.comm.timeouts.connect``, an unknown scheme or a missing port).
     """
 
 

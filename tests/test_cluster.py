@@ -10,12 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 
+import dask
 import pytest
 from distributed import Client, LocalCluster
 from rich.console import Console
 
 from dask_openvino.cluster import ClusterOptions, connect
-from dask_openvino.errors import JobCancelledError
+from dask_openvino.errors import JobCancelledError, SchedulerConnectionError
 
 QUIETED = ("tornado", "asyncio", "distributed")
 
@@ -59,6 +60,27 @@ def test_a_scheduler_address_connects_to_that_cluster_and_leaves_it_running() ->
             assert client.scheduler.address == cluster.scheduler_address
         assert f"Cluster: {cluster.scheduler_address} (1 worker, 2 threads)\n" in console.file.getvalue()  # type: ignore[attr-defined]
         assert cluster.status.name == "running"
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("tcp://127.0.0.1:1", "Timed out trying to connect to tcp://127.0.0.1:1 after 1 s"),
+        ("127.0.0.1", "missing port number"),
+        ("foo://127.0.0.1:8786", "unknown address scheme 'foo'"),
+    ],
+)
+def test_a_scheduler_that_cannot_be_reached_is_one_error_naming_its_address(address: str, reason: str) -> None:
+    options = ClusterOptions(scheduler=address)
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(SchedulerConnectionError) as caught,
+        connect(options, _console()),
+    ):
+        pytest.fail("connected to a scheduler that is not there")
+    message = str(caught.value)
+    assert message.startswith(f"cannot connect to the Dask scheduler at {address!r}: ") and reason in message
+    assert "that `dask scheduler` runs there" in message
 
 
 @pytest.mark.cluster

@@ -23,6 +23,7 @@ REFINES = {
     errors.VersionMismatchError: RuntimeError,
     errors.OutputError: OSError,
     errors.ResumeMismatchError: OSError,
+    errors.SchedulerConnectionError: OSError,
     errors.SettingError: ValueError,
 }
 
