@@ -385,6 +385,13 @@ def test_parse_preprocess_and_postprocess(tmp_path: Path) -> None:
     for bad_post in (["topk:two"], ["argmax", "softmax"], ["median"], ["threshold:0.5,softmax"]):
         with pytest.raises(click.BadParameter):
             _postprocess(tmp_path, bad_post)
+    for unused in ([], ["softmax"], ["a=softmax", "b=threshold"]):  # class names nothing would apply
+        with pytest.raises(click.UsageError, match="--labels names the classes that --postprocess argmax or topk:K"):
+            _postprocess(tmp_path, unused, ["a", "b", "c"])
+    assert _postprocess(tmp_path, ["a=softmax", "b=argmax"], ["x", "y"]) == {
+        "a": post.Softmax(),
+        "b": post.ArgMax(["x", "y"]),
+    }
 
 
 @pytest.mark.cluster

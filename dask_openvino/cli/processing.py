@@ -248,11 +248,18 @@ class PostprocessParam(AnyParamType):
         click.BadParameter
             If a kind or option is unknown, a number is refused (`topk:0`), or
             several values do not all name their output.
+        click.UsageError
+            If `--labels` is given without an `argmax` or `topk` to name classes for.
         """
-        if not values:
-            return None
         labels = ctx.params.get("labels") if ctx is not None else None
         built = [_postprocessor(value, labels) for value in values]
+        if labels is not None and not any(isinstance(made, ArgMax | TopK) for _, made in built):
+            raise click.UsageError(
+                "--labels names the classes that --postprocess argmax or topk:K picks; add one of them, or leave "
+                "--labels out"
+            )
+        if not built:
+            return None
         if len(built) == 1 and built[0][0] is None:
             return built[0][1]
         if any(output is None for output, _ in built):
