@@ -338,6 +338,11 @@ def _step(console: Console, doing: str) -> Iterator[Callable[[str], None]]:
     console.print(f"{doing} [dim]({time.perf_counter() - start:.1f} s)[/dim]{detail}", soft_wrap=True)
 
 
+def _times(ratio: float) -> str:
+    """Write a speedup with two significant digits below 1 (0.047x, not 0.0x)."""
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
+
+
 def _report(result: DemoResult, console: Console) -> None:
     table = Table(title="Handwritten digits, held-out, with pixel noise")
     table.add_column("scored by")
@@ -349,7 +354,7 @@ def _report(result: DemoResult, console: Console) -> None:
     table.add_row(base.name, f"{base.accuracy:.2%}", "", f"{base.rows_per_second:,.0f}", "1.0x")
     for run, speedup in zip(result.runs, result.speedups(), strict=True):
         agreement = "" if run.agreement is None else f"{run.agreement:.2%}"
-        table.add_row(run.name, f"{run.accuracy:.2%}", agreement, f"{run.rows_per_second:,.0f}", f"{speedup:.1f}x")
+        table.add_row(run.name, f"{run.accuracy:.2%}", agreement, f"{run.rows_per_second:,.0f}", _times(speedup))
     console.print(table)
     console.print(
         f"Agreement: the share of the {base.rows:,} rows scikit-learn scored whose digit equals its prediction.",

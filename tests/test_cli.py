@@ -309,6 +309,8 @@ def test_demo_quick(tmp_path: Path, scheduler: list[str]) -> None:
     if "INT8" in accuracies:
         assert abs(accuracies["INT8"] - accuracies["FP32"]) < 2
     assert "speedup" in text
+    speedups = re.findall(r"│\s*([0-9.e+-]+)x\s*│", text)
+    assert speedups[0] == "1.0" and all(float(value) > 0 for value in speedups), text  # never "0.0x"
     # The agreement column: FP32 (compiled in f32 here) predicts scikit-learn's digit on all but near-ties.
     agreement = re.search(r"FP32[^\n]*?[0-9.]+%[^\n]*?([0-9.]+)%", text)
     assert agreement is not None, text
