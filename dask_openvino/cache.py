@@ -143,6 +143,24 @@ def cache_info() -> CacheInfo:
     )
 
 
+def _drop_identity_converts(model: ov.Model) -> None:
+    """Connect what reads a ``Convert`` to its own element type to the Convert's input instead.
+
+    OpenVINO's CPU plugin (2026.4) lets such a Convert's output share the input's
+    memory: with inputs shared with numpy (``share_inputs=True``) and several requests, an
+    output that is an identity Convert of an input (an ONNX ``Cast`` to the input's type)
+    returns another batch's rows, other outputs too, and the heap gets corrupted. Read
+    from the input directly, the output is computed as it should be. The input's tensor
+    keeps its own names; each ``Result`` keeps the output's.
+    """
+    for node in model.get_ordered_ops():
+        if node.get_type_name() == "Convert" and node.get_input_element_type(0) == node.get_output_element_type(0):
+            source = node.input_value(0)
+            names = set(source.get_names())
+            node.output(0).replace(source)
+            source.get_tensor().set_names(names)
+
+
 def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> Engine:
     """Read, transform and compile the model described by ``spec``.
 
@@ -167,6 +185,7 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
     model = spec.read_model()
     if transform is not None:
         model = transform.apply(model)
+    _drop_identity_converts(model)
     user = spec.config_dict
     if "INFERENCE_PRECISION_HINT" in user:
         # The defaults then follow the user's precision (ACCURACY mode only with f32).
@@ -200,7 +219,7 @@ def compile_engine(spec: ModelSpec, transform: ModelTransform | None = None) -> 
         )
     engine = Engine(
         compiled,
-        describe_model(compiled),
+        describe_model(model),  # the compiled model merges the names of tensors an identity Convert joined
         weights_bytes=_weights_size(spec),
         recompile=compile_model,
         settings=settings,

@@ -134,3 +134,20 @@ def test_float64_columns_are_cast_a_chunk_at_a_time(tmp_path: Path) -> None:
     head = frame.iloc[:1000].to_numpy(np.float32)
     expected = head @ np.ones((8, 2), np.float32) + model_factory.LINEAR_BIAS
     np.testing.assert_allclose(np.stack(out["prediction"].iloc[:1000].to_numpy()), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_an_output_that_is_an_identity_convert_of_the_input_gets_its_own_rows(tmp_path: Path) -> None:
+    # OpenVINO's CPU plugin let such an output share the input's memory: with inputs shared and
+    # several requests it returned other batches' rows (about half of them), other outputs too.
+    x = ops.parameter([-1, 3], np.float32, name="x")
+    logits = ops.matmul(x, ops.constant(model_factory.LINEAR_WEIGHTS), False, False).output(0)
+    logits.get_tensor().set_names({"logits"})
+    echo = ops.convert(x, "f32").output(0)  # what an ONNX Cast to the input's own type becomes
+    echo.get_tensor().set_names({"echo"})
+    xml = model_factory.save(ov.Model([logits, echo], [x], "echo"), tmp_path / "echo.xml")
+    values = np.random.default_rng(0).normal(size=(4_000, 3)).astype(np.float32)
+    frame = dd.from_pandas(pd.DataFrame(values, columns=["a", "b", "c"]), npartitions=2)
+    out = frame.ov.predict(xml, inputs={"x": ["a", "b", "c"]}, batch_size=16).compute(scheduler="threads")
+    assert list(out.columns) == ["a", "b", "c", "logits", "echo"]
+    np.testing.assert_array_equal(np.stack(out["echo"].to_numpy()), values)
+    np.testing.assert_allclose(np.stack(out["logits"].to_numpy()), values @ model_factory.LINEAR_WEIGHTS, atol=1e-5)
