@@ -1,14 +1,11 @@
-"""Column <-> tensor conversion, vectorized.
+"""Column -> tensor conversion, vectorized.
 
-DataFrame columns become model input arrays of the port's element type, and model
-outputs become columns. Numeric columns and pyarrow list columns are converted
-without Python loops (list columns are flattened through their Arrow buffers); only
-object columns that hold numpy arrays are stacked row by row, as pandas users have
-them. Casts that would lose information raise
-[`InputSchemaError`][dask_openvino.errors.InputSchemaError]. Model outputs become numeric
-columns or pyarrow (fixed-size) list columns built straight from their buffers
-([`arrow_lists`][dask_openvino.columns.arrow_lists]), and rows that could not be
-scored become nulls ([`null_rows`][dask_openvino.columns.null_rows]).
+DataFrame columns become model input arrays of the port's element type. Numeric
+columns and pyarrow list columns are converted without Python loops (list columns
+are flattened through their Arrow buffers); only object columns that hold numpy
+arrays are stacked row by row, as pandas users have them. Casts that would lose
+information raise [`InputSchemaError`][dask_openvino.errors.InputSchemaError]. The
+way back, outputs to columns, is [`results`](#dask_openvino.results).
 """
 
 from __future__ import annotations
@@ -21,19 +18,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.api.extensions import take
 
 from dask_openvino.casting import to_port_dtype
 from dask_openvino.errors import InputSchemaError, InputValueError
 from dask_openvino.spec import PortInfo
 
 __all__ = [
-    "array_to_series",
-    "arrow_lists",
     "check_column_dtype",
     "column_to_array",
-    "null_rows",
-    "output_dtype",
+    "is_list_type",
     "stack_columns",
 ]
 
@@ -44,14 +37,15 @@ _ARROW_ROUTE = (
 )
 
 
-def _is_list_type(arrow_type: pa.DataType) -> bool:
+def is_list_type(arrow_type: pa.DataType) -> bool:
+    """Return whether ``arrow_type`` is a list, large list or fixed-size list type."""
     return bool(
         pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
     )
 
 
 def _innermost_type(arrow_type: pa.DataType) -> pa.DataType:
-    while _is_list_type(arrow_type):
+    while is_list_type(arrow_type):
         arrow_type = arrow_type.value_type
     return arrow_type
 
@@ -80,7 +74,7 @@ def check_column_dtype(dtype: Any, *, column: str, port: PortInfo) -> None:
     """
     if isinstance(dtype, pd.ArrowDtype):
         arrow_type = dtype.pyarrow_dtype
-        if _is_list_type(arrow_type):
+        if is_list_type(arrow_type):
             inner = _innermost_type(arrow_type)
             if not _is_numeric_arrow(inner):
                 raise InputSchemaError(
@@ -104,7 +98,7 @@ def check_column_dtype(dtype: Any, *, column: str, port: PortInfo) -> None:
 def _fixed_list_size(arrow_type: pa.DataType) -> int | None:
     """Values per row of a (nested) fixed-size list type, or None if any level is variable."""
     size = 1
-    while _is_list_type(arrow_type):
+    while is_list_type(arrow_type):
         if not pa.types.is_fixed_size_list(arrow_type):
             return None
         size *= arrow_type.list_size
@@ -169,7 +163,7 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
         )
     dims: list[int] = []
     values: pa.Array = array
-    while _is_list_type(values.type):
+    while is_list_type(values.type):
         if pa.types.is_fixed_size_list(values.type):
             width = values.type.list_size
             flat = values.flatten()
@@ -179,7 +173,7 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
             width = int(lengths[0]) if lengths.size else 0
             if (
                 not dims
-                and not _is_list_type(values.type.value_type)
+                and not is_list_type(values.type.value_type)
                 and port.row_shape is not None
                 and len(port.row_shape) == 1
             ):
@@ -253,21 +247,28 @@ def column_to_array(
     dtype = series.dtype
     check_column_dtype(dtype, column=column, port=port)
     n_rows = len(series)
-    if isinstance(dtype, pd.ArrowDtype) and _is_list_type(dtype.pyarrow_dtype):
+    if isinstance(dtype, pd.ArrowDtype) and is_list_type(dtype.pyarrow_dtype):
         values = _flatten_arrow_lists(
             pa.chunked_array(series.array.__arrow_array__()), column=column, port=port, index=series.index
         )
     elif dtype == np.dtype(object):
         values = _stack_objects(series, column=column, port=port)
     else:
-        values = _scalar_values(series, column=column, port=port)
+        values = _scalar_values(series, column=column, port=port, computed=computed)
         values = values.reshape(n_rows, 1) if port.shape is None or len(port.shape) > 1 else values
+        return _reshape_rows(values, n_rows, port, column=column)
     values = to_port_dtype(values, port, source=f"column {column!r}", computed=computed, index=series.index)
     return _reshape_rows(values, n_rows, port, column=column)
 
 
-def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndarray:
-    """Return a numeric column's values; missing values become NaN, or raise for non-float ports."""
+def _scalar_values(series: pd.Series, *, column: str, port: PortInfo, computed: Mapping[str, str] | None) -> np.ndarray:
+    """Return a numeric column's values cast to ``port``; missing values become NaN, or raise for non-float ports.
+
+    Missing integers and booleans are read as 0 and become NaN after the cast: read as
+    NaN, they would make the column float64 first, and an integer the port's float
+    type rounds would then pass unchecked.
+    """
+    nulls = None
     if isinstance(series.dtype, np.dtype):
         values: np.ndarray = series.to_numpy()
         # NaN is a value for float ports; only integer and boolean ports need the extra pass.
@@ -277,13 +278,21 @@ def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
         chunked = pa.chunked_array(series.array.__arrow_array__())
         missing = chunked.null_count
         if missing and port.dtype.kind == "f":
-            chunked = pc.fill_null(chunked.cast(pa.float64()), np.nan)
+            if pa.types.is_floating(chunked.type):
+                chunked = pc.fill_null(chunked.cast(pa.float64()), np.nan)
+            else:
+                nulls = chunked.is_null().to_numpy(zero_copy_only=False)
+                chunked = pc.fill_null(chunked, pa.scalar(0).cast(chunked.type))
             missing = 0
         values = chunked.to_numpy()
     else:
-        # Nullable extension dtypes (Int64, Float64) mark missing values with a mask.
+        # Nullable extension dtypes (Int64, boolean, Float64) mark missing values with a mask.
         missing = int(series.isna().sum())
-        values = series.to_numpy(dtype=np.float64 if missing else None, na_value=np.nan)
+        if missing and port.dtype.kind == "f" and series.dtype.kind in "biu":
+            nulls = np.asarray(series.isna())
+            values = series.to_numpy(dtype=np.dtype(series.dtype.type), na_value=0)
+        else:
+            values = series.to_numpy(dtype=np.float64 if missing else None, na_value=np.nan)
         if port.dtype.kind == "f":
             missing = 0
     if missing:
@@ -293,7 +302,10 @@ def _scalar_values(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
             rows=np.asarray(series.isna()),
             reason=f"column {column!r} is missing in this row; model input {port} needs a {port.dtype} value",
         )
-    return values
+    cast = to_port_dtype(values, port, source=f"column {column!r}", computed=computed, index=series.index)
+    if nulls is not None:
+        cast[nulls] = np.nan  # a new array: integers and booleans are never a float port's own buffer
+    return cast
 
 
 def _stack_objects(series: pd.Series, *, column: str, port: PortInfo) -> np.ndarray:
@@ -372,8 +384,7 @@ def stack_columns(
     for j, column in enumerate(columns):
         series = frame[column]
         check_column_dtype(series.dtype, column=column, port=port)
-        values = _scalar_values(series, column=column, port=port)
-        by_column[j] = to_port_dtype(values, port, source=f"column {column!r}", computed=computed, index=frame.index)
+        by_column[j] = _scalar_values(series, column=column, port=port, computed=computed)
     return _reshape_rows(by_column.T, n_rows, port, column=source)
 
 
@@ -389,106 +400,3 @@ def _block_dtype(dtype: Any, port: PortInfo) -> np.dtype | None:
         block: np.dtype = np.dtype(dtype.pyarrow_dtype.to_pandas_dtype())
         return block
     return None
-
-
-def output_dtype(port: PortInfo) -> Any:
-    """Return the column dtype of a model output: numeric for one value per row, else a pyarrow list.
-
-    A static row shape gives a fixed-size list of the flattened (row-major) row;
-    a dynamic one gives a variable-size list. ``port.row_shape`` gives the shape back.
-
-    Parameters
-    ----------
-    port : PortInfo
-        The model output.
-
-    Returns
-    -------
-    numpy.dtype or pandas.ArrowDtype
-    """
-    if port.row_size == 1:
-        return port.dtype
-    value_type = pa.from_numpy_dtype(port.dtype)
-    if port.row_size is None:
-        return pd.ArrowDtype(pa.list_(value_type))
-    return pd.ArrowDtype(pa.list_(value_type, port.row_size))
-
-
-def array_to_series(array: np.ndarray, index: pd.Index, name: str, dtype: Any) -> pd.Series:
-    """Turn one model output into a column of exactly ``dtype``.
-
-    ``dtype`` is what [`output_dtype`][dask_openvino.columns.output_dtype] declared.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        ``[N, ...]`` output values.
-    index : pandas.Index
-        The partition's index (length N).
-    name : str
-        The column name.
-    dtype : numpy.dtype or pandas.ArrowDtype
-        The declared column dtype.
-
-    Returns
-    -------
-    pandas.Series
-    """
-    n_rows = len(index)
-    if not (isinstance(dtype, pd.ArrowDtype) and _is_list_type(dtype.pyarrow_dtype)):
-        numeric: pd.Series = pd.Series(array.reshape(n_rows), index=index, name=name, dtype=dtype, copy=False)
-        return numeric
-    lists = arrow_lists(array.reshape(n_rows, -1) if n_rows else array.reshape(0, 0), dtype.pyarrow_dtype)
-    return pd.Series(pd.arrays.ArrowExtensionArray(lists), index=index, name=name, copy=False)
-
-
-def arrow_lists(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
-    """Make a (fixed-size) list array with one list per row of ``[N, k]`` values, from their buffer.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        ``[N, k]`` values (numbers, or strings for label columns).
-    arrow_type : pyarrow.DataType
-        A ``pa.list_(value_type, k)`` or ``pa.list_(value_type)`` type.
-
-    Returns
-    -------
-    pyarrow.Array
-
-    Examples
-    --------
-    >>> arrow_lists(np.array([[1, 2], [3, 4]], np.int64), pa.list_(pa.int64(), 2)).to_pylist()
-    [[1, 2], [3, 4]]
-    """
-    n_rows, width = values.shape
-    flat = pa.array(np.ascontiguousarray(values).reshape(-1), type=arrow_type.value_type)
-    if pa.types.is_fixed_size_list(arrow_type):
-        return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)
-    return pa.ListArray.from_arrays(pa.array(np.arange(n_rows + 1, dtype=np.int32) * width), flat)
-
-
-def null_rows(series: pd.Series, failed: np.ndarray) -> pd.Series:
-    """Return ``series`` with the rows where ``failed`` is True set to null (NaN for numpy floats).
-
-    Parameters
-    ----------
-    series : pandas.Series
-        A result column, of a dtype that holds nulls.
-    failed : numpy.ndarray
-        Boolean mask over its rows.
-
-    Returns
-    -------
-    pandas.Series
-        Same dtype, index and name.
-
-    Examples
-    --------
-    >>> null_rows(pd.Series([1.5, 2.5], dtype="float32"), np.array([True, False])).tolist()
-    [nan, 2.5]
-    """
-    positions = np.arange(len(series))
-    positions[failed] = -1
-    values = take(series.array, positions, allow_fill=True)
-    return pd.Series(values, index=series.index, name=series.name, copy=False)

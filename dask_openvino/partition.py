@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from dask_openvino.cache import get_engine
-from dask_openvino.columns import array_to_series, column_to_array, null_rows, stack_columns
+from dask_openvino.columns import column_to_array, stack_columns
 from dask_openvino.engine import Chunk, Rows
 from dask_openvino.errors import InputValueError
 from dask_openvino.plan import ERROR_COLUMN, ERROR_DTYPE, InputBinding, InputsArg, PredictionPlan, build_plan
 from dask_openvino.preprocessing.base import Prepared
+from dask_openvino.results import array_to_series, null_rows
 from dask_openvino.spec import ModelSpec
 
 __all__ = ["CHUNK_BYTES", "feeds_from_frame", "predict_partition"]

@@ -19,11 +19,12 @@ import pandas as pd
 import pyarrow as pa
 
 from dask_openvino.checks import positive_int
-from dask_openvino.columns import check_column_dtype, output_dtype
+from dask_openvino.columns import check_column_dtype
 from dask_openvino.edits import ModelEdits, model_edits
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.postprocessing import Postprocessor
 from dask_openvino.preprocessing.base import BoundPreprocessor, Preprocessor
+from dask_openvino.results import output_dtype
 from dask_openvino.spec import ModelDescription, ModelSpec, PortInfo
 from dask_openvino.transforms import InputLayoutArg, ModelTransform
 
@@ -93,7 +94,7 @@ class OutputBinding:
     column : str
         The result column's name.
     dtype : numpy.dtype or pandas.ArrowDtype
-        The result column's dtype (see [`output_dtype`][dask_openvino.columns.output_dtype]),
+        The result column's dtype (see [`output_dtype`][dask_openvino.results.output_dtype]),
         nullable with ``errors="null"``.
     """
 

@@ -33,8 +33,8 @@ import pandas as pd
 import pyarrow as pa
 
 from dask_openvino.checks import positive_int
-from dask_openvino.columns import arrow_lists
 from dask_openvino.errors import InputSchemaError
+from dask_openvino.results import arrow_lists
 from dask_openvino.spec import PortInfo
 
 __all__ = [

@@ -8,10 +8,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dask_openvino import InputSchemaError
+from dask_openvino import InputSchemaError, InputValueError
 from dask_openvino.casting import to_port_dtype
-from dask_openvino.columns import array_to_series, column_to_array, null_rows, output_dtype, stack_columns
+from dask_openvino.columns import column_to_array, stack_columns
 from dask_openvino.postprocessing import TopK
+from dask_openvino.results import array_to_series, null_rows, output_dtype
 from dask_openvino.spec import PortInfo
 
 F32_ROW3 = PortInfo("x", "f32", (None, 3))
@@ -98,6 +99,25 @@ def test_nullable_float_missing_becomes_nan_for_float_port() -> None:
     port = PortInfo("x", "f32", (None, 1))
     result = column_to_array(pd.Series([1.0, None], dtype="Float64"), port=port, column="x")
     assert result[0, 0] == 1.0 and np.isnan(result[1, 0])
+
+
+@pytest.mark.parametrize("dtype", ["Int64", pd.ArrowDtype(pa.int64())], ids=["masked", "arrow"])
+def test_a_missing_value_does_not_let_an_integer_the_float_port_rounds_pass(dtype: object) -> None:
+    # Read as NaN, a missing value made the column float64 first, and 2**24 + 1 then went in as 2**24.
+    port = PortInfo("x", "f32", (None,))
+    exact = column_to_array(pd.Series([2**24, None, 5], dtype=dtype), port=port, column="x")
+    assert exact.dtype == np.float32 and exact[0] == 2**24 and np.isnan(exact[1]) and exact[2] == 5
+    for values in ([2**24 + 1, None, 5], [2**24 + 1, 2, 5]):
+        with pytest.raises(
+            InputValueError, match=r"integers that float32 cannot hold exactly \(first 16777217"
+        ) as info:
+            column_to_array(pd.Series(values, dtype=dtype), port=port, column="x")
+        assert info.value.rows is not None and info.value.rows.tolist() == [True, False, False]
+    f64 = PortInfo("x", "f64", (None,))
+    with pytest.raises(InputValueError, match="integers that float64 cannot hold exactly"):  # was a raw ArrowInvalid
+        column_to_array(pd.Series([2**53 + 1, None], dtype=dtype), port=f64, column="x")
+    flags = column_to_array(pd.Series([True, None, False], dtype="boolean"), port=port, column="x")
+    assert flags[0] == 1 and np.isnan(flags[1]) and flags[2] == 0
 
 
 def test_float64_beyond_float32_range_raises() -> None:
