@@ -89,6 +89,12 @@ def test_float64_input_the_cpu_computes_in_float32_refuses_values_beyond_its_ran
     for value in (1e300, np.inf):
         with pytest.raises(InputValueError, match=r"beyond the range of f32, the type the device computes"):
             pd.DataFrame({"v": [1.5, value]}).ov.predict(xml, inputs="v")
+    # Integers float64 holds but float32 rounds: checked against float32, as the device computes them.
+    exact = pd.DataFrame({"v": [2**24, -5]}).ov.predict(xml, inputs="v", keep_input=False)
+    assert exact["prediction"].tolist() == [2**24, -5]
+    message = r"integers that float32, the type the device computes model input 'x' in, cannot hold exactly"
+    with pytest.raises(InputValueError, match=message):
+        pd.DataFrame({"v": [2**24 + 1, 3]}).ov.predict(xml, inputs="v")
 
 
 def test_a_reduced_inference_precision_is_not_a_narrowing_cast(tmp_path: Path) -> None:
