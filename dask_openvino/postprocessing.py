@@ -378,6 +378,9 @@ class Threshold:
 class Expand:
     """Spread a fixed-size vector output into numbered columns ``prediction_0`` ... of its dtype.
 
+    Float values stay numpy floats; integers and booleans are pyarrow-backed, as every
+    postprocessor's, so failed rows (``errors="null"``) hold nulls in the declared dtype.
+
     Examples
     --------
     >>> ddf.ov.predict("embedder.xml", postprocess=Expand())  # doctest: +SKIP
@@ -387,7 +390,8 @@ class Expand:
         """Return one column per value of ``port``'s row."""
         if port.row_size is None:
             raise InputSchemaError(f"Expand needs an output with a static row shape, got {port}")
-        return dict.fromkeys(_numbered(column, port.row_size, port, "Expand"), port.dtype)
+        dtype = port.dtype if port.dtype.kind == "f" else pd.ArrowDtype(pa.from_numpy_dtype(port.dtype))
+        return dict.fromkeys(_numbered(column, port.row_size, port, "Expand"), dtype)
 
     def apply(self, array: np.ndarray, port: PortInfo, column: str) -> dict[str, pd.Series]:
         """Return one column per value."""

@@ -232,3 +232,20 @@ def test_postprocessors_are_hashable_and_picklable() -> None:
         assert pickle.loads(pickle.dumps(post)) == post
         assert hash(pickle.loads(pickle.dumps(post))) == hash(post)
     assert LabelOutput is TopK
+
+
+def test_expand_of_an_integer_output_keeps_its_declared_dtype_in_rows_that_failed(tmp_path: Path) -> None:
+    x = ops.parameter([-1, 2], np.int32, name="x")
+    y = ops.add(x, ops.constant(np.array([1], np.int32))).output(0)
+    y.get_tensor().set_names({"y"})
+    xml = tmp_path / "plus_one.xml"
+    ov.save_model(ov.Model([y], [x], "plus_one"), xml, compress_to_fp16=False)
+    frame = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "b": pd.array([4, 5, 6], dtype="Int64")})
+    scored = dd.from_pandas(frame, npartitions=1).ov.predict(
+        xml, inputs=["a", "b"], postprocess=Expand(), errors="null", keep_input=False
+    )
+    out = scored.compute()
+    assert dict(out.dtypes) == dict(scored.dtypes)  # a NaN made the failed partition's int32 float64
+    assert out["prediction_0"].dtype == pd.ArrowDtype(pa.int32())
+    assert out["prediction_0"].isna().tolist() == [False, True, False]
+    assert out["prediction_0"].dropna().tolist() == [2, 4] and out["prediction_1"].dropna().tolist() == [5, 7]
