@@ -284,27 +284,50 @@ def join_parts(
                 with fs.open(file, "rb") as part:
                     shutil.copyfileobj(part, out)
             return
-        writer: pq.ParquetWriter | None = None
+        tables = []
         for file in files:
             with fs.open(file, "rb") as part:
-                table = pq.read_table(part)
-            if writer is None:
-                writer = pq.ParquetWriter(out, _one_index(table.schema))
-            writer.write_table(table)
-        if writer is not None:
-            writer.close()
+                tables.append(pq.read_table(part))
+        if not tables:
+            return
+        stored = [table for table in tables if _index_columns(table.schema)]
+        schema = _one_index(stored[0].schema if stored else tables[0].schema)
+        with pq.ParquetWriter(out, schema) as writer:
+            for table in tables:
+                if stored and not _index_columns(table.schema):
+                    table = _with_range_index(table, _index_columns(schema))
+                writer.write_table(table.select(schema.names).cast(schema))
 
     write_atomic(fs, path, write, compression)
 
 
+def _pandas_metadata(schema: pa.Schema) -> dict[str, Any]:
+    raw = (schema.metadata or {}).get(b"pandas")
+    return dict(json.loads(raw)) if raw else {}
+
+
+def _index_columns(schema: pa.Schema) -> list[str]:
+    """Return the index levels a part stores as columns (pandas keeps a range index as metadata only)."""
+    return [c for c in _pandas_metadata(schema).get("index_columns", []) if isinstance(c, str)]
+
+
 def _one_index(schema: pa.Schema) -> pa.Schema:
-    """Drop each part's own range index from pandas' metadata, so the joined file reads with one index."""
-    metadata = dict(schema.metadata or {})
-    if b"pandas" in metadata:
-        described = json.loads(metadata[b"pandas"])
-        described["index_columns"] = [c for c in described.get("index_columns", []) if isinstance(c, str)]
-        metadata[b"pandas"] = json.dumps(described).encode()
-    return schema.with_metadata(metadata)
+    """Drop each part's own range index from pandas' metadata, so the joined file reads with one index.
+
+    Parts whose index is a column keep it: the joined file reads with their index.
+    """
+    described = _pandas_metadata(schema)
+    if not described:
+        return schema
+    described["index_columns"] = _index_columns(schema)
+    return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(described).encode()})
+
+
+def _with_range_index(table: pa.Table, names: list[str]) -> pa.Table:
+    """Add a part's range index as the column ``names[0]``, as other parts (filtered ones) store theirs."""
+    (level,) = [c for c in _pandas_metadata(table.schema)["index_columns"] if not isinstance(c, str)]
+    values = pa.array(range(level["start"], level["stop"], level["step"]), type=pa.int64())
+    return table.append_column(names[0], values)
 
 
 def remove_tree(fs: Any, path: str) -> None:

@@ -182,6 +182,24 @@ def test_write_scored_from_python(tmp_path: Path, score_xml: Path) -> None:
         dask_openvino.write_scored(scored, tmp_path / "out.parquet")
 
 
+def test_one_parquet_file_joins_filtered_and_whole_partitions_keeping_their_index(
+    tmp_path: Path, score_xml: Path
+) -> None:
+    # A filtered partition stores its index as a column, a whole one as a range: the parts
+    # had two schemas, and the join failed after every partition was scored.
+    frame = _features(12)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    dropped = ddf[ddf["a"] != frame["a"].iloc[2]]
+    for name, kept in (("filtered", dropped), ("empty", ddf.loc[0:3]), ("whole", ddf)):
+        scored = kept.ov.predict(str(score_xml), inputs=["a", "b", "c"])
+        with dask.config.set(scheduler="sync"):
+            dask_openvino.write_scored(scored, tmp_path / f"{name}.parquet", single_file=True)
+        back = pd.read_parquet(tmp_path / f"{name}.parquet")
+        expected = kept.compute()
+        assert back.index.tolist() == expected.index.tolist(), name
+        np.testing.assert_allclose(back["prediction"], expected.to_numpy() @ WEIGHTS, rtol=1e-5)
+
+
 def test_zip_output_is_refused_and_zip_input_read_as_csv(tmp_path: Path, score_xml: Path) -> None:
     source = _parquet(tmp_path / "in.parquet", _features(10), files=1)
     output = tmp_path / "scored.csv.zip"
