@@ -42,8 +42,7 @@ _RUNS_AFTER_RETIREMENT = 3
 def _take(rows: Rows, start: int, stop: int) -> Rows:
     """Rows ``start:stop`` of a chunk, as positions in the output."""
     if isinstance(rows, slice):
-        first = rows.start or 0
-        return slice(first + start, first + stop)
+        return slice((rows.start or 0) + start, (rows.start or 0) + stop)
     return rows[start:stop]
 
 
@@ -139,13 +138,12 @@ class Engine:
     weights_bytes : int, default 0
         Size of the model's weights, for the cache's byte bound.
     recompile : callable, optional
-        Compiles the model afresh; keyword arguments override compile properties.
-        After a batch of the pipeline fails, the engine replaces its compiled model
-        with a new one: a CPU compiled model whose inference raised was seen to
-        return stale results afterwards, also to its other requests
-        (``docs/reliability.md``). Requests of the retired model are never reused.
-        Failing rows are isolated on a second, single-stream compile, kept for the
-        engine's life, whose state after a failure the engine tracks.
+        Compiles the model afresh; keyword arguments override compile properties. After a batch of the
+        pipeline fails, the engine replaces its compiled model with a new one: a CPU compiled model whose
+        inference raised was seen to return stale results afterwards, also to its other requests
+        (``docs/reliability.md``). Requests of the retired model are never reused. Failing rows are
+        isolated on a second, single-stream compile, kept for the engine's life, whose state after a
+        failure the engine tracks.
     settings : mapping of str to str, optional
         What the model was compiled with (precision and properties), for
         [`cache_info`][dask_openvino.cache.cache_info] and logs.
@@ -448,7 +446,9 @@ class Engine:
         try:
             request.wait()
         except RuntimeError as err:
-            raise InferenceError(f"OpenVINO failed on rows {_describe_rows(rows)}: {openvino_message(err)}") from err
+            span = _span(rows)
+            where = f"rows {span[0]}..{span[1]}" if span else "an empty batch"
+            raise InferenceError(f"OpenVINO failed on {where}: {openvino_message(err)}", rows=span) from err
         buffer.write(rows, [request.get_output_tensor(i).data for i in range(len(buffer.ports))], sent)
 
     def _isolation_model(self) -> IsolationModel:
@@ -494,7 +494,7 @@ class Engine:
         bisect_failures(run, start, stop, record, tally)
 
 
-def _describe_rows(rows: Rows) -> str:
+def _span(rows: Rows) -> tuple[int, int] | None:
     if isinstance(rows, slice):
-        return f"{rows.start}..{rows.stop - 1} of the batch"
-    return f"{int(rows.min())}..{int(rows.max())} of the batch" if len(rows) else "of an empty batch"
+        return rows.start, rows.stop - 1
+    return (int(rows.min()), int(rows.max())) if len(rows) else None

@@ -29,6 +29,7 @@ an OpenVINO exception into the text these errors carry.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -137,7 +138,25 @@ class UnsupportedElementTypeError(InputSchemaError, TypeError):
 
 
 class InferenceError(DaskOpenVINOError, RuntimeError):
-    """OpenVINO raised an error while running a batch."""
+    """OpenVINO raised an error while running a batch.
+
+    Attributes
+    ----------
+    rows : tuple of (int, int) or None
+        Positions of the batch's first and last rows among the rows scored (a DataFrame
+        partition's), where one batch failed.
+    """
+
+    def __init__(self, message: str, *, rows: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_inference_error, (str(self), self.rows))
+
+
+def _rebuild_inference_error(message: str, rows: tuple[int, int] | None) -> InferenceError:
+    return InferenceError(message, rows=rows)
 
 
 class JobCancelledError(DaskOpenVINOError, RuntimeError):
@@ -242,5 +261,11 @@ def openvino_message(err: BaseException, *, sep: str = " ") -> str:
     >>> openvino_message(RuntimeError("Exception from src/core.cpp:12:\nshape mismatch"))
     'shape mismatch'
     """
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")]
-    return sep.join(lines) or repr(err)
+    lines = (_SOURCE_LOCATION.sub("", _RAISED_AT.sub(":", line)).strip() for line in str(err).splitlines())
+    return sep.join(line for line in lines if line) or repr(err)
+
+
+# "Caught exception: Exception from src/plugins/intel_cpu/src/graph.cpp:1628:" (a whole line, or
+# the start of one), and " at src/.../gather_elements.cpp:116:" after a failed check.
+_SOURCE_LOCATION = re.compile(r"(Caught exception:\s*)?Exception from \S+:\d+:")
+_RAISED_AT = re.compile(r" at src/\S+:\d+:")

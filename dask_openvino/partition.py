@@ -27,7 +27,7 @@ import pandas as pd
 from dask_openvino.cache import get_engine
 from dask_openvino.columns import column_to_array, stack_columns
 from dask_openvino.engine import Chunk, Rows
-from dask_openvino.errors import InputValueError
+from dask_openvino.errors import InferenceError, InputValueError
 from dask_openvino.plan import ERROR_COLUMN, ERROR_DTYPE, InputBinding, InputsArg, PredictionPlan, build_plan
 from dask_openvino.preprocessing.base import Prepared
 from dask_openvino.results import array_to_series, null_rows
@@ -84,14 +84,24 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
             plan.inputs, frame, engine.batch_rows(n_rows, plan.batch_size), engine.computed, null=plan.errors == "null"
         )
     preprocess_failures = prepared.failures if prepared is not None else {}
-    outputs, failed = engine.run_chunks(
-        chunks,
-        n_rows,
-        batch_size=plan.batch_size,
-        isolate=plan.errors == "null",
-        zeros=bool(preprocess_failures),
-        ragged=prepared is not None and prepared.ragged,
-    )
+    try:
+        outputs, failed = engine.run_chunks(
+            chunks,
+            n_rows,
+            batch_size=plan.batch_size,
+            isolate=plan.errors == "null",
+            zeros=bool(preprocess_failures),
+            ragged=prepared is not None and prepared.ragged,
+        )
+    except InferenceError as err:
+        if err.rows is None:
+            raise
+        first, last = frame.index[list(err.rows)].tolist()
+        raise InferenceError(
+            f"{err} (in the partition, the rows labelled {first!r} to {last!r}). Pass errors='null' to score the "
+            f"other rows and get the reason for each failing row in column {ERROR_COLUMN!r}",
+            rows=err.rows,
+        ) from err
     if prepared is not None:
         prepared.finish(outputs)
     value_failures = chunks.failures if isinstance(chunks, _ColumnChunks | _PreparedChunks) else {}

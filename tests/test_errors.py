@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 
 import pytest
 
@@ -61,3 +62,23 @@ def test_openvino_message_drops_source_locations_and_keeps_every_meaningful_line
         "at row 3",
     ]
     assert openvino_message(RuntimeError("")) == "RuntimeError('')"
+
+
+def test_openvino_message_drops_source_locations_inside_a_line_too() -> None:
+    err = RuntimeError(
+        "Caught exception: Exception from src/plugins/intel_cpu/src/graph.cpp:1628:\n"
+        "Node g of type GatherElements Check 'index < n' failed at src/plugins/intel_cpu/src/nodes/gather.cpp:116:\n"
+        "indices values of GatherElement exceed data size\n"
+    )
+    assert openvino_message(err) == (
+        "Node g of type GatherElements Check 'index < n' failed: indices values of GatherElement exceed data size"
+    )
+
+
+def test_errors_with_attributes_keep_them_when_pickled_back_from_a_worker() -> None:
+    inference = pickle.loads(pickle.dumps(errors.InferenceError("OpenVINO failed on rows 8..15: x", rows=(8, 15))))
+    assert (str(inference), inference.rows) == ("OpenVINO failed on rows 8..15: x", (8, 15))
+    values = pickle.loads(pickle.dumps(errors.InputValueError("column 'a' ...", reason="a is null")))
+    assert (str(values), values.reason, values.rows) == ("column 'a' ...", "a is null", None)
+    versions = pickle.loads(pickle.dumps(errors.VersionMismatchError("differs", {"scheduler": "0.0.1"})))
+    assert versions.differing == {"scheduler": "0.0.1"}
