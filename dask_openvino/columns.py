@@ -36,6 +36,11 @@ _ARROW_ROUTE = (
     "object columns into strings when data enters it"
 )
 
+_TEXT_NUMBERS = (
+    "it holds text, so some cells are not numbers: clean them, or cast the column (pd.to_numeric "
+    "names the first cell it cannot read)"
+)
+
 
 def is_list_type(arrow_type: pa.DataType) -> bool:
     """Return whether ``arrow_type`` is a list, large list or fixed-size list type."""
@@ -54,7 +59,7 @@ def _is_numeric_arrow(arrow_type: pa.DataType) -> bool:
     return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type))
 
 
-def check_column_dtype(dtype: Any, *, column: str, port: PortInfo) -> None:
+def check_column_dtype(dtype: Any, *, column: str, port: PortInfo, stacked: bool = False) -> None:
     """Check, from ``meta`` alone, that a column's dtype can feed ``port``.
 
     Parameters
@@ -65,6 +70,8 @@ def check_column_dtype(dtype: Any, *, column: str, port: PortInfo) -> None:
         The column's name, for the message.
     port : PortInfo
         The model input it feeds.
+    stacked : bool, default False
+        Whether the column is one of several stacked into ``port``, one number per row.
 
     Raises
     ------
@@ -91,7 +98,11 @@ def check_column_dtype(dtype: Any, *, column: str, port: PortInfo) -> None:
             return
     elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) or dtype == np.dtype(object):
         return
-    hint = f"; {_ARROW_ROUTE}" if pd.api.types.is_string_dtype(dtype) else ""
+    hint = ""
+    if pd.api.types.is_string_dtype(dtype):
+        # One number per row: a cell that is not a number (in a CSV) made the column text.
+        scalar = stacked or port.row_size == 1
+        hint = f"; {_TEXT_NUMBERS}" if scalar else f"; {_ARROW_ROUTE}"
     raise InputSchemaError(f"column {column!r} has dtype {dtype}, but model input {port} needs numbers{hint}")
 
 
@@ -383,7 +394,7 @@ def stack_columns(
     by_column = np.empty((len(columns), n_rows), dtype=port.dtype)
     for j, column in enumerate(columns):
         series = frame[column]
-        check_column_dtype(series.dtype, column=column, port=port)
+        check_column_dtype(series.dtype, column=column, port=port, stacked=True)
         by_column[j] = _scalar_values(series, column=column, port=port, computed=computed)
     return _reshape_rows(by_column.T, n_rows, port, column=source)
 

@@ -218,7 +218,7 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
         )
     dtypes = frame_meta.dtypes.to_dict()
     for column in columns:
-        check_column_dtype(dtypes[column], column=column, port=port)
+        check_column_dtype(dtypes[column], column=column, port=port, stacked=len(columns) > 1)
     row_shape = _fixed_row_shape(dtypes[columns[0]]) if len(columns) == 1 else None
     mismatch = None if row_shape is None else port.row_shape_mismatch(row_shape, column=columns[0])
     if mismatch is not None:

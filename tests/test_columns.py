@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import model_factory
 from dask_openvino import InputSchemaError, InputValueError
 from dask_openvino.casting import to_port_dtype
 from dask_openvino.columns import column_to_array, stack_columns
@@ -174,6 +175,21 @@ def test_string_column_from_dask_gets_arrow_hint(score_xml: Path) -> None:
         ddf.ov.predict(score_xml)
     # The same object column works on a pandas DataFrame.
     assert frame.ov.predict(score_xml)["prediction"].tolist() == pytest.approx([6.0] * 4, rel=1e-2)
+
+
+def test_a_text_column_of_numbers_is_told_to_clean_its_cells_not_to_store_tensors(
+    score_xml: Path, tmp_path: Path
+) -> None:
+    # A CSV column with one cell that is not a number is read as text.
+    frame = dd.from_pandas(pd.DataFrame({"a": [1.0, 2.0], "b": ["3", "6?"], "c": [0.5, 1.5]}), npartitions=1)
+    one_value = model_factory.identity(tmp_path / "identity.xml", [-1])
+    for model, inputs in ((score_xml, ["a", "b", "c"]), (one_value, "b")):
+        with pytest.raises(InputSchemaError, match="column 'b' has dtype str") as info:
+            frame.ov.predict(model, inputs=inputs)
+        assert "some cells are not numbers: clean them, or cast the column" in str(info.value)
+        assert "pyarrow list column" not in str(info.value)
+    with pytest.raises(InputSchemaError, match="store tensors as a pyarrow list column"):  # one column, 3 values a row
+        frame.ov.predict(score_xml, inputs="b")
 
 
 def test_pyarrow_backed_numeric_columns() -> None:
