@@ -214,6 +214,15 @@ def test_a_bad_precision_setting_is_one_error_naming_its_variable(tmp_path: Path
     assert not (tmp_path / "o").exists()
 
 
+def test_a_multi_input_mistake_suggests_the_option_not_a_python_dict(tmp_path: Path, multi_io_xml: Path) -> None:
+    source = tmp_path / "t.parquet"
+    pd.DataFrame({f"c{i}": np.zeros(4, np.float32) for i in range(3)}).to_parquet(source)
+    code, text = _invoke("predict", str(multi_io_xml), str(source), "-o", str(tmp_path / "o"), "--inputs", "c0,c1,c2")
+    assert code == 1, text
+    assert "--inputs lists 3 columns ['c0', 'c1', 'c2']" in text
+    assert "or NAME=COL pairs (--inputs a=a0+a1 --inputs b=b0)" in text and "dict" not in text
+
+
 @pytest.mark.cluster
 def test_errors_null_counts_failed_rows_apart(tmp_path: Path, scheduler: list[str]) -> None:
     model, source = _photos(tmp_path)

@@ -67,7 +67,12 @@ _SPELLINGS = (
     (re.compile(r"\boutput_names="), "--output-names"),
     (re.compile(r"\bbatch_size="), "--batch-size"),
     (re.compile(r"(?<![\w.-])inputs="), "--inputs"),
+    (re.compile(r"(?<![\w.-])preprocess="), "--preprocess"),
+    (re.compile(r"(?<![\w.-])postprocess="), "--postprocess"),
     (re.compile(r"\bresume=True\b"), "--resume"),
+    (re.compile(r"a dict \{input name: column\(s\)\}"), "NAME=COL pairs (--inputs a=a0+a1 --inputs b=b0)"),
+    (re.compile(r"a dict \{input: column\}"), "NAME=COL (--inputs image=jpeg)"),
+    (re.compile(r"a dict \{output name: postprocessor\}"), "OUTPUT=KIND values (--postprocess logits=argmax)"),
 )
 
 
@@ -89,6 +94,8 @@ def command_line_spelling(message: str) -> str:
     'Pass --errors null to score the other rows'
     >>> command_line_spelling("pass output_names= or keep_input=False")
     'pass --output-names or --no-keep-input'
+    >>> command_line_spelling("in this order, or a dict {input name: column(s)}")
+    'in this order, or NAME=COL pairs (--inputs a=a0+a1 --inputs b=b0)'
     """
     for pattern, option in _SPELLINGS:
         message = pattern.sub(option, message)
