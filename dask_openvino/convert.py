@@ -18,6 +18,7 @@ caller's process.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 import tempfile
@@ -76,22 +77,30 @@ def _convert_in_child(kind: str, source: Any, example_input: Any) -> tuple[bytes
         except Exception as err:
             message = openvino_message(err, sep="\n")
             raise ConversionError(
-                f"openvino.convert_model cannot convert {what}:\n{message}{_onnx_ml_hint(message, kind)}"
+                f"openvino.convert_model cannot convert {what}:\n{message}{_onnx_ml_hint(message, source, kind)}"
             ) from None
         xml = Path(tmp) / "ir.xml"
         ov.save_model(model, xml, compress_to_fp16=False)
         return xml.read_bytes(), xml.with_suffix(".bin").read_bytes()
 
 
-def _onnx_ml_hint(message: str, kind: str) -> str:
+def _onnx_ml_hint(message: str, source: Any, kind: str) -> str:
     """Point at converting the estimator itself when an ONNX file holds scikit-learn's ``ai.onnx.ml`` operators."""
-    if kind != "path" or "ai.onnx.ml." not in message:
+    if kind != "path" or ("ai.onnx.ml." not in message and not _imports_onnx_ml(Path(source))):
         return ""
     return (
         "\nThis ONNX file was exported from scikit-learn with ai.onnx.ml operators, which OpenVINO does not "
         "implement. Convert the fitted estimator itself from Python instead: "
         "dask_openvino.convert(estimator, output_dir) exports it with standard ONNX operators"
     )
+
+
+def _imports_onnx_ml(path: Path) -> bool:
+    """Whether an ONNX file names the ``ai.onnx.ml`` domain (OpenVINO may fail first on ZipMap's output type)."""
+    if path.suffix.lower() != ".onnx" or not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b"ai.onnx.ml") >= 0
 
 
 # --------------------------------------------------------------------------- scikit-learn

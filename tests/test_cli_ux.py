@@ -256,7 +256,8 @@ def test_missing_input_and_a_folder_without_tables(tmp_path: Path, score_xml: Pa
     assert "not found" in text and "matches no file" in text
 
 
-def test_convert_of_a_scikit_learn_onnx_export_points_at_convert_estimator(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zipmap", [False, True], ids=["plain", "zipmap"])
+def test_convert_of_a_scikit_learn_onnx_export_points_at_convert_estimator(tmp_path: Path, zipmap: bool) -> None:
     import onnx
     from onnx import TensorProto, helper
 
@@ -269,20 +270,27 @@ def test_convert_of_a_scikit_learn_onnx_export_points_at_convert_estimator(tmp_p
         intercepts=[0.0, 0.0],
         classlabels_ints=[0, 1],
     )
+    nodes = [node]
+    outputs = [
+        helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+        helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 2]),
+    ]
+    if zipmap:  # skl2onnx's default for classifiers: OpenVINO fails on its output's type first
+        nodes.append(
+            helper.make_node("ZipMap", ["scores"], ["probabilities"], domain="ai.onnx.ml", classlabels_int64s=[0, 1])
+        )
+        probabilities = helper.make_map_type_proto(
+            TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])
+        )
+        outputs[1] = helper.make_value_info("probabilities", helper.make_sequence_type_proto(probabilities))
     graph = helper.make_graph(
-        [node],
-        "linear",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
-        [
-            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 2]),
-        ],
+        nodes, "linear", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])], outputs
     )
     opsets = [helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)]
     onnx.save(helper.make_model(graph, opset_imports=opsets), tmp_path / "linear.onnx")
     code, text = _invoke("convert", str(tmp_path / "linear.onnx"), "-o", str(tmp_path / "ir"))
     assert code == 1
-    assert "ai.onnx.ml.LinearClassifier" in text
+    assert ("Unsupported value_info type" if zipmap else "ai.onnx.ml.LinearClassifier") in text
     assert "dask_openvino.convert(estimator, output_dir)" in text
 
 
