@@ -16,6 +16,7 @@ import pyarrow as pa
 from pandas.api.extensions import take
 
 from dask_openvino.columns import is_list_type
+from dask_openvino.errors import InferenceError
 from dask_openvino.spec import PortInfo
 
 __all__ = ["array_to_series", "arrow_lists", "null_rows", "output_dtype"]
@@ -86,16 +87,30 @@ def arrow_lists(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
     -------
     pyarrow.Array
 
+    Raises
+    ------
+    InferenceError
+        If a variable-size list column would hold more than 2**31 - 1 values.
+
     Examples
     --------
     >>> arrow_lists(np.array([[1, 2], [3, 4]], np.int64), pa.list_(pa.int64(), 2)).to_pylist()
     [[1, 2], [3, 4]]
     """
     n_rows, width = values.shape
+    if not pa.types.is_fixed_size_list(arrow_type) and n_rows * width > _LIST_VALUES:
+        raise InferenceError(
+            f"an output of {n_rows} rows x {width} values is more than one list column can hold ({_LIST_VALUES:,} "
+            "values, Arrow's 32-bit offsets); score it in smaller partitions (ddf.repartition(npartitions=...))"
+        )
     flat = pa.array(np.ascontiguousarray(values).reshape(-1), type=arrow_type.value_type)
     if pa.types.is_fixed_size_list(arrow_type):
         return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)
-    return pa.ListArray.from_arrays(pa.array(np.arange(n_rows + 1, dtype=np.int32) * width), flat)
+    return pa.ListArray.from_arrays(pa.array(np.arange(n_rows + 1, dtype=np.int64) * width, type=pa.int32()), flat)
+
+
+_LIST_VALUES = 2**31 - 1
+"""The most values a variable-size list column holds: its offsets are 32-bit."""
 
 
 def null_rows(series: pd.Series, failed: np.ndarray) -> pd.Series:

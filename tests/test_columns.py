@@ -9,11 +9,11 @@ import pyarrow as pa
 import pytest
 
 import model_factory
-from dask_openvino import InputSchemaError, InputValueError
+from dask_openvino import InferenceError, InputSchemaError, InputValueError
 from dask_openvino.casting import to_port_dtype
 from dask_openvino.columns import column_to_array, stack_columns
 from dask_openvino.postprocessing import TopK
-from dask_openvino.results import array_to_series, null_rows, output_dtype
+from dask_openvino.results import array_to_series, arrow_lists, null_rows, output_dtype
 from dask_openvino.spec import PortInfo
 
 F32_ROW3 = PortInfo("x", "f32", (None, 3))
@@ -263,3 +263,10 @@ def test_arrow_float_columns_stack_as_one_block_with_nulls_as_nan() -> None:
     too_large.loc[0, "b"] = 1e300
     with pytest.raises(InputSchemaError, match=r"column 'b' holds values beyond the range of float32"):
         stack_columns(too_large, ("a", "b"), port)
+
+
+def test_a_list_output_beyond_32_bit_offsets_is_an_error_not_wrapped_offsets() -> None:
+    # Offsets were int32 arithmetic: they wrapped to negative values and Arrow raised ArrowInvalid.
+    values = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(3, 2**30), strides=(0, 0))
+    with pytest.raises(InferenceError, match=r"3 rows x 1073741824 values is more than one list column can hold"):
+        arrow_lists(values, pa.list_(pa.uint8()))
