@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+import dask.config
 from distributed import Client, LocalCluster
 from rich.console import Console
 
@@ -133,9 +134,12 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
 
 def _scheduler_client(address: str) -> Client:
     """Return a client of the scheduler at `address`, or say why there is none."""
+    scheduler = dask.config.get("scheduler", None)
     try:
         return Client(address)  # type: ignore[no-untyped-call]
     except (OSError, ValueError) as err:  # refused or timed out; an unknown scheme or no port
+        # A client that never started leaves itself Dask's default scheduler until it is collected.
+        dask.config.set(scheduler=scheduler)
         raise SchedulerConnectionError(
             f"cannot connect to the Dask scheduler at {address!r}: {err}. Check the address (tcp://HOST:8786 by "
             "default), that `dask scheduler` runs there, and that this machine can reach its port"

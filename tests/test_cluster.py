@@ -81,6 +81,7 @@ def test_a_scheduler_that_cannot_be_reached_is_one_error_naming_its_address(addr
     message = str(caught.value)
     assert message.startswith(f"cannot connect to the Dask scheduler at {address!r}: ") and reason in message
     assert "that `dask scheduler` runs there" in message
+    assert dask.config.get("scheduler", None) is None  # the client that never started is not the default
 
 
 @pytest.mark.cluster
