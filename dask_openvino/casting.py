@@ -19,7 +19,7 @@ import pandas as pd
 from dask_openvino.errors import InputSchemaError, InputValueError
 from dask_openvino.spec import ModelDescription, PortInfo
 
-__all__ = ["check_feeds", "check_input_names", "computed_types", "to_port_dtype"]
+__all__ = ["check_feeds", "check_input_names", "computed_types", "row_label", "to_port_dtype"]
 
 
 def to_port_dtype(
@@ -87,7 +87,7 @@ def to_port_dtype(
         rows = np.asarray(bad.reshape(len(array), -1).any(axis=1) if array.ndim > 1 else bad)
         first = int(np.flatnonzero(bad.reshape(-1))[0])
         row = first // max(1, array.size // len(array))
-        label = f"row {_plain(index[row])!r}" if index is not None else f"row {row}"
+        label = row_label(index, row) if index is not None else f"row {row}"
         count = int(rows.sum())
         raise InputValueError(
             f"{source} holds {what} (first {array.reshape(-1)[first].item()!r}, at {label}; {count} of "
@@ -101,8 +101,18 @@ def to_port_dtype(
 _BF16_MAX = 3.3895313892515355e38
 
 
-def _plain(value: object) -> object:
-    return value.item() if isinstance(value, np.generic) else value
+def row_label(index: pd.Index, position: int) -> str:
+    """Name the row at ``position`` by its index label, as the errors do (``8``, not ``np.int64(8)``).
+
+    Examples
+    --------
+    >>> row_label(pd.Index([7, 8]), 1)
+    'row 8'
+    >>> row_label(pd.Index(["a", "b"]), 0)
+    "row 'a'"
+    """
+    label = index[position]
+    return f"row {(label.item() if isinstance(label, np.generic) else label)!r}"
 
 
 Problem = tuple[np.ndarray, str, str]

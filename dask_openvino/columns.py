@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dask_openvino.casting import to_port_dtype
+from dask_openvino.casting import row_label, to_port_dtype
 from dask_openvino.errors import InputSchemaError, InputValueError
 from dask_openvino.spec import PortInfo
 
@@ -156,7 +156,7 @@ def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: st
 def _first_missing(series: pd.Series) -> str:
     """Name the first missing row of ``series`` by its index label (the error path only)."""
     position = int(np.flatnonzero(series.isna().to_numpy())[0])
-    return f"first: row {series.index[position]!r}, position {position} in its partition"
+    return f"first: {row_label(series.index, position)}, position {position} in its partition"
 
 
 def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInfo, index: pd.Index) -> np.ndarray:
@@ -167,7 +167,7 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
         missing = ~np.asarray(array.is_valid())
         first = int(np.flatnonzero(missing)[0])
         raise InputValueError(
-            f"column {column!r} has {array.null_count} null rows (first: row {index[first]!r}, position {first} "
+            f"column {column!r} has {array.null_count} null rows (first: {row_label(index, first)}, position {first} "
             f"in its partition); model input {port} needs a value in every row",
             rows=missing,
             reason=f"column {column!r} is null in this row; model input {port} needs a value",
@@ -323,6 +323,14 @@ def _stack_objects(series: pd.Series, *, column: str, port: PortInfo) -> np.ndar
     rows = series.to_numpy()
     if len(rows) and isinstance(rows[0], str):
         raise InputSchemaError(f"column {column!r} holds text, but model input {port} needs numbers; {_ARROW_ROUTE}")
+    missing = np.asarray(series.isna())  # None or NaN in place of an array (arrays themselves are never NA)
+    if missing.any():
+        raise InputValueError(
+            f"column {column!r} has {int(missing.sum())} null rows ({_first_missing(series)}); model input {port} "
+            "needs a value in every row",
+            rows=missing,
+            reason=f"column {column!r} is null in this row; model input {port} needs a value",
+        )
     try:
         arrays = [np.asarray(row) for row in rows]
     except (TypeError, ValueError) as err:

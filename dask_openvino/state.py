@@ -106,7 +106,7 @@ class LoadingCache(Generic[K, V]):
 
         Threads asking for a key that is being loaded wait for that load. The value is
         inserted before the key's load lock is released, so no thread can start a
-        second load in between.
+        second load in between; after a failed load, the next caller loads again.
 
         Parameters
         ----------
@@ -135,12 +135,9 @@ class LoadingCache(Generic[K, V]):
                 if value is not None:
                     self._evict(max_items, max_weight)
                     return value
-            try:
-                value = load()
-            except BaseException:
-                with self._lock:
-                    self._loading.pop(key, None)
-                raise
+            # A failed load keeps the key's lock: the threads waiting on it and those that come
+            # later retry one at a time, never two compiles of one model at once.
+            value = load()
             with self._lock:
                 self._entries[key] = value
                 self._loading.pop(key, None)

@@ -66,6 +66,19 @@ def test_a_null_list_row_is_nulled_and_the_rest_scored(linear_xml: Path) -> None
     np.testing.assert_allclose(out["prediction"].loc[7], expected[0], rtol=1e-6)
 
 
+def test_a_missing_row_of_an_object_column_of_arrays_is_nulled_like_a_null_list_row(linear_xml: Path) -> None:
+    # pandas users hold arrays in object columns; a None row read as ragged and failed the whole partition.
+    rows = [np.array([1.0, 2.0, 3.0]), None, np.array([0.5, 0.5, 0.5])]
+    frame = pd.DataFrame({"x": pd.Series(rows, index=[7, 8, 9], dtype=object)})
+    with pytest.raises(InputSchemaError, match=r"column 'x' has 1 null rows \(first: row 8"):
+        frame.ov.predict(linear_xml, inputs="x")
+    out = frame.ov.predict(linear_xml, inputs="x", errors="null")
+    assert out["prediction_error"].notna().tolist() == [False, True, False]
+    assert "column 'x' is null in this row" in out["prediction_error"].loc[8]
+    expected = np.array([[1.0, 2.0, 3.0]], np.float32) @ model_factory.LINEAR_WEIGHTS + model_factory.LINEAR_BIAS
+    np.testing.assert_allclose(out["prediction"].loc[7], expected[0], rtol=1e-6)
+
+
 def test_na_into_an_integer_input_and_out_of_range_values_are_nulled(one_hot_xml: Path) -> None:
     frame = pd.DataFrame({"ids": pd.Series([1, None, 3, 2**40, 12], index=list("abcde"), dtype="Int64")})
     out = dd.from_pandas(frame, npartitions=1).ov.predict(one_hot_xml, inputs="ids", errors="null").compute()

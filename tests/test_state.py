@@ -4,6 +4,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -62,6 +63,49 @@ def test_failed_load_is_retried_by_the_next_call() -> None:
             cache.get("m", failing, max_items=None, max_weight=None)
     assert len(calls) == 2
     assert cache.get("m", lambda: 5, max_items=None, max_weight=None) == 5
+
+
+def test_after_a_failed_load_the_retries_of_waiting_and_new_callers_do_not_overlap() -> None:
+    # The failed load's lock went with it: a thread still waiting on it and a thread arriving
+    # after the failure each held a lock of its own, and both compiled the model at once.
+    cache: state.LoadingCache[str, int] = state.LoadingCache(weigh=lambda value: value)
+    running, most = [0], [0]
+    guard = threading.Lock()
+    failed = threading.Event()
+
+    def load(fail: bool) -> int:
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with guard:
+            running[0] -= 1
+        if fail:
+            failed.set()
+            raise OSError("disk gone")
+        return 1
+
+    def first() -> None:
+        with contextlib.suppress(OSError):
+            cache.get("m", lambda: load(True), max_items=None, max_weight=None)
+
+    def waiting() -> None:
+        cache.get("m", lambda: load(False), max_items=None, max_weight=None)
+
+    def late() -> None:
+        failed.wait()
+        time.sleep(0.05)  # after the failed load has returned
+        cache.get("m", lambda: load(False), max_items=None, max_weight=None)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=waiting), threading.Thread(target=late)]
+    threads[0].start()
+    time.sleep(0.1)  # the second thread waits on the first one's load
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1
+    assert cache.get("m", lambda: 99, max_items=None, max_weight=None) == 1
 
 
 def test_bounds_evict_least_recently_used_but_keep_the_newest() -> None:

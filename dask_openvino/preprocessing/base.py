@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from dask_openvino.casting import row_label
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.spec import ModelDescription
 from dask_openvino.transforms import ModelTransform
@@ -84,7 +85,7 @@ class Prepared:
         value = values.iloc[position]
         shown = f", value {value!r}" if isinstance(value, str) and len(value) <= 200 else ""
         raise InputSchemaError(
-            f"row {values.index[position]!r} (position {position} in its partition{shown}) of column {column!r}: "
+            f"{row_label(values.index, position)} (position {position} in its partition{shown}) of column {column!r}: "
             f"{self.failures[position]}{more}. Pass errors='null' to score the other rows and get the "
             "reason in the error column"
         )
