@@ -224,7 +224,7 @@ def _inexact_in(array: np.ndarray, target: np.dtype) -> np.ndarray:
     return result
 
 
-def computed_types(compiled: ov.CompiledModel) -> dict[str, str]:
+def computed_types(compiled: ov.CompiledModel, names: Sequence[str]) -> dict[str, str]:
     """Return, for each input the device computes in a narrower type than its own, that type.
 
     The CPU plugin computes ``i64`` (and ``u64``, ``u32``) inputs in ``i32``, and ``f64``
@@ -237,6 +237,10 @@ def computed_types(compiled: ov.CompiledModel) -> dict[str, str]:
     ----------
     compiled : openvino.CompiledModel
         The compiled model.
+    names : sequence of str
+        The model's input names, in the order of its inputs. The compiled model's own
+        port names are not used: where an output is its input unchanged, the compiled
+        port carries both tensors' names, and its first name may be the output's.
 
     Returns
     -------
@@ -246,7 +250,7 @@ def computed_types(compiled: ov.CompiledModel) -> dict[str, str]:
 
     Examples
     --------
-    >>> computed_types(compiled)  # doctest: +SKIP
+    >>> computed_types(compiled, ["ids", "mask"])  # doctest: +SKIP
     {'ids': 'i32'}
     """
     try:
@@ -254,7 +258,7 @@ def computed_types(compiled: ov.CompiledModel) -> dict[str, str]:
     except RuntimeError:
         return {}
     narrower: dict[str, str] = {}
-    for port, parameter in zip(compiled.inputs, runtime.get_parameters(), strict=False):
+    for input_name, port, parameter in zip(names, compiled.inputs, runtime.get_parameters(), strict=False):
         own = _short_type(port.get_element_type())
         seen: set[str] = set()
         frontier = [t.get_node() for t in parameter.output(0).get_target_inputs()]
@@ -277,7 +281,7 @@ def computed_types(compiled: ov.CompiledModel) -> dict[str, str]:
             if kept == own:
                 frontier.extend(t.get_node() for i in node.outputs() for t in i.get_target_inputs())
             elif kept is not None and _narrows(own, kept):
-                narrower[port.any_name] = _narrowest(narrower.get(port.any_name), kept)
+                narrower[input_name] = _narrowest(narrower.get(input_name), kept)
     return narrower
 
 

@@ -195,7 +195,7 @@ class Engine:
         self.requests_per_call = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._idle_requests: list[ov.InferRequest] = []
         self._lock = threading.Lock()
-        self.computed = computed_types(compiled)
+        self.computed = computed_types(compiled, [port.name for port in description.inputs])
         self._isolation: IsolationModel | None = None
         self._isolation_lock = threading.Lock()
         inputs = description.inputs

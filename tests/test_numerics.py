@@ -157,3 +157,18 @@ def test_an_output_that_is_an_identity_convert_of_the_input_gets_its_own_rows(tm
     assert list(out.columns) == ["a", "b", "c", "logits", "echo"]
     np.testing.assert_array_equal(np.stack(out["echo"].to_numpy()), values)
     np.testing.assert_allclose(np.stack(out["logits"].to_numpy()), values @ model_factory.LINEAR_WEIGHTS, atol=1e-5)
+
+
+def test_an_input_echoed_by_an_output_is_still_checked_against_the_type_it_is_computed_in(tmp_path: Path) -> None:
+    # The compiled input then carries the output's name too ("echo" sorts before "x"): the
+    # narrowed type must stay keyed by the input's own name, or 2**31 + 5 goes in as a wrapped i32.
+    x = ops.parameter([-1], ov.Type.i64, name="x")
+    x.output(0).get_tensor().set_names({"x"})
+    z = ops.add(x, ops.constant(np.array(1, np.int64))).output(0)
+    z.get_tensor().set_names({"z"})
+    echo = ops.convert(x, "i64").output(0)
+    echo.get_tensor().set_names({"echo"})
+    xml = model_factory.save(ov.Model([z, echo], [x], "echo"), tmp_path / "echo.xml")
+    assert get_engine(ModelSpec.from_path(xml)).computed == {"x": "i32"}
+    with pytest.raises(InputValueError, match=r"column 'x' holds values in \[1, 2147483653\].*i32"):
+        pd.DataFrame({"x": [1, 2**31 + 5]}).ov.predict(xml, inputs="x", keep_input=False)
