@@ -449,7 +449,7 @@ def _finish(
             fs.rm(path, recursive=True)
         header = meta.iloc[:0].to_csv(index=False, sep=target.sep)
         files = [f"{staging}/{r['file']}" for r in records]
-        join_parts(fs, files, path, target.format, header=header, compression=target.compression)
+        join_parts(fs, files, path, target.format, header=header, compression=target.compression, meta=meta)
         remove_tree(fs, staging)
         return
     parts = [{k: v for k, v in r.items() if k != "job"} for r in records]

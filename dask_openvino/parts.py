@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -264,70 +265,190 @@ class PartWriter:
 
 
 def join_parts(
-    fs: Any, files: list[str], path: str, fmt: Format, *, header: str = "", compression: str | None = None
+    fs: Any,
+    files: list[str],
+    path: str,
+    fmt: Format,
+    *,
+    header: str = "",
+    compression: str | None = None,
+    meta: pd.DataFrame | None = None,
 ) -> None:
     """Join part files, in order, into the one file `path`, written atomically.
 
-    Parquet parts become one row group each; CSV parts (written without a header)
-    follow `header`.
+    CSV parts (written without a header) follow `header`. Parquet parts are read and
+    written one at a time (empty ones are skipped), after a first pass over their
+    footers settles the schema; the file reads back with the index that the parts'
+    frames joined by `pandas.concat` have. pandas keeps a `RangeIndex` as metadata
+    only: if the parts' ranges join into one range, the file keeps it so; otherwise
+    each range part's labels are written as the index column.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The file system of the parts and of `path`.
+    files : list of str
+        The part files, in row order.
+    path : str
+        The file to write.
+    fmt : {"parquet", "csv"}
+        The format of the parts and of `path`.
+    header : str
+        The first line of a CSV file.
+    compression : str, optional
+        fsspec codec of the joined file.
+    meta : pandas.DataFrame, optional
+        The frame's meta: a Parquet file joined from no parts has its schema (else none).
+
+    Raises
+    ------
+    OutputError
+        If some Parquet parts store an index that is not one integer level and other,
+        non-empty parts have a range index, whose labels that index cannot take.
 
     Examples
     --------
     >>> files = ["stage/part.00000.csv", "stage/part.00001.csv"]
     >>> join_parts(fs, files, "scored.csv", "csv", header="a,b" + chr(10))  # doctest: +SKIP
     """
+    if fmt == "csv":
 
-    def write(out: IO[bytes]) -> None:
-        if fmt == "csv":
+        def write_csv(out: IO[bytes]) -> None:
             out.write(header.encode())
             for file in files:
                 with fs.open(file, "rb") as part:
                     shutil.copyfileobj(part, out)
-            return
-        tables = []
-        for file in files:
-            with fs.open(file, "rb") as part:
-                tables.append(pq.read_table(part))
-        if not tables:
-            return
-        stored = [table for table in tables if _index_columns(table.schema)]
-        schema = _one_index(stored[0].schema if stored else tables[0].schema)
+
+        write_atomic(fs, path, write_csv, compression)
+        return
+    parts = [_Part.read(fs, file) for file in files]  # footers only: the first pass holds no rows
+    if parts:
+        schema, column = _joined_schema(parts, path)
+    else:
+        schema, column = (pa.schema([]) if meta is None else arrow_table(meta).schema), None
+
+    def write_parquet(out: IO[bytes]) -> None:
         with pq.ParquetWriter(out, schema) as writer:
-            for table in tables:
-                if stored and not _index_columns(table.schema):
-                    table = _with_range_index(table, _index_columns(schema))
+            for part in parts:
+                if part.rows == 0:  # its index and column types may be null or object: nothing to cast
+                    continue
+                with fs.open(part.file, "rb") as f:
+                    table = pq.read_table(f)
+                if column is not None and not part.stored:
+                    labels = part.labels
+                    table = table.append_column(
+                        column, pa.array(np.arange(labels.start, labels.stop, labels.step, dtype=np.int64))
+                    )
                 writer.write_table(table.select(schema.names).cast(schema))
 
-    write_atomic(fs, path, write, compression)
+    write_atomic(fs, path, write_parquet, compression)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A Parquet part as its footer describes it."""
+
+    file: str
+    schema: pa.Schema
+    rows: int
+
+    @classmethod
+    def read(cls, fs: Any, file: str) -> _Part:
+        with fs.open(file, "rb") as f:
+            footer = pq.ParquetFile(f)
+            return cls(file, footer.schema_arrow, footer.metadata.num_rows)
+
+    @property
+    def stored(self) -> list[str]:
+        """The index levels the part stores as columns."""
+        return [c for c in _pandas_metadata(self.schema).get("index_columns", []) if isinstance(c, str)]
+
+    @property
+    def level(self) -> dict[str, Any]:
+        """The part's range index as pandas describes it (a part without pandas metadata reads as 0..rows-1)."""
+        levels = [c for c in _pandas_metadata(self.schema).get("index_columns", []) if not isinstance(c, str)]
+        return levels[0] if levels else {"kind": "range", "name": None, "start": 0, "stop": self.rows, "step": 1}
+
+    @property
+    def labels(self) -> range:
+        """The labels of the part's range index."""
+        return range(self.level["start"], self.level["stop"], self.level["step"])
+
+
+def _joined_schema(parts: list[_Part], path: str) -> tuple[pa.Schema, str | None]:
+    """Return the joined file's schema, and the column that range parts' labels go to (None: they join as one range).
+
+    The schema is the first non-empty part's that stores its index, else the first
+    non-empty part's: an empty part's index may be of any type (null, object), and
+    adds no labels.
+    """
+    filled = [part for part in parts if part.rows] or parts[:1]
+    stored = [part for part in filled if part.stored]
+    ranges = [part for part in filled if not part.stored]
+    if stored:
+        schema = stored[0].schema
+        levels = stored[0].stored
+        if ranges and not (len(levels) == 1 and pa.types.is_integer(schema.field(levels[0]).type)):
+            kind = ", ".join(str(schema.field(level).type) for level in levels)
+            raise OutputError(
+                f"cannot join the parts into {path}: {posixpath.basename(stored[0].file)} stores a {kind} index "
+                f"and {posixpath.basename(ranges[0].file)} a range of integer labels, which it cannot take; "
+                "give the frame one index (for example with reset_index) or write a directory"
+            )
+        return schema, levels[0] if ranges else None
+    schema = ranges[0].schema
+    names = {part.level["name"] for part in ranges}
+    name = names.pop() if len(names) == 1 else None  # pandas.concat drops names that differ
+    described = _pandas_metadata(schema)
+    if not described:
+        return schema, None
+    joined = _one_range([part.labels for part in ranges])
+    if joined is not None:
+        level = {"kind": "range", "name": name, "start": joined.start, "stop": joined.stop, "step": joined.step}
+        described["index_columns"] = [level]
+        return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(described).encode()}), None
+    # Named as pandas names a stored index level.
+    column = str(name) if name is not None and str(name) not in schema.names else "__index_level_0__"
+    described["index_columns"] = [column]
+    described["columns"] = [
+        *described.get("columns", []),
+        {"name": name, "field_name": column, "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+    ]
+    schema = schema.append(pa.field(column, pa.int64()))
+    return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(described).encode()}), column
+
+
+def _one_range(labels: list[range]) -> range | None:
+    """Return the one range that `labels`, joined in order, make; None if they make none.
+
+    Examples
+    --------
+    >>> _one_range([range(100, 104, 2), range(104, 105)])
+    range(100, 106, 2)
+    >>> _one_range([range(0, 2), range(0, 2)]) is None
+    True
+    """
+    filled = [r for r in labels if len(r)]
+    if not filled:
+        return range(0)
+    first = filled[0][0]
+    total = sum(len(r) for r in filled)
+    if total == 1:
+        return range(first, first + 1)
+    step = filled[0].step if len(filled[0]) > 1 else filled[1][0] - first
+    if step == 0:
+        return None
+    offset = 0
+    for r in filled:
+        if r[0] != first + step * offset or (len(r) > 1 and r.step != step):
+            return None
+        offset += len(r)
+    return range(first, first + step * total, step)
 
 
 def _pandas_metadata(schema: pa.Schema) -> dict[str, Any]:
     raw = (schema.metadata or {}).get(b"pandas")
     return dict(json.loads(raw)) if raw else {}
-
-
-def _index_columns(schema: pa.Schema) -> list[str]:
-    """Return the index levels a part stores as columns (pandas keeps a range index as metadata only)."""
-    return [c for c in _pandas_metadata(schema).get("index_columns", []) if isinstance(c, str)]
-
-
-def _one_index(schema: pa.Schema) -> pa.Schema:
-    """Drop each part's own range index from pandas' metadata, so the joined file reads with one index.
-
-    Parts whose index is a column keep it: the joined file reads with their index.
-    """
-    described = _pandas_metadata(schema)
-    if not described:
-        return schema
-    described["index_columns"] = _index_columns(schema)
-    return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(described).encode()})
-
-
-def _with_range_index(table: pa.Table, names: list[str]) -> pa.Table:
-    """Add a part's range index as the column ``names[0]``, as other parts (filtered ones) store theirs."""
-    (level,) = [c for c in _pandas_metadata(table.schema)["index_columns"] if not isinstance(c, str)]
-    values = pa.array(range(level["start"], level["stop"], level["step"]), type=pa.int64())
-    return table.append_column(names[0], values)
 
 
 def remove_tree(fs: Any, path: str) -> None:

@@ -15,6 +15,7 @@ import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from distributed import LocalCluster
@@ -24,7 +25,7 @@ from _jobs import wait_for_files
 from dask_openvino import OutputError
 from dask_openvino.cli import main
 from dask_openvino.cli.tables import format_of
-from dask_openvino.parts import PartWriter, remove_tree
+from dask_openvino.parts import PartWriter, arrow_table, join_parts, remove_tree
 
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
 # A scheduler nobody listens on: a command that contacts it fails only after a timeout,
@@ -157,7 +158,9 @@ def test_csv_and_tsv_names_give_one_file(tmp_path: Path, score_xml: Path, schedu
         assert output.is_file(), name
         scored = read(output)
         assert list(scored.columns) == ["a", "b", "c", "prediction"], name
-        assert list(scored.index) == list(range(90)), name
+        # CSV keeps no index; Parquet keeps the input parts' own, each from 0, as a directory output would.
+        labels = [*range(30)] * 3 if name.endswith(".parquet") else [*range(90)]
+        assert list(scored.index) == labels, name
         np.testing.assert_allclose(scored["prediction"], expected, rtol=1e-5, atol=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     code, text = _predict(
@@ -198,6 +201,54 @@ def test_one_parquet_file_joins_filtered_and_whole_partitions_keeping_their_inde
         expected = kept.compute()
         assert back.index.tolist() == expected.index.tolist(), name
         np.testing.assert_allclose(back["prediction"], expected.to_numpy() @ WEIGHTS, rtol=1e-5)
+
+
+def _every_other_row(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.iloc[::2]  # pandas keeps a RangeIndex, of step 2
+
+
+@pytest.mark.parametrize("case", ["whole-from-100", "every-other-row", "partitions-from-0", "mixed"])
+def test_one_parquet_file_reads_back_with_the_index_compute_gives(tmp_path: Path, score_xml: Path, case: str) -> None:
+    # Every part with a RangeIndex keeps it as metadata only: the join must not renumber them 0..N-1.
+    frame = _features(12).set_axis(pd.RangeIndex(100, 112))
+    ddf = dd.from_pandas(frame, npartitions=3)
+    kept = {
+        "whole-from-100": lambda: ddf,
+        "every-other-row": lambda: ddf.map_partitions(_every_other_row),
+        "partitions-from-0": lambda: dd.read_parquet(_parquet(tmp_path / "in.parquet", frame, files=3)),
+        "mixed": lambda: ddf[ddf["a"] != frame["a"].iloc[5]],  # the middle part stores its index
+    }[case]()
+    scored = kept.ov.predict(str(score_xml), inputs=["a", "b", "c"])
+    with dask.config.set(scheduler="sync"):
+        dask_openvino.write_scored(scored, tmp_path / "out.parquet", single_file=True)
+        expected = scored.compute()
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert expected.index.is_unique == (case != "partitions-from-0")
+    pd.testing.assert_index_equal(back.index, expected.index, exact="equiv")
+    pd.testing.assert_frame_equal(back, expected, check_index_type="equiv")
+
+
+def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: Path) -> None:
+    fs = fsspec.filesystem("file")
+
+    def join(name: str, *frames: pd.DataFrame) -> Path:
+        files = []
+        for number, frame in enumerate(frames):
+            files.append(str(tmp_path / f"{name}.{number}.parquet"))
+            pq.write_table(arrow_table(frame), files[-1])  # as PartWriter writes them
+        join_parts(fs, files, str(tmp_path / f"{name}.parquet"), "parquet", meta=_features(0))
+        return tmp_path / f"{name}.parquet"
+
+    whole = [_features(2), _features(3)]
+    for empty in ("object", "str"):  # an empty part's index type says nothing about the others'
+        first = _features(0).set_axis(pd.Index([], dtype=empty))
+        back = pd.read_parquet(join(empty, first, *whole))
+        assert back.index.tolist() == [0, 1, 0, 1, 2] and back.index.dtype == np.int64, empty
+    labelled = _features(1).set_axis(pd.Index(["x"]))
+    with pytest.raises(OutputError, match=r"str\.0\.parquet stores a large_string index and .*a range"):
+        join("str", labelled, *whole)
+    back = pd.read_parquet(join("none"))  # no parts: an empty file with meta's columns, not 0 bytes
+    assert back.columns.tolist() == ["a", "b", "c"] and len(back) == 0
 
 
 def test_zip_output_is_refused_and_zip_input_read_as_csv(tmp_path: Path, score_xml: Path) -> None:
