@@ -75,6 +75,16 @@ def memoize(maxsize: int) -> Callable[[F], F]:
     return decorate
 
 
+class _Loading:
+    """One key's load lock and how many callers hold or wait on it (counted under the cache's lock)."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+
+
 class LoadingCache(Generic[K, V]):
     """A thread-safe LRU that loads each key once, however many threads ask for it at once.
 
@@ -95,7 +105,7 @@ class LoadingCache(Generic[K, V]):
 
     def _reset(self) -> None:
         self._entries: OrderedDict[K, V] = OrderedDict()
-        self._loading: dict[K, threading.Lock] = {}
+        self._loading: dict[K, _Loading] = {}
         self._lock = threading.Lock()
         self.loads = 0
         self.hits = 0
@@ -106,7 +116,10 @@ class LoadingCache(Generic[K, V]):
 
         Threads asking for a key that is being loaded wait for that load. The value is
         inserted before the key's load lock is released, so no thread can start a
-        second load in between; after a failed load, the next caller loads again.
+        second load in between. After a failed load, each waiting thread and each later
+        caller runs its own ``load()`` in turn, never two at once: a load that always
+        fails is paid once per caller. The key's lock is dropped once no caller holds or
+        waits on it.
 
         Parameters
         ----------
@@ -128,22 +141,32 @@ class LoadingCache(Generic[K, V]):
             if value is not None:
                 self._evict(max_items, max_weight)
                 return value
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:
-            with self._lock:
-                value = self._hit(key)
-                if value is not None:
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = _Loading()
+            loading.users += 1
+        try:
+            with loading.lock:
+                with self._lock:
+                    value = self._hit(key)
+                    if value is not None:
+                        self._evict(max_items, max_weight)
+                        return value
+                # A failed load keeps the key's lock while anyone waits on it: those threads and
+                # the ones that come meanwhile retry one at a time, never two compiles at once.
+                value = load()
+                with self._lock:
+                    self._entries[key] = value
+                    self.loads += 1
                     self._evict(max_items, max_weight)
-                    return value
-            # A failed load keeps the key's lock: the threads waiting on it and those that come
-            # later retry one at a time, never two compiles of one model at once.
-            value = load()
+                return value
+        finally:
+            # The lock goes only once no caller holds or waits on it, so a new caller's fresh
+            # lock can never let a second load run beside one already under way.
             with self._lock:
-                self._entries[key] = value
-                self._loading.pop(key, None)
-                self.loads += 1
-                self._evict(max_items, max_weight)
-            return value
+                loading.users -= 1
+                if not loading.users:
+                    del self._loading[key]
 
     def _hit(self, key: K) -> V | None:
         """Return the value held for ``key``, marked most recently used (call with the lock held)."""
@@ -175,7 +198,12 @@ class LoadingCache(Generic[K, V]):
             return len(self._entries), self.loads, self.hits, self.evictions, self._weight()
 
     def clear(self) -> None:
-        """Drop every value and reset the counters."""
+        """Drop every value and reset the counters.
+
+        Only loads under way hold a key's lock (it goes when its last caller returns); they
+        keep it, so a caller arriving after ``clear()`` waits for them rather than loading
+        the same key beside them, and they still insert their values.
+        """
         with self._lock:
             self._entries.clear()
             self.loads = self.hits = self.evictions = 0

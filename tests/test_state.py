@@ -108,6 +108,21 @@ def test_after_a_failed_load_the_retries_of_waiting_and_new_callers_do_not_overl
     assert cache.get("m", lambda: 99, max_items=None, max_weight=None) == 1
 
 
+def test_failed_loads_leave_no_locks_behind() -> None:
+    # Each key whose load failed kept its load lock for good, and clear() left them.
+    cache: state.LoadingCache[int, int] = state.LoadingCache(weigh=lambda value: value)
+
+    def failing() -> int:
+        raise OSError("disk gone")
+
+    for key in range(1000):
+        with contextlib.suppress(OSError):
+            cache.get(key, failing, max_items=None, max_weight=None)
+    assert not cache._loading
+    cache.get(0, lambda: 1, max_items=None, max_weight=None)
+    assert not cache._loading and cache.stats()[:2] == (1, 1)
+
+
 def test_bounds_evict_least_recently_used_but_keep_the_newest() -> None:
     cache: state.LoadingCache[str, int] = state.LoadingCache(weigh=lambda value: value)
     for key, weight in (("a", 1), ("b", 1), ("c", 1)):
