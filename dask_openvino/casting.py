@@ -110,8 +110,11 @@ def row_label(index: pd.Index, position: int) -> str:
     'row 8'
     >>> row_label(pd.Index(["a", "b"]), 0)
     "row 'a'"
+    >>> row_label(pd.MultiIndex.from_tuples([(1, "a"), (2, "b")]), 1)
+    "row (2, 'b')"
     """
-    label = index[position]
+    # tolist() gives plain values, a MultiIndex's tuples included; an object Index keeps numpy scalars.
+    label = index[position : position + 1].tolist()[0]
     return f"row {(label.item() if isinstance(label, np.generic) else label)!r}"
 
 

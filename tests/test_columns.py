@@ -10,7 +10,7 @@ import pytest
 
 import model_factory
 from dask_openvino import InferenceError, InputSchemaError, InputValueError
-from dask_openvino.casting import to_port_dtype
+from dask_openvino.casting import row_label, to_port_dtype
 from dask_openvino.columns import column_to_array, stack_columns
 from dask_openvino.postprocessing import TopK
 from dask_openvino.results import array_to_series, arrow_lists, null_rows, output_dtype
@@ -129,6 +129,20 @@ def test_float64_beyond_float32_range_raises() -> None:
 def test_whole_floats_and_bools_cast_to_int() -> None:
     np.testing.assert_array_equal(to_port_dtype(np.array([1.0, -2.0]), I32_SCALAR, source="x"), [1, -2])
     np.testing.assert_array_equal(to_port_dtype(np.array([True, False]), I32_SCALAR, source="x"), [1, 0])
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (pd.Index([7, 8], dtype="int64"), "row 8"),
+        (pd.Index([0.5, 1.5], dtype="float32"), "row 1.5"),
+        (pd.Index(["a", np.int64(8)], dtype=object), "row 8"),
+        (pd.MultiIndex.from_arrays([np.array([1, 2], dtype="int64"), ["a", "b"]]), "row (2, 'b')"),
+    ],
+)
+def test_row_label_names_rows_by_plain_labels(index: pd.Index, expected: str) -> None:
+    # A MultiIndex's label was a tuple of numpy scalars: row (np.int64(2), 'b').
+    assert row_label(index, 1) == expected
 
 
 def test_output_dtypes() -> None:
