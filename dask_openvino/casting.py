@@ -161,10 +161,8 @@ def _into_float(array: np.ndarray, port: PortInfo, device: str | None) -> Proble
             return None
         return bad, f"values beyond the range of {name} (|x| <= {limit:.4g})", f"for model input {port}"
     name = str(target)
-    if device in ("f32", "f16"):  # an f64 input the CPU computes in f32 rounds integers as f32 does
-        computed = np.dtype(getattr(ov.Type, device).to_dtype())
-        if computed.itemsize < target.itemsize:
-            target, name = computed, f"{computed}, the type the device computes model input {port.name!r} in,"
+    if device == "f32" and target == np.float64:  # an f64 input the CPU computes in f32 rounds integers as f32 does
+        target, name = np.dtype(np.float32), f"float32, the type the device computes model input {port.name!r} in,"
     exact = 2 ** (np.finfo(target).nmant + 1)
     if -exact <= int(array.min()) and int(array.max()) <= exact:
         return None
