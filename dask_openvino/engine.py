@@ -448,7 +448,7 @@ class Engine:
         except RuntimeError as err:
             span = _span(rows)
             where = f"rows {span[0]}..{span[1]}" if span else "an empty batch"
-            raise InferenceError(f"OpenVINO failed on {where}: {openvino_message(err)}", rows=span) from err
+            raise InferenceError(f"OpenVINO failed on {where}: {openvino_message(err)}", span=span) from err
         buffer.write(rows, [request.get_output_tensor(i).data for i in range(len(buffer.ports))], sent)
 
     def _isolation_model(self) -> IsolationModel:

@@ -142,21 +142,14 @@ class InferenceError(DaskOpenVINOError, RuntimeError):
 
     Attributes
     ----------
-    rows : tuple of (int, int) or None
+    span : tuple of (int, int) or None
         Positions of the batch's first and last rows among the rows scored (a DataFrame
         partition's), where one batch failed.
     """
 
-    def __init__(self, message: str, *, rows: tuple[int, int] | None = None) -> None:
+    def __init__(self, message: str, *, span: tuple[int, int] | None = None) -> None:
         super().__init__(message)
-        self.rows = rows
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_inference_error, (str(self), self.rows))
-
-
-def _rebuild_inference_error(message: str, rows: tuple[int, int] | None) -> InferenceError:
-    return InferenceError(message, rows=rows)
+        self.span = span
 
 
 class JobCancelledError(DaskOpenVINOError, RuntimeError):

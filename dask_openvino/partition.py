@@ -94,13 +94,13 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
             ragged=prepared is not None and prepared.ragged,
         )
     except InferenceError as err:
-        if err.rows is None:
+        if err.span is None:
             raise
-        first, last = frame.index[list(err.rows)].tolist()
+        first, last = frame.index[list(err.span)].tolist()
         raise InferenceError(
             f"{err} (in the partition, the rows labelled {first!r} to {last!r}). Pass errors='null' to score the "
             f"other rows and get the reason for each failing row in column {ERROR_COLUMN!r}",
-            rows=err.rows,
+            span=err.span,
         ) from err
     if prepared is not None:
         prepared.finish(outputs)
