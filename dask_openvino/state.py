@@ -165,7 +165,7 @@ class LoadingCache(Generic[K, V]):
             # lock can never let a second load run beside one already under way.
             with self._lock:
                 loading.users -= 1
-                if not loading.users:
+                if not loading.users and self._loading.get(key) is loading:  # not if a fork reset the cache
                     del self._loading[key]
 
     def _hit(self, key: K) -> V | None:
