@@ -446,9 +446,12 @@ class Engine:
         try:
             request.wait()
         except RuntimeError as err:
-            span = _span(rows)
-            where = f"rows {span[0]}..{span[1]}" if span else "an empty batch"
-            raise InferenceError(f"OpenVINO failed on {where}: {openvino_message(err)}", span=span) from err
+            # A batch of positions (preprocessed rows batched by width, rows left out) may skip rows.
+            first, last = (rows.start, rows.stop - 1) if isinstance(rows, slice) else (int(rows.min()), int(rows.max()))
+            contiguous = isinstance(rows, slice) or len(rows) == last - first + 1
+            where = f"rows {first}..{last}" if contiguous else f"rows between {first} and {last}"
+            message = f"OpenVINO failed on {where}: {openvino_message(err)}"
+            raise InferenceError(message, span=(first, last), contiguous=contiguous) from err
         buffer.write(rows, [request.get_output_tensor(i).data for i in range(len(buffer.ports))], sent)
 
     def _isolation_model(self) -> IsolationModel:
@@ -492,9 +495,3 @@ class Engine:
             failures[position.start if isinstance(position, slice) else int(position[0])] = reason
 
         bisect_failures(run, start, stop, record, tally)
-
-
-def _span(rows: Rows) -> tuple[int, int] | None:
-    if isinstance(rows, slice):
-        return rows.start, rows.stop - 1
-    return (int(rows.min()), int(rows.max())) if len(rows) else None

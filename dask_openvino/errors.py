@@ -145,11 +145,15 @@ class InferenceError(DaskOpenVINOError, RuntimeError):
     span : tuple of (int, int) or None
         Positions of the batch's first and last rows among the rows scored (a DataFrame
         partition's), where one batch failed.
+    contiguous : bool
+        Whether that batch held every row from the first to the last; False where it
+        skipped some (text batched by length, rows left out for their values).
     """
 
-    def __init__(self, message: str, *, span: tuple[int, int] | None = None) -> None:
+    def __init__(self, message: str, *, span: tuple[int, int] | None = None, contiguous: bool = True) -> None:
         super().__init__(message)
         self.span = span
+        self.contiguous = contiguous
 
 
 class JobCancelledError(DaskOpenVINOError, RuntimeError):

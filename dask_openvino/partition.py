@@ -97,10 +97,12 @@ def predict_partition(frame: pd.DataFrame, plan: PredictionPlan) -> pd.DataFrame
         if err.span is None:
             raise
         first, last = frame.index[list(err.span)].tolist()
+        labels = f"labelled {first!r} to {last!r}" if err.contiguous else f"between labels {first!r} and {last!r}"
         raise InferenceError(
-            f"{err} (in the partition, the rows labelled {first!r} to {last!r}). Pass errors='null' to score the "
-            f"other rows and get the reason for each failing row in column {ERROR_COLUMN!r}",
+            f"{err} (in the partition, the rows {labels}). Pass errors='null' to score the other rows and get the "
+            f"reason for each failing row in column {ERROR_COLUMN!r}",
             span=err.span,
+            contiguous=err.contiguous,
         ) from err
     if prepared is not None:
         prepared.finish(outputs)

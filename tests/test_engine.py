@@ -133,6 +133,19 @@ def test_a_call_running_while_another_fails_is_run_again_on_the_new_model(one_ho
     assert engine.recompiles == 1 and engine.request_count == engine.requests_per_call
 
 
+@pytest.mark.parametrize(
+    ("rows", "where", "contiguous"),
+    [(np.array([5, 3, 4, 6]), "rows 3..6", True), (np.array([7, 1, 5, 3]), "rows between 1 and 7", False)],
+)
+def test_a_failing_batch_of_positions_names_its_first_and_last_and_whether_it_skips_rows(
+    one_hot_xml: Path, rows: np.ndarray, where: str, contiguous: bool
+) -> None:
+    engine = get_engine(ModelSpec.from_path(one_hot_xml))
+    with pytest.raises(InferenceError, match=f"^OpenVINO failed on {where}: ") as info:
+        engine.run_chunks([(rows, {"ids": np.full((4, 1), 10, np.int32)})], 8, batch_size=4)
+    assert (info.value.span, info.value.contiguous) == ((rows.min(), rows.max()), contiguous)
+
+
 def test_isolation_costs_nothing_when_every_row_succeeds(one_hot_xml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = get_engine(ModelSpec.from_path(one_hot_xml))
     ids = (np.arange(50, dtype=np.int32) % 10).reshape(50, 1)

