@@ -339,8 +339,9 @@ def _step(console: Console, doing: str) -> Iterator[Callable[[str], None]]:
 
 
 def _times(ratio: float) -> str:
-    """Write a speedup with two significant digits below 1 (0.047x, not 0.0x)."""
-    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
+    """Write a speedup with two significant digits below 10, trailing zeros kept (1.0x, 0.99x, 0.047x), else 12.3x."""
+    digits = f"{ratio:#.2g}"  # 0.996 -> "1.0"; 9.96 -> "10.", written as 10.0 below
+    return f"{digits}x" if ratio < 10 and not digits.endswith(".") else f"{ratio:.1f}x"
 
 
 def _report(result: DemoResult, console: Console) -> None:

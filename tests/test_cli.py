@@ -19,6 +19,7 @@ from distributed import LocalCluster
 
 import model_factory
 from _jobs import wait_for_files
+from dask_openvino import demo
 from dask_openvino.cli import main
 from dask_openvino.policy import choose_overflow_fix, cpu_features
 
@@ -292,6 +293,23 @@ def test_info_on_a_missing_model(tmp_path: Path) -> None:
     code, text = _invoke("info", str(tmp_path / "nope.xml"))
     assert code == 1
     assert "ModelLoadError" in text
+
+
+@pytest.mark.parametrize(
+    ("ratio", "written"),
+    [
+        (1.0, "1.0x"),
+        (0.996, "1.0x"),
+        (0.99, "0.99x"),
+        (0.047, "0.047x"),
+        (5.26, "5.3x"),
+        (9.96, "10.0x"),
+        (12.34, "12.3x"),
+    ],
+)
+def test_demo_writes_speedups_with_two_significant_digits_below_10(ratio: float, written: str) -> None:
+    # 0.996 was written "1x", beside "1.0x" for the baseline.
+    assert demo._times(ratio) == written
 
 
 @pytest.mark.cluster
