@@ -85,13 +85,21 @@ def _convert_in_child(kind: str, source: Any, example_input: Any) -> tuple[bytes
 
 
 def _onnx_ml_hint(message: str, source: Any, kind: str) -> str:
-    """Point at converting the estimator itself when an ONNX file holds scikit-learn's ``ai.onnx.ml`` operators."""
+    """Say that OpenVINO lacks the ONNX-ML operators an ONNX file names, and what to do for scikit-learn's.
+
+    Exporters of classical models write them: skl2onnx for scikit-learn, onnxmltools for
+    LightGBM, XGBoost or CatBoost. A scikit-learn classifier exported with skl2onnx's
+    defaults is the common case: its probabilities go through ``ZipMap``.
+    """
     if kind != "path" or ("ai.onnx.ml." not in message and not _imports_onnx_ml(Path(source))):
         return ""
     return (
-        "\nThis ONNX file was exported from scikit-learn with ai.onnx.ml operators, which OpenVINO does not "
-        "implement. Convert the fitted estimator itself from Python instead: "
-        "dask_openvino.convert(estimator, output_dir) exports it with standard ONNX operators"
+        "\nThis ONNX file uses operators of the ONNX-ML domain (ai.onnx.ml), which OpenVINO does not implement "
+        "(exporters of classical models write them: skl2onnx for scikit-learn, onnxmltools for LightGBM or "
+        "XGBoost). The common case is a scikit-learn classifier exported with skl2onnx's defaults, whose "
+        "probabilities go through ZipMap: convert the fitted estimator from Python instead with "
+        "dask_openvino.convert(estimator, output_dir), which exports it without ZipMap (skl2onnx's zipmap=False "
+        "option) and with standard ONNX operators where skl2onnx has them (not for tree ensembles)"
     )
 
 

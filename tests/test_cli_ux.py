@@ -291,6 +291,8 @@ def test_convert_of_a_scikit_learn_onnx_export_points_at_convert_estimator(tmp_p
     code, text = _invoke("convert", str(tmp_path / "linear.onnx"), "-o", str(tmp_path / "ir"))
     assert code == 1
     assert ("Unsupported value_info type" if zipmap else "ai.onnx.ml.LinearClassifier") in text
+    # Worded for any ONNX-ML export (LightGBM and XGBoost ones too), scikit-learn's ZipMap as the common case.
+    assert "uses operators of the ONNX-ML domain (ai.onnx.ml)" in text and "ZipMap" in text
     assert "dask_openvino.convert(estimator, output_dir)" in text
 
 
