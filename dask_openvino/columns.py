@@ -154,9 +154,12 @@ def _reshape_rows(values: np.ndarray, n_rows: int, port: PortInfo, *, column: st
 
 
 def _first_missing(series: pd.Series) -> str:
-    """Name the first missing row of ``series`` by its index label (the error path only)."""
+    """Name the first missing row of ``series`` by its index label (the error path only).
+
+    Not by position: ``series`` may be one chunk of the partition.
+    """
     position = int(np.flatnonzero(series.isna().to_numpy())[0])
-    return f"first: {row_label(series.index, position)}, position {position} in its partition"
+    return f"first: {row_label(series.index, position)}"
 
 
 def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInfo, index: pd.Index) -> np.ndarray:
@@ -167,8 +170,8 @@ def _flatten_arrow_lists(chunked: pa.ChunkedArray, *, column: str, port: PortInf
         missing = ~np.asarray(array.is_valid())
         first = int(np.flatnonzero(missing)[0])
         raise InputValueError(
-            f"column {column!r} has {array.null_count} null rows (first: {row_label(index, first)}, position {first} "
-            f"in its partition); model input {port} needs a value in every row",
+            f"column {column!r} has {array.null_count} null rows (first: {row_label(index, first)}); "
+            f"model input {port} needs a value in every row",
             rows=missing,
             reason=f"column {column!r} is null in this row; model input {port} needs a value",
         )

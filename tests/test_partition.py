@@ -14,7 +14,14 @@ from PIL import Image
 
 import dask_openvino.partition
 import model_factory
-from dask_openvino import ChainedPreprocessing, ImageBytesToTensor, InferenceError, InputSchemaError, ModelSpec
+from dask_openvino import (
+    ChainedPreprocessing,
+    ImageBytesToTensor,
+    InferenceError,
+    InputSchemaError,
+    InputValueError,
+    ModelSpec,
+)
 from dask_openvino.partition import feeds_from_frame, predict_partition
 from dask_openvino.plan import ERROR_COLUMN, build_plan
 from dask_openvino.text import TextTokenize
@@ -34,6 +41,18 @@ def test_partition_scored_in_several_chunks(monkeypatch: pytest.MonkeyPatch, lin
     values = np.stack(result["prediction"].to_numpy())
     np.testing.assert_allclose(values, _expected(x), rtol=1e-5, atol=1e-5)
     assert result.index.equals(frame.index)
+
+
+def test_a_missing_value_in_a_later_chunk_is_named_by_label(monkeypatch: pytest.MonkeyPatch, linear_xml: Path) -> None:
+    # The chunk's own position (2 in the fourth chunk of 28 rows) is not the partition's (86): only the label is given.
+    monkeypatch.setattr(dask_openvino.partition, "CHUNK_BYTES", 12 * 7 * 4)
+    rows: list[list[float] | None] = [[float(i)] * 3 for i in range(101)]
+    rows[86] = None
+    tensors = pa.array(rows, type=pa.list_(pa.float32(), 3))
+    frame = pd.DataFrame({"x": pd.Series(tensors, dtype=pd.ArrowDtype(tensors.type), index=pd.RangeIndex(500, 601))})
+    with pytest.raises(InputValueError, match=r"column 'x' has 1 null rows \(first: row 586\)") as info:
+        frame.ov.predict(linear_xml, inputs="x", batch_size=7)
+    assert "position" not in str(info.value)
 
 
 def test_empty_partition_gives_the_declared_frame_without_a_model(linear_xml: Path) -> None:
@@ -78,7 +97,7 @@ def test_preprocessing_and_inference_failures_share_one_error_column(tmp_path: P
     reasons = out[ERROR_COLUMN].tolist()
     assert reasons[0] is pd.NA or reasons[0] is None
     assert "cannot decode image" in reasons[1] and "GatherElements" in reasons[2]
-    with pytest.raises(InputSchemaError, match=r"row 'x' \(position 1 in its partition\) of column 'png'"):
+    with pytest.raises(InputSchemaError, match=r"row 'x' of column 'png'"):
         frame.ov.predict(xml, inputs={"image": "png", "ids": "ids"}, preprocess={"image": pipeline})
 
 

@@ -83,9 +83,11 @@ class Prepared:
         others = len(self.failures) - 1
         more = f" ({others} more row{'s' if others != 1 else ''} of this partition failed too)" if others else ""
         value = values.iloc[position]
-        shown = f", value {value!r}" if isinstance(value, str) and len(value) <= 200 else ""
+        shown = f" (value {value!r})" if isinstance(value, str) and len(value) <= 200 else ""
+        # Named by label only: ``values`` may be one chunk of the partition, so a position in it
+        # would not be the row's position in the partition.
         raise InputSchemaError(
-            f"{row_label(values.index, position)} (position {position} in its partition{shown}) of column {column!r}: "
+            f"{row_label(values.index, position)}{shown} of column {column!r}: "
             f"{self.failures[position]}{more}. Pass errors='null' to score the other rows and get the "
             "reason in the error column"
         )
