@@ -118,14 +118,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     fp32 = _find(records, model="resnet50", precision="fp32", contender="ov.predict", scheduler="threads", variant="")
     int8 = _find(records, model="resnet50", precision="int8", contender="ov.predict", scheduler="threads", variant="")
-    eager = _find(records, model="resnet50", contender="pytorch-eager")
+    eager = _find(records, model="resnet50", contender="pytorch-eager", variant="")
     if fp32 and int8:
         ratio = round(int8["rows_per_second"] / fp32["rows_per_second"], 2)
         verdicts.append(_verdict("resnet50: INT8 / our FP32 (threads)", ratio, 2.0, "ov.predict threads"))
+    # On the headline group's longer job when the run has one (a full run), else on the image group's.
+    headline = [r for r in records if r["model"] == "resnet50" and r["variant"].endswith(" images")]
+    if headline:
+        variant = headline[0]["variant"]
+        int8 = _find(records, model="resnet50", precision="int8", contender="ov.predict", variant=variant)
+        eager = _find(records, model="resnet50", contender="pytorch-eager", variant=variant)
     if int8 and eager:
         ratio = round(int8["rows_per_second"] / eager["rows_per_second"], 2)
+        job = f"{int8['rows']} images, " if headline else ""
         verdicts.append(
-            _verdict("resnet50: INT8 / eager PyTorch pipeline", ratio, 12.0, "threads; the paper: about 12x")
+            _verdict("resnet50: INT8 / eager PyTorch pipeline", ratio, 12.0, f"{job}threads; the paper: about 12x")
         )
     for model in ("resnet50", "minilm", "mlp"):
         ort = _find(records, model=model, contender="onnxruntime", variant="")
