@@ -13,6 +13,9 @@ TABLE_END = "<!-- benchmark-table:end -->"
 IN_MEMORY = "data in memory"
 """Variant of the tabular cases whose partitions were read and persisted before timing."""
 
+HEADLINE = " images"
+"""Variants of the headline group's cases end so: ``"384 images"``, the job's size."""
+
 MODEL_TITLES = {
     "resnet50": "ResNet-50 224x224",
     "minilm": "MiniLM-L6 encoder, seq 128",
@@ -123,7 +126,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = round(int8["rows_per_second"] / fp32["rows_per_second"], 2)
         verdicts.append(_verdict("resnet50: INT8 / our FP32 (threads)", ratio, 2.0, "ov.predict threads"))
     # On the headline group's longer job when the run has one (a full run), else on the image group's.
-    headline = [r for r in records if r["model"] == "resnet50" and r["variant"].endswith(" images")]
+    headline = [r for r in records if r["model"] == "resnet50" and r["variant"].endswith(HEADLINE)]
     if headline:
         variant = headline[0]["variant"]
         int8 = _find(records, model="resnet50", precision="int8", contender="ov.predict", variant=variant)

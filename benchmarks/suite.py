@@ -415,7 +415,7 @@ def headline_group(model: ModelFiles, images: Dataset, clusters: Clusters) -> Gr
     variant ``"<rows> images"``.
     """
     group = Group(model, images, clusters)
-    variant = f"{images.rows} images"
+    variant = f"{images.rows}{report.HEADLINE}"
     limit = group.limit("fp32", variant=variant)
     group.hand_written("pytorch", variant=variant, baseline=limit)
     int8_limit = group.limit("int8", variant=variant)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dask_openvino.cache import get_engine
-from dask_openvino.columns import column_to_array, stack_columns
+from dask_openvino.columns import column_dtypes, column_to_array, stack_columns
 from dask_openvino.engine import Chunk, Rows
 from dask_openvino.errors import InferenceError, InputValueError
 from dask_openvino.plan import ERROR_COLUMN, ERROR_DTYPE, InputBinding, InputsArg, PredictionPlan, build_plan
@@ -154,7 +154,7 @@ class _ColumnChunks:
         self._computed = computed
         self._null = null
         self.failures: dict[int, str] = {}
-        dtypes = dict(zip(frame.columns.tolist(), frame.dtypes, strict=True))  # cheaper than dtypes.to_dict()
+        dtypes = column_dtypes(frame)
         row_bytes = sum(_row_bytes(b, [dtypes[c] for c in b.columns]) for b in bindings) or 1
         rows = max(CHUNK_BYTES // row_bytes, batch)
         self._step = rows - rows % batch

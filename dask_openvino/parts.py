@@ -336,9 +336,8 @@ def join_parts(
                     table = pq.read_table(f)
                 if column is not None and not part.stored:
                     labels = part.labels
-                    table = table.append_column(
-                        column, pa.array(np.arange(labels.start, labels.stop, labels.step, dtype=np.int64))
-                    )
+                    values = np.arange(labels.start, labels.stop, labels.step, dtype=np.int64)
+                    table = table.append_column(column, pa.array(values))
                 writer.write_table(table.select(schema.names).cast(schema))
 
     write_atomic(fs, path, write_parquet, compression)
@@ -346,33 +345,30 @@ def join_parts(
 
 @dataclass(frozen=True)
 class _Part:
-    """A Parquet part as its footer describes it."""
+    """A Parquet part as its footer describes it.
+
+    ``stored`` names the index levels it stores as columns; otherwise its index is the
+    range ``labels``, named ``name``, which pandas keeps as metadata only (a part
+    without pandas metadata reads as ``0..rows-1``).
+    """
 
     file: str
     schema: pa.Schema
     rows: int
+    stored: list[str]
+    labels: range
+    name: Any
 
     @classmethod
     def read(cls, fs: Any, file: str) -> _Part:
         with fs.open(file, "rb") as f:
             footer = pq.ParquetFile(f)
-            return cls(file, footer.schema_arrow, footer.metadata.num_rows)
-
-    @property
-    def stored(self) -> list[str]:
-        """The index levels the part stores as columns."""
-        return [c for c in _pandas_metadata(self.schema).get("index_columns", []) if isinstance(c, str)]
-
-    @property
-    def level(self) -> dict[str, Any]:
-        """The part's range index as pandas describes it (a part without pandas metadata reads as 0..rows-1)."""
-        levels = [c for c in _pandas_metadata(self.schema).get("index_columns", []) if not isinstance(c, str)]
-        return levels[0] if levels else {"kind": "range", "name": None, "start": 0, "stop": self.rows, "step": 1}
-
-    @property
-    def labels(self) -> range:
-        """The labels of the part's range index."""
-        return range(self.level["start"], self.level["stop"], self.level["step"])
+            schema, rows = footer.schema_arrow, footer.metadata.num_rows
+        levels = _pandas_metadata(schema).get("index_columns", [])
+        ranges = [c for c in levels if not isinstance(c, str)]
+        level = ranges[0] if ranges else {"name": None, "start": 0, "stop": rows, "step": 1}
+        labels = range(level["start"], level["stop"], level["step"])
+        return cls(file, schema, rows, [c for c in levels if isinstance(c, str)], labels, level["name"])
 
 
 def _joined_schema(parts: list[_Part], path: str) -> tuple[pa.Schema, str | None]:
@@ -397,7 +393,7 @@ def _joined_schema(parts: list[_Part], path: str) -> tuple[pa.Schema, str | None
             )
         return schema, levels[0] if ranges else None
     schema = ranges[0].schema
-    names = {part.level["name"] for part in ranges}
+    names = {part.name for part in ranges}
     name = names.pop() if len(names) == 1 else None  # pandas.concat drops names that differ
     described = _pandas_metadata(schema)
     if not described:

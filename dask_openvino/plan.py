@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dask_openvino.checks import positive_int
-from dask_openvino.columns import check_column_dtype
+from dask_openvino.columns import check_column_dtype, column_dtypes
 from dask_openvino.edits import ModelEdits, model_edits
 from dask_openvino.errors import InputSchemaError
 from dask_openvino.postprocessing import Postprocessor
@@ -219,7 +219,7 @@ def _check_binding(port: PortInfo, columns: tuple[str, ...], frame_meta: pd.Data
         raise InputSchemaError(
             f"column {missing[0]!r} (for model input {port}) is not in the DataFrame; its columns are {shown}"
         )
-    dtypes = dict(zip(frame_meta.columns.tolist(), frame_meta.dtypes, strict=True))  # Series.to_dict is slower
+    dtypes = column_dtypes(frame_meta)
     for column in columns:
         check_column_dtype(dtypes[column], column=column, port=port, stacked=len(columns) > 1)
     row_shape = _fixed_row_shape(dtypes[columns[0]]) if len(columns) == 1 else None
