@@ -1,6 +1,6 @@
 """Command line of the harness: build, measure, report.
 
-``python -m benchmarks`` runs the full benchmark (15 minutes on a 2-core AMX Xeon, 50 on a 2-core AMD Zen 3) and
+``python -m benchmarks`` runs the full benchmark (14 minutes on a 2-core AMX Xeon) and
 refreshes ``docs/benchmark-results.json``, the charts ``docs/img/benchmark-<model>.png`` and the table
 in ``docs/performance.md``; ``--quick`` runs a smaller version (under 3 minutes) that
 writes only under ``benchmarks/results/``.

@@ -158,7 +158,7 @@ def test_csv_and_tsv_names_give_one_file(tmp_path: Path, score_xml: Path, schedu
         assert output.is_file(), name
         scored = read(output)
         assert list(scored.columns) == ["a", "b", "c", "prediction"], name
-        # CSV keeps no index; Parquet keeps the input parts' own, each from 0, as a directory output would.
+        # CSV keeps no index; Parquet keeps the input parts' own, each from 0, as compute() gives them.
         labels = [*range(30)] * 3 if name.endswith(".parquet") else [*range(90)]
         assert list(scored.index) == labels, name
         np.testing.assert_allclose(scored["prediction"], expected, rtol=1e-5, atol=1e-5)
