@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import dask.config
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, default_client
 from rich.console import Console
 
 from dask_openvino.errors import JobCancelledError, SchedulerConnectionError
@@ -134,16 +134,28 @@ def connect(options: ClusterOptions, console: Console) -> Iterator[Client]:
 
 def _scheduler_client(address: str) -> Client:
     """Return a client of the scheduler at `address`, or say why there is none."""
-    scheduler = dask.config.get("scheduler", None)
+    scheduler, before = dask.config.get("scheduler", None), _default_client()
     try:
         return Client(address)  # type: ignore[no-untyped-call]
     except (OSError, ValueError) as err:  # refused or timed out; an unknown scheme or no port
-        # A client that never started leaves itself Dask's default scheduler until it is collected.
+        # A client that never started can stay Dask's default client (an unknown scheme does) until it
+        # is collected, and every later compute() in the process waits on it for good: close it.
+        left = _default_client()
+        if left is not None and left is not before:
+            left.close()  # type: ignore[no-untyped-call]
         dask.config.set(scheduler=scheduler)
         raise SchedulerConnectionError(
             f"cannot connect to the Dask scheduler at {address!r}: {err}. Check the address (tcp://HOST:8786 by "
             "default), that `dask scheduler` runs there, and that this machine can reach its port"
         ) from None
+
+
+def _default_client() -> Client | None:
+    try:
+        client: Client = default_client()  # type: ignore[no-untyped-call]
+        return client
+    except ValueError:  # no client
+        return None
 
 
 def connected(client: Client) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import dask
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, default_client
 from rich.console import Console
 
 from dask_openvino.cluster import ClusterOptions, connect
@@ -82,6 +82,8 @@ def test_a_scheduler_that_cannot_be_reached_is_one_error_naming_its_address(addr
     assert message.startswith(f"cannot connect to the Dask scheduler at {address!r}: ") and reason in message
     assert "that `dask scheduler` runs there" in message
     assert dask.config.get("scheduler", None) is None  # the client that never started is not the default
+    with pytest.raises(ValueError, match="No clients found"):
+        default_client()  # nor Distributed's default client, which a later compute() would wait on for good
 
 
 @pytest.mark.cluster
