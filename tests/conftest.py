@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dask
 import pytest
+from distributed import default_client
 
 import dask_openvino
 import model_factory
@@ -52,6 +53,20 @@ def _fresh_cache() -> Iterator[None]:
     dask_openvino.clear_cache()
     yield
     dask_openvino.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _no_dead_default_client() -> Iterator[None]:
+    # A test that leaves a client which is not running as Distributed's default makes every
+    # later compute() with the default scheduler wait on it for good: fail that test instead.
+    yield
+    try:
+        left = default_client()
+    except ValueError:  # no client
+        return
+    if left.status != "running":
+        left.close()
+        pytest.fail(f"the test left a {left.status} client as Distributed's default client: {left}")
 
 
 @pytest.fixture(scope="session")
