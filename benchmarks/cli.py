@@ -136,7 +136,7 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
         sizes["tabular_fine"] = mode.tabular_fine
         sizes["tabular_list"] = mode.tabular
     if mode.headline_images is not None:
-        sizes["images_headline"] = mode.headline_images
+        sizes["images_headline"] = sizes["jpeg_headline"] = mode.headline_images
     log("writing data sets")
     sets = data.prepare(output / "data", sizes)
     log("compile times in fresh processes")
@@ -170,7 +170,7 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
         if "images_headline" in sets:
             images = sets["images_headline"]
             log(f"group resnet50 INT8 against eager PyTorch, {images.rows} images: {mode.rounds} rounds")
-            headline = suite.headline_group(files["resnet50"], images, clusters)
+            headline = suite.headline_group(files["resnet50"], images, sets["jpeg_headline"], clusters)
             groups.append(suite.run_group(headline, mode.rounds, log, stages=False))
         memory = []
         for name in mode.memory_models:

@@ -11,6 +11,7 @@ This module is imported on the workers: it imports no runtime at module level.
 
 from __future__ import annotations
 
+import io
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchmarks.models import load_torch
+from benchmarks.models import IMAGE_SIZE, load_torch, normalise_pixels
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,26 @@ def onnxruntime_session(path: str, threads: int) -> Any:
     return _cached(("onnxruntime", path, threads), create)
 
 
+def decode_jpeg(values: pd.Series, size: int = IMAGE_SIZE) -> np.ndarray:
+    """JPEG bytes -> ImageNet-normalised ``f32 [N,3,size,size]``, as a PyTorch user's loader does it.
+
+    Pillow decodes each file to RGB, a file that is not ``256 x 256`` is resized to it
+    (bilinear), the central ``size x size`` crop is kept, then normalised and laid out
+    channels first: torchvision's ``Resize(256)``, ``CenterCrop``, ``ToTensor`` and
+    ``Normalize`` on these files, written with numpy.
+    """
+    from PIL import Image
+
+    crops = np.empty((len(values), size, size, 3), np.uint8)
+    margin = (256 - size) // 2
+    for row, data in enumerate(values):
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        if image.size != (256, 256):
+            image = image.resize((256, 256), Image.Resampling.BILINEAR)
+        crops[row] = np.asarray(image)[margin : margin + size, margin : margin + size]
+    return normalise_pixels(crops)
+
+
 def onnxruntime_partition(
     frame: pd.DataFrame, path: str, feeds: tuple[Feed, ...], output: Output, batch: int, threads: int
 ) -> pd.DataFrame:
@@ -139,6 +160,22 @@ def torch_partition(
 
     values = _in_batches(run, arrays, batch)
     return result_frame(values, frame.index, output.column)
+
+
+def torch_jpeg_partition(
+    frame: pd.DataFrame, name: str, state_path: str, column: str, output: Output, batch: int, threads: int
+) -> pd.DataFrame:
+    """Score a partition of JPEG files with eager PyTorch, decoding them (``decode_jpeg``) a batch at a time."""
+    import torch
+
+    module = torch_module(name, state_path, threads)
+    files = frame[column]
+    parts = [np.empty((0, *output.row_shape), np.float32)]
+    for start in range(0, len(frame), batch):
+        images = torch.from_numpy(decode_jpeg(files.iloc[start : start + batch]))
+        with torch.inference_mode():
+            parts.append(np.asarray(module(images).numpy()))
+    return result_frame(np.concatenate(parts), frame.index, output.column)
 
 
 def openvino_partition(frame: pd.DataFrame, spec: Any, feeds: tuple[Feed, ...], output: Output) -> pd.DataFrame:
