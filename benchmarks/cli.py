@@ -169,7 +169,10 @@ def run(mode: Mode, output: Path) -> dict[str, Any]:
             groups.append(suite.run_group(make(), rounds, log))
         if "images_headline" in sets:
             images = sets["images_headline"]
-            log(f"group resnet50 INT8 against eager PyTorch, {images.rows} images: {mode.rounds} rounds")
+            log(
+                f"group resnet50 INT8 against eager PyTorch, {images.rows} images as tensors and as JPEG files: "
+                f"{mode.rounds} rounds"
+            )
             headline = suite.headline_group(files["resnet50"], images, sets["jpeg_headline"], clusters)
             groups.append(suite.run_group(headline, mode.rounds, log, stages=False))
         memory = []

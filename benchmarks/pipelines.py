@@ -4,7 +4,8 @@ These are what a Dask user writes today without dask-openvino: a module-level fu
 for ``map_partitions`` that converts the partition's columns to numpy with pyarrow,
 runs a runtime session cached per process, and puts the result back as a column. The
 same conversion code serves ONNX Runtime, eager PyTorch and dask-openvino's engine, so
-those contenders differ only in what runs the model.
+those contenders differ only in what runs the model. JPEG files are decoded for eager
+PyTorch as a PyTorch user's loader would (``decode_jpeg``).
 
 This module is imported on the workers: it imports no runtime at module level.
 """
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmarks.data import JPEG_SIZE
 from benchmarks.models import IMAGE_SIZE, load_torch, normalise_pixels
 
 
@@ -104,23 +106,23 @@ def onnxruntime_session(path: str, threads: int) -> Any:
     return _cached(("onnxruntime", path, threads), create)
 
 
-def decode_jpeg(values: pd.Series, size: int = IMAGE_SIZE) -> np.ndarray:
-    """JPEG bytes -> ImageNet-normalised ``f32 [N,3,size,size]``, as a PyTorch user's loader does it.
+def decode_jpeg(values: pd.Series) -> np.ndarray:
+    """JPEG bytes -> ImageNet-normalised ``f32 [N,3,224,224]``, as a PyTorch user's loader does it.
 
     Pillow decodes each file to RGB, a file that is not ``256 x 256`` is resized to it
-    (bilinear), the central ``size x size`` crop is kept, then normalised and laid out
-    channels first: torchvision's ``Resize(256)``, ``CenterCrop``, ``ToTensor`` and
+    (bilinear), the central ``224 x 224`` crop is kept, then normalised and laid out
+    channels first: torchvision's ``Resize(256)``, ``CenterCrop(224)``, ``ToTensor`` and
     ``Normalize`` on these files, written with numpy.
     """
     from PIL import Image
 
-    crops = np.empty((len(values), size, size, 3), np.uint8)
-    margin = (256 - size) // 2
+    crops = np.empty((len(values), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    margin = (JPEG_SIZE - IMAGE_SIZE) // 2
     for row, data in enumerate(values):
         image = Image.open(io.BytesIO(data)).convert("RGB")
-        if image.size != (256, 256):
-            image = image.resize((256, 256), Image.Resampling.BILINEAR)
-        crops[row] = np.asarray(image)[margin : margin + size, margin : margin + size]
+        if image.size != (JPEG_SIZE, JPEG_SIZE):
+            image = image.resize((JPEG_SIZE, JPEG_SIZE), Image.Resampling.BILINEAR)
+        crops[row] = np.asarray(image)[margin : margin + IMAGE_SIZE, margin : margin + IMAGE_SIZE]
     return normalise_pixels(crops)
 
 

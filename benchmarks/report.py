@@ -139,11 +139,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ratio = round(int8["rows_per_second"] / eager["rows_per_second"], 2)
                 detail = f"{int8['rows']} images, threads; the paper: about 12x"
                 verdicts.append(_verdict(f"resnet50: INT8 / eager PyTorch pipeline, {data}", ratio, 12.0, detail))
-        for r in records:
-            if r["model"] == "resnet50" and r["variant"].startswith(f"{tensors}{FROM_JPEG}, auto="):
-                precision = r["variant"].rsplit(", ", 1)[1]
-                name = f"resnet50: ov.predict default precision ({precision}) threads, JPEG files / limit in it"
-                verdicts.append(_verdict(name, r["ratio_to_limit"], 0.90, r["key"]))
+        for start, data in ((f"{tensors}, auto=", "f32 tensors"), (f"{tensors}{FROM_JPEG}, auto=", "JPEG files")):
+            for r in records:
+                ours = (r["model"], r["contender"], r["scheduler"]) == ("resnet50", "ov.predict", "threads")
+                if ours and r["variant"].startswith(start):
+                    precision = r["variant"].rsplit("=", 1)[1]
+                    name = f"resnet50: ov.predict default precision ({precision}) threads, {r['rows']} {data} / limit"
+                    verdicts.append(_verdict(name, r["ratio_to_limit"], 0.90, r["key"]))
     elif int8 and eager:
         ratio = round(int8["rows_per_second"] / eager["rows_per_second"], 2)
         verdicts.append(
@@ -267,8 +269,7 @@ def _drift(memory: dict[str, Any]) -> float:
 
     Peaks, not the RSS left after each job: a leak raises every later job's peak, while
     what a job leaves resident moves by a partition or more as the allocator returns
-    memory to the system or keeps it (the MLP's workers ended jobs 2-5 anywhere between
-    369 and 480 MiB on a 444 MiB baseline, at the same peak).
+    memory to the system or keeps it (``docs/performance.md``, "Memory").
     """
     jobs = memory["per_job"]
     first = {w["pid"]: w["peak_rss_mib"] for w in jobs[min(1, len(jobs) - 1)]["workers"]}

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import dask.dataframe as dd
@@ -107,7 +107,7 @@ def read_parquet(path: str) -> dd.DataFrame:
     return dd.read_parquet(path, dtype_backend="pyarrow")
 
 
-def jpeg_pipeline(backend: str) -> ChainedPreprocessing:
+def jpeg_pipeline(backend: Literal["openvino", "numpy"]) -> ChainedPreprocessing:
     """The Analytics Zoo image steps for the 256x256 JPEG files: decode, resize, centre crop, normalise, NCHW."""
     return ChainedPreprocessing(
         [
@@ -117,7 +117,7 @@ def jpeg_pipeline(backend: str) -> ChainedPreprocessing:
             ImageChannelNormalize(IMAGENET_MEAN, IMAGENET_STD),
             ImageMatToTensor(format="NCHW", to_RGB=True),
         ],
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
     )
 
 
@@ -308,8 +308,8 @@ class Group:
         ``jpeg`` (eager PyTorch only) scores that data set's JPEG files instead, decoded
         in the pipeline (``pipelines.decode_jpeg``).
         """
-        if jpeg is not None and runtime != "pytorch":
-            raise ValueError("only the eager PyTorch pipeline decodes JPEG files")
+        if jpeg is not None and (runtime != "pytorch" or source is not None):
+            raise ValueError("jpeg= is for the eager PyTorch pipeline reading that data set")
         dataset = jpeg or self.dataset
         read = source or (lambda: read_parquet(dataset.path))
         description = ModelSpec.from_path(self.model.fp32_xml).describe()
@@ -434,8 +434,8 @@ def headline_group(model: ModelFiles, images: Dataset, jpeg: Dataset, clusters: 
     twice: on ``images`` (normalised f32 tensors in Parquet, variant ``"<rows> images"``)
     and on ``jpeg`` (the same images as JPEG files, decoded on the workers: ``.ov.predict``
     with the Analytics Zoo steps embedded in the model, PyTorch with Pillow and numpy;
-    variant ``"<rows> images from JPEG"``), and ``.ov.predict`` in its default precision
-    runs on the JPEG files too.
+    variant ``"<rows> images from JPEG"``); ``.ov.predict`` also runs in its default
+    precision on both.
     """
     group = Group(model, images, clusters)
     tensors = f"{images.rows}{report.HEADLINE}"
@@ -463,6 +463,7 @@ def headline_group(model: ModelFiles, images: Dataset, jpeg: Dataset, clusters: 
     on_files("int8", files, int8_limit)
     chosen, _ = choose_precision("auto", cpu_features())
     auto_limit = group.limit("fp32", variant=f"{tensors}, auto={chosen}", config={"INFERENCE_PRECISION_HINT": chosen})
+    group.predict("fp32", "threads", variant=f"{tensors}, auto={chosen}", compute="auto", baseline=auto_limit)
     on_files("fp32", f"{files}, auto={chosen}", auto_limit, compute="auto")
     return group
 
