@@ -202,7 +202,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         verdicts.append(
             _verdict(
-                f"{memory['model']}: peak RSS growth from job 2 to job {memory['jobs']} (MiB)",
+                f"{memory['model']}: RSS growth from job 2 to job {memory['jobs']}, free memory released (MiB)",
                 _drift(memory),
                 16.0,
                 "per worker, largest",
@@ -265,15 +265,16 @@ def _peak_growth(memory: dict[str, Any], *, first: int, last: int | None = None)
 
 
 def _drift(memory: dict[str, Any]) -> float:
-    """How much higher a worker's peak RSS went in the last job than in the second, largest over workers.
+    """How much a worker's resident memory grew from the second job to the last, largest over workers.
 
-    Peaks, not the RSS left after each job: a leak raises every later job's peak, while
-    what a job leaves resident moves by a partition or more as the allocator returns
-    memory to the system or keeps it (``docs/performance.md``, "Memory").
+    Measured once the allocators have handed back what no object uses
+    (``released_rss_mib``): the RSS a job leaves otherwise moves by a partition or more
+    as they keep memory or return it (``docs/performance.md``, "Memory").
     """
     jobs = memory["per_job"]
-    first = {w["pid"]: w["peak_rss_mib"] for w in jobs[min(1, len(jobs) - 1)]["workers"]}
-    return round(max(w["peak_rss_mib"] - first.get(w["pid"], w["peak_rss_mib"]) for w in jobs[-1]["workers"]), 1)
+    first = {w["pid"]: w["released_rss_mib"] for w in jobs[min(1, len(jobs) - 1)]["workers"]}
+    last = jobs[-1]["workers"]
+    return round(max(w["released_rss_mib"] - first.get(w["pid"], w["released_rss_mib"]) for w in last), 1)
 
 
 def _label(record: dict[str, Any]) -> str:
