@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -165,6 +164,9 @@ def write_json(fs: Any, path: str, value: Any, *, require: tuple[str, str] | Non
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
     """Convert a partition for Parquet so that plain `pandas.read_parquet` reads it back.
 
+    The index is stored as a column, a `RangeIndex` too (as `DataFrame.to_parquet` of
+    Dask does): pandas keeps a `RangeIndex` as metadata only, and reading a directory
+    of such parts renumbers the rows `0..N-1`, losing the labels of a filtered frame.
     pandas records a list column's dtype as text such as
     `fixed_size_list<item: float>[10][pyarrow]`, which `read_parquet` cannot parse
     back (it raises `NotImplementedError`). Recording those columns as `object`
@@ -176,7 +178,7 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
     >>> arrow_table(pd.DataFrame({"a": [1, 2]})).num_rows
     2
     """
-    table = pa.Table.from_pandas(frame)
+    table = pa.Table.from_pandas(frame, preserve_index=True)
     metadata = dict(table.schema.metadata or {})
     if b"pandas" not in metadata:
         return table
@@ -276,12 +278,11 @@ def join_parts(
 ) -> None:
     """Join part files, in order, into the one file `path`, written atomically.
 
-    CSV parts (written without a header) follow `header`. Parquet parts are read and
-    written one at a time (empty ones are skipped), after a first pass over their
-    footers settles the schema; the file reads back with the index that the parts'
-    frames joined by `pandas.concat` have. pandas keeps a `RangeIndex` as metadata
-    only: if the parts' ranges join into one range, the file keeps it so; otherwise
-    each range part's labels are written as the index column.
+    CSV parts (written without a header) follow `header`. Parquet parts (written by
+    [`arrow_table`][dask_openvino.parts.arrow_table], their index stored as a column) are
+    read and written one at a time (empty ones are skipped), after a first pass over
+    their footers settles the schema; the file reads back with the index that the
+    parts' frames joined by `pandas.concat` have.
 
     Parameters
     ----------
@@ -303,8 +304,9 @@ def join_parts(
     Raises
     ------
     OutputError
-        If some Parquet parts store an index that is not one integer level and other,
-        non-empty parts have a range index, whose labels that index cannot take.
+        If non-empty Parquet parts store indexes of different types (a column cannot
+        hold both), or a part keeps its index as metadata only (written by a version
+        before the index was stored).
 
     Examples
     --------
@@ -321,11 +323,9 @@ def join_parts(
 
         write_atomic(fs, path, write_csv, compression)
         return
-    parts = [_Part.read(fs, file) for file in files]  # footers only: the first pass holds no rows
-    if parts:
-        schema, column = _joined_schema(parts, path)
-    else:
-        schema, column = (pa.schema([]) if meta is None else arrow_table(meta).schema), None
+    parts = [_Part.read(fs, file, path) for file in files]  # footers only: the first pass holds no rows
+    empty = pa.schema([]) if meta is None else arrow_table(meta).schema
+    schema = _joined_schema(parts, path) if parts else empty
 
     def write_parquet(out: IO[bytes]) -> None:
         with pq.ParquetWriter(out, schema) as writer:
@@ -334,10 +334,6 @@ def join_parts(
                     continue
                 with fs.open(part.file, "rb") as f:
                     table = pq.read_table(f)
-                if column is not None and not part.stored:
-                    labels = part.labels
-                    values = np.arange(labels.start, labels.stop, labels.step, dtype=np.int64)
-                    table = table.append_column(column, pa.array(values))
                 writer.write_table(table.select(schema.names).cast(schema))
 
     write_atomic(fs, path, write_parquet, compression)
@@ -345,101 +341,43 @@ def join_parts(
 
 @dataclass(frozen=True)
 class _Part:
-    """A Parquet part as its footer describes it.
-
-    ``stored`` names the index levels it stores as columns; otherwise its index is the
-    range ``labels``, named ``name``, which pandas keeps as metadata only (a part
-    without pandas metadata reads as ``0..rows-1``).
-    """
+    """A Parquet part as its footer describes it: ``index`` holds the types of the index levels it stores."""
 
     file: str
     schema: pa.Schema
     rows: int
-    stored: list[str]
-    labels: range
-    name: Any
+    index: list[pa.DataType]
 
     @classmethod
-    def read(cls, fs: Any, file: str) -> _Part:
+    def read(cls, fs: Any, file: str, path: str) -> _Part:
         with fs.open(file, "rb") as f:
             footer = pq.ParquetFile(f)
             schema, rows = footer.schema_arrow, footer.metadata.num_rows
         levels = _pandas_metadata(schema).get("index_columns", [])
-        ranges = [c for c in levels if not isinstance(c, str)]
-        level = ranges[0] if ranges else {"name": None, "start": 0, "stop": rows, "step": 1}
-        labels = range(level["start"], level["stop"], level["step"])
-        return cls(file, schema, rows, [c for c in levels if isinstance(c, str)], labels, level["name"])
+        if not all(isinstance(level, str) for level in levels):
+            raise OutputError(
+                f"cannot join the parts into {path}: {posixpath.basename(file)} keeps its index as metadata only "
+                "(written by an earlier dask-openvino); write the output again without resuming"
+            )
+        return cls(file, schema, rows, [schema.field(level).type for level in levels])
 
 
-def _joined_schema(parts: list[_Part], path: str) -> tuple[pa.Schema, str | None]:
-    """Return the joined file's schema, and the column that range parts' labels go to (None: they join as one range).
+def _joined_schema(parts: list[_Part], path: str) -> pa.Schema:
+    """Return the joined file's schema: the first non-empty part's, all of whose index types must agree.
 
-    The schema is the first non-empty part's that stores its index, else the first
-    non-empty part's: an empty part's index may be of any type (null, object), and
-    adds no labels.
+    An empty part's index may be of any type (null, object), and adds no labels.
     """
     filled = [part for part in parts if part.rows] or parts[:1]
-    stored = [part for part in filled if part.stored]
-    ranges = [part for part in filled if not part.stored]
-    if stored:
-        schema = stored[0].schema
-        levels = stored[0].stored
-        if ranges and not (len(levels) == 1 and pa.types.is_integer(schema.field(levels[0]).type)):
-            kind = ", ".join(str(schema.field(level).type) for level in levels)
+    first = filled[0]
+    for part in filled[1:]:
+        if part.index != first.index:
+            kinds = [", ".join(map(str, p.index)) or "no" for p in (first, part)]
             raise OutputError(
-                f"cannot join the parts into {path}: {posixpath.basename(stored[0].file)} stores a {kind} index "
-                f"and {posixpath.basename(ranges[0].file)} a range of integer labels, which it cannot take; "
+                f"cannot join the parts into {path}: {posixpath.basename(first.file)} stores a {kinds[0]} index "
+                f"and {posixpath.basename(part.file)} a {kinds[1]} one, which one column cannot hold; "
                 "give the frame one index (for example with reset_index) or write a directory"
             )
-        return schema, levels[0] if ranges else None
-    schema = ranges[0].schema
-    names = {part.name for part in ranges}
-    name = names.pop() if len(names) == 1 else None  # pandas.concat drops names that differ
-    described = _pandas_metadata(schema)
-    if not described:
-        return schema, None
-    joined = _one_range([part.labels for part in ranges])
-    if joined is not None:
-        level = {"kind": "range", "name": name, "start": joined.start, "stop": joined.stop, "step": joined.step}
-        described["index_columns"] = [level]
-        return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(described).encode()}), None
-    # Named as pandas names a stored index level.
-    column = str(name) if name is not None and str(name) not in schema.names else "__index_level_0__"
-    described["index_columns"] = [column]
-    described["columns"] = [
-        *described.get("columns", []),
-        {"name": name, "field_name": column, "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
-    ]
-    schema = schema.append(pa.field(column, pa.int64()))
-    return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(described).encode()}), column
-
-
-def _one_range(labels: list[range]) -> range | None:
-    """Return the one range that `labels`, joined in order, make; None if they make none.
-
-    Examples
-    --------
-    >>> _one_range([range(100, 104, 2), range(104, 105)])
-    range(100, 106, 2)
-    >>> _one_range([range(0, 2), range(0, 2)]) is None
-    True
-    """
-    filled = [r for r in labels if len(r)]
-    if not filled:
-        return range(0)
-    first = filled[0][0]
-    total = sum(len(r) for r in filled)
-    if total == 1:
-        return range(first, first + 1)
-    step = filled[0].step if len(filled[0]) > 1 else filled[1][0] - first
-    if step == 0:
-        return None
-    offset = 0
-    for r in filled:
-        if r[0] != first + step * offset or (len(r) > 1 and r.step != step):
-            return None
-        offset += len(r)
-    return range(first, first + step * total, step)
+    return first.schema
 
 
 def _pandas_metadata(schema: pa.Schema) -> dict[str, Any]:

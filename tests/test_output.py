@@ -15,6 +15,7 @@ import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -207,9 +208,13 @@ def _every_other_row(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[::2]  # pandas keeps a RangeIndex, of step 2
 
 
+@pytest.mark.parametrize("single_file", [True, False], ids=["one-file", "directory"])
 @pytest.mark.parametrize("case", ["whole-from-100", "every-other-row", "partitions-from-0", "mixed"])
-def test_one_parquet_file_reads_back_with_the_index_compute_gives(tmp_path: Path, score_xml: Path, case: str) -> None:
-    # Every part with a RangeIndex keeps it as metadata only: the join must not renumber them 0..N-1.
+def test_parquet_output_reads_back_with_the_index_compute_gives(
+    tmp_path: Path, score_xml: Path, case: str, single_file: bool
+) -> None:
+    # pandas keeps a RangeIndex as metadata only: read as one data set, parts keeping it so
+    # were renumbered 0..N-1 (a directory read by pandas lost a filtered frame's labels).
     frame = _features(12).set_axis(pd.RangeIndex(100, 112))
     ddf = dd.from_pandas(frame, npartitions=3)
     kept = {
@@ -220,8 +225,9 @@ def test_one_parquet_file_reads_back_with_the_index_compute_gives(tmp_path: Path
     }[case]()
     scored = kept.ov.predict(str(score_xml), inputs=["a", "b", "c"])
     with dask.config.set(scheduler="sync"):
-        dask_openvino.write_scored(scored, tmp_path / "out.parquet", single_file=True)
+        dask_openvino.write_scored(scored, tmp_path / "out.parquet", single_file=single_file)
         expected = scored.compute()
+    assert (tmp_path / "out.parquet").is_dir() != single_file
     back = pd.read_parquet(tmp_path / "out.parquet")
     assert expected.index.is_unique == (case != "partitions-from-0")
     pd.testing.assert_index_equal(back.index, expected.index, exact="equiv")
@@ -245,8 +251,13 @@ def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: P
         back = pd.read_parquet(join(empty, first, *whole))
         assert back.index.tolist() == [0, 1, 0, 1, 2] and back.index.dtype == np.int64, empty
     labelled = _features(1).set_axis(pd.Index(["x"]))
-    with pytest.raises(OutputError, match=r"str\.0\.parquet stores a large_string index and .*a range"):
+    with pytest.raises(OutputError, match=r"str\.0\.parquet stores a large_string index and str\.1\.parquet a int64"):
         join("str", labelled, *whole)
+    # A part that keeps a RangeIndex as metadata only (as dask-openvino wrote them before) is refused, not renumbered.
+    files = [str(tmp_path / "old.0.parquet")]
+    pq.write_table(pa.Table.from_pandas(_features(2).set_axis(pd.RangeIndex(5, 7))), files[0])
+    with pytest.raises(OutputError, match=r"old\.0\.parquet keeps its index as metadata only"):
+        join_parts(fs, files, str(tmp_path / "old.parquet"), "parquet")
     back = pd.read_parquet(join("none"))  # no parts: an empty file with meta's columns, not 0 bytes
     assert back.columns.tolist() == ["a", "b", "c"] and len(back) == 0
 
