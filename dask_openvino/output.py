@@ -49,7 +49,16 @@ from rich.console import Console
 
 from dask_openvino.destination import Destination, check_destination, resolve_destination
 from dask_openvino.errors import JobCancelledError, OutputError, ResumeMismatchError
-from dask_openvino.parts import MANIFEST, RECORDS, PartWriter, join_parts, read_json, remove_tree, write_json
+from dask_openvino.parts import (
+    MANIFEST,
+    RECORDS,
+    PartWriter,
+    fill_empty_parts,
+    join_parts,
+    read_json,
+    remove_tree,
+    write_json,
+)
 from dask_openvino.plan import PredictionPlan
 from dask_openvino.progress import Completed, track
 
@@ -186,6 +195,8 @@ def _job_record(scored: dd.DataFrame, target: Destination, record: Mapping[str, 
         "single_file": target.single_file,
         "input": dict(record or {}),
     }
+    if target.format == "parquet":  # parts written before the index was stored as a column cannot be joined
+        job["parts"] = "index stored as a column"
     return dict(_jsonable(job))
 
 
@@ -452,6 +463,8 @@ def _finish(
         join_parts(fs, files, path, target.format, header=header, compression=target.compression, meta=meta)
         remove_tree(fs, staging)
         return
+    if target.format == "parquet" and any(r["rows"] == 0 for r in records):
+        fill_empty_parts(fs, [f"{staging}/{r['file']}" for r in records], target.url, meta)
     parts = [{k: v for k, v in r.items() if k != "job"} for r in records]
     write_json(fs, f"{staging}/{MANIFEST}", {"key": key, "job": job, "complete": True, "parts": parts})
     remove_tree(fs, f"{staging}/{RECORDS}")

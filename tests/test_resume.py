@@ -136,6 +136,28 @@ def test_resume_from_python_scores_only_the_missing_partitions(tmp_path: Path, s
     np.testing.assert_allclose(pd.read_csv(output)["prediction"], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_parquet_parts_of_a_version_that_kept_the_index_as_metadata_are_not_resumed(
+    tmp_path: Path, score_xml: Path
+) -> None:
+    # Parts written before the index was stored as a column cannot be joined with new ones:
+    # a job record without the parts' layout is another job's, refused before any scoring.
+    source = _source(tmp_path / "in.parquet", rows=50, files=5)
+    output = tmp_path / "scored.parquet"
+    scored = dd.read_parquet(source).ov.predict(str(score_xml), inputs=["a", "b", "c"])
+    manifest = tmp_path / ".scored.parquet.dask-openvino-partial" / "_dask_openvino.json"
+    with dask.config.set(scheduler="sync"):
+        failing = scored.map_partitions(_fail_in_partition, 2, meta=scored._meta)
+        with pytest.raises(ValueError, match="partition 2 failed"):
+            dask_openvino.write_scored(failing, output, single_file=True, resume=True)
+        written = json.loads(manifest.read_text())
+        assert written["job"].pop("parts") == "index stored as a column"
+        manifest.write_text(json.dumps(written))
+        refused = r"parts: written with \(not recorded\), now index stored as a column"
+        with pytest.raises(ResumeMismatchError, match=refused):
+            dask_openvino.write_scored(scored, output, single_file=True, resume=True)
+        assert not output.exists()
+
+
 def _stop_renaming_staging(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make renaming a staging directory into place raise `KeyboardInterrupt`, as a Ctrl-C there would."""
     move = LocalFileSystem.mv
