@@ -53,10 +53,10 @@ from dask_openvino.parts import (
     MANIFEST,
     RECORDS,
     PartWriter,
-    fill_empty_parts,
     join_parts,
     read_json,
     remove_tree,
+    type_first_part,
     write_json,
 )
 from dask_openvino.plan import PredictionPlan
@@ -463,8 +463,8 @@ def _finish(
         join_parts(fs, files, path, target.format, header=header, compression=target.compression, meta=meta)
         remove_tree(fs, staging)
         return
-    if target.format == "parquet" and any(r["rows"] == 0 for r in records):
-        fill_empty_parts(fs, [f"{staging}/{r['file']}" for r in records], target.url, meta)
+    if target.format == "parquet":
+        type_first_part(fs, [f"{staging}/{r['file']}" for r in records], [int(r["rows"]) for r in records], meta)
     parts = [{k: v for k, v in r.items() if k != "job"} for r in records]
     write_json(fs, f"{staging}/{MANIFEST}", {"key": key, "job": job, "complete": True, "parts": parts})
     remove_tree(fs, f"{staging}/{RECORDS}")

@@ -42,10 +42,10 @@ __all__ = [
     "READ_ONLY_COMPRESSIONS",
     "PartWriter",
     "arrow_table",
-    "fill_empty_parts",
     "join_parts",
     "read_json",
     "remove_tree",
+    "type_first_part",
     "write_atomic",
     "write_json",
 ]
@@ -306,8 +306,9 @@ def join_parts(
     ------
     OutputError
         If non-empty Parquet parts store different indexes (a column cannot hold two
-        types) or give a column two types (nothing is cast), or a part keeps its
-        index as metadata only (written by a version before the index was stored).
+        types), different columns, or a column in two types (nothing is cast); or if
+        a part keeps its index as metadata only (written by a version before the
+        index was stored as a column).
 
     Examples
     --------
@@ -324,7 +325,7 @@ def join_parts(
 
         write_atomic(fs, path, write_csv, compression)
         return
-    parts = [_Part.read(fs, file, path) for file in files]  # footers only: the first pass holds no rows
+    parts = [_Part.read(fs, file) for file in files]  # footers only: the first pass holds no rows
     schema = _settled_schema(parts, path, meta)
 
     def write_parquet(out: IO[bytes]) -> None:
@@ -339,40 +340,60 @@ def join_parts(
     write_atomic(fs, path, write_parquet, compression)
 
 
-def fill_empty_parts(fs: Any, files: list[str], path: str, meta: pd.DataFrame) -> None:
-    """Rewrite the empty Parquet parts of a directory output with the schema the parts settle on.
+def type_first_part(fs: Any, files: list[str], rows: list[int], meta: pd.DataFrame) -> None:
+    """Rewrite the first Parquet part of a directory output where its columns or index have no type.
 
-    An empty partition's index and object columns carry no type (pyarrow writes them
-    as `null`, or as the empty index's `object`/`str` dtype), and a reader of the
-    directory takes its schema from the first file: an empty first part made
-    `pandas.read_parquet` raise (`Unsupported cast from int64 to null`) or turn the
-    labels of the parts after it into strings.
+    A reader takes a directory's schema from its first file and casts the others to
+    it, so a first part whose object column is all null (pyarrow types it `null`),
+    or an empty one (whose object columns and index carry no type), made
+    `pandas.read_parquet` raise (`Unsupported cast from string to null`) or turn the
+    labels of the parts after it into strings. The first part is rewritten with the
+    schema of the first part with rows, each `null` column typed as the next parts
+    with rows have it (their footers are read until none is left); `null` becomes any
+    type without changing a value. Parts are not compared otherwise: the reader
+    decides what differing types mean, as for any directory of Parquet files.
 
     Parameters
     ----------
     fs : fsspec.AbstractFileSystem
         The file system of the parts.
     files : list of str
-        All the part files of the output, in row order.
-    path : str
-        The output, for error messages.
+        The part files of the output, in row order.
+    rows : list of int
+        The number of rows of each part, as recorded when it was written.
     meta : pandas.DataFrame
-        The frame's meta: the schema of parts that are all empty.
+        The frame's meta: the schema of an output whose parts are all empty.
 
     Raises
     ------
     OutputError
-        If the non-empty parts disagree on a column's or the index's name or type.
+        If a part read keeps its index as metadata only (written by a version before
+        the index was stored as a column).
 
     Examples
     --------
-    >>> fill_empty_parts(fs, ["out/part.00000.parquet", "out/part.00001.parquet"], "out", meta)  # doctest: +SKIP
+    >>> type_first_part(fs, ["out/part.00000.parquet", "out/part.00001.parquet"], [0, 10], meta)  # doctest: +SKIP
     """
-    parts = [_Part.read(fs, file, path) for file in files]
-    schema = _settled_schema(parts, path, meta)
-    for part in parts:
-        if part.rows == 0 and part.schema != schema:
-            write_atomic(fs, part.file, lambda f: pq.write_table(schema.empty_table(), f))
+    if not files:
+        return
+    first = _Part.read(fs, files[0])
+    if first.rows and not _untyped(first.schema):
+        return
+    filled = (_Part.read(fs, file) for file, count in zip(files[1:], rows[1:], strict=True) if count)
+    base = first if first.rows else next(filled, None)
+    schema = arrow_table(meta.iloc[:0]).schema if base is None else base.schema
+    for part in filled if _untyped(schema) else ():
+        schema = _typed(schema, part.schema)
+        if not _untyped(schema):
+            break
+    if first.schema.equals(schema, check_metadata=True):
+        return
+    if first.rows:
+        with fs.open(first.file, "rb") as f:
+            table = pq.read_table(f).cast(schema)  # only null columns change type: every value is kept
+    else:
+        table = schema.empty_table()
+    write_atomic(fs, first.file, lambda f: pq.write_table(table, f))
 
 
 @dataclass(frozen=True)
@@ -385,8 +406,8 @@ class _Part:
     index: list[tuple[str, pa.DataType]]
 
     @classmethod
-    def read(cls, fs: Any, file: str, path: str) -> _Part:
-        """Read the footer of `file`, a part of the output `path`.
+    def read(cls, fs: Any, file: str) -> _Part:
+        """Read the footer of the part `file`.
 
         Raises
         ------
@@ -400,34 +421,34 @@ class _Part:
         levels = _pandas_metadata(schema).get("index_columns", [])
         if not all(isinstance(level, str) for level in levels):
             raise OutputError(
-                f"cannot join the parts into {path}: {posixpath.basename(file)} keeps its index as metadata only "
+                f"cannot use the part {file}: it keeps its index as metadata only "
                 "(written by an earlier dask-openvino); write the output again without resuming"
             )
         return cls(file, schema, rows, [(level, schema.field(level).type) for level in levels])
 
 
 def _settled_schema(parts: list[_Part], path: str, meta: pd.DataFrame | None = None) -> pa.Schema:
-    """Return the one schema that parts of one output share: the first non-empty part's, typed where it is null.
+    """Return the one schema that the parts joined into `path` share: the first non-empty part's, typed where null.
 
     An empty part's index and columns may be of any type (null, object) and add no
     rows, so only parts with rows must agree: on the index levels' names and types,
-    and on each column's type, a column that is all null in one part (type `null`)
-    taking its type from the others. Nothing is cast from one type to another.
-    Without parts that have rows, the schema is `meta`'s (the first part's if no meta
-    is given, none if there are no parts).
+    on the columns, and on each column's type, a column all null in a part (type
+    `null`) taking its type from the others. Nothing is cast from one type to
+    another. Without parts that have rows, the schema is `meta`'s (the first part's if
+    no meta is given, none if there are no parts).
 
     Raises
     ------
     OutputError
-        If two non-empty parts disagree on the index or on a column.
+        If two non-empty parts disagree on the index, the columns or a column's type.
     """
     filled = [part for part in parts if part.rows]
     if not filled:
         if meta is not None:
             return arrow_table(meta.iloc[:0]).schema
         return parts[0].schema if parts else pa.schema([])
-    first = filled[0]
-    types = {field.name: field.type for field in first.schema}
+    first, schema = filled[0], filled[0].schema
+    typed_in = {field.name: first.file for field in schema}  # the part each column's type comes from
     for part in filled[1:]:
         if part.index != first.index:
             kinds = [_described(p.index) for p in (first, part)]
@@ -436,22 +457,39 @@ def _settled_schema(parts: list[_Part], path: str, meta: pd.DataFrame | None = N
                 f"and {posixpath.basename(part.file)} {kinds[1]}, which one column cannot hold; "
                 "give every partition the same index (for example with reset_index)"
             )
-        if set(part.schema.names) != set(types):
+        if set(part.schema.names) != set(schema.names):
             raise OutputError(
                 f"cannot join the parts into {path}: {posixpath.basename(first.file)} has the columns "
-                f"{sorted(types)} and {posixpath.basename(part.file)} {sorted(part.schema.names)}"
+                f"{sorted(schema.names)} and {posixpath.basename(part.file)} {sorted(part.schema.names)}"
             )
         for field in part.schema:
-            if pa.types.is_null(types[field.name]):
-                types[field.name] = field.type
-            elif not pa.types.is_null(field.type) and field.type != types[field.name]:
+            known = schema.field(field.name).type
+            if pa.types.is_null(known) and not pa.types.is_null(field.type):
+                typed_in[field.name] = part.file
+            elif not pa.types.is_null(field.type) and field.type != known:
                 raise OutputError(
-                    f"cannot join the parts into {path}: column {field.name!r} is {types[field.name]} in "
-                    f"{posixpath.basename(first.file)} and {field.type} in {posixpath.basename(part.file)}; "
-                    "give it one dtype in every partition (for example with astype), so that nothing is cast"
+                    f"cannot join the parts into {path}: column {field.name!r} is {known} in "
+                    f"{posixpath.basename(typed_in[field.name])} and {field.type} in "
+                    f"{posixpath.basename(part.file)}; give it one dtype in every partition (for example with "
+                    "astype), so that nothing is cast"
                 )
-    fields = [first.schema.field(name).with_type(types[name]) for name in first.schema.names]
-    return pa.schema(fields, metadata=first.schema.metadata)
+        schema = _typed(schema, part.schema)
+    return schema
+
+
+def _untyped(schema: pa.Schema) -> bool:
+    return any(pa.types.is_null(field.type) for field in schema)
+
+
+def _typed(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
+    """Return `schema` with each `null` field given its type in `other` (its metadata kept)."""
+    fields = [
+        field.with_type(other.field(field.name).type)
+        if pa.types.is_null(field.type) and field.name in other.names
+        else field
+        for field in schema
+    ]
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _described(index: list[tuple[str, pa.DataType]]) -> str:

@@ -234,20 +234,27 @@ def test_parquet_output_reads_back_with_the_index_compute_gives(
     pd.testing.assert_frame_equal(back, expected, check_index_type="equiv")
 
 
-def test_a_parquet_directory_whose_first_partition_is_empty_reads_back(tmp_path: Path, score_xml: Path) -> None:
+@pytest.mark.parametrize("first", ["empty", "all-null"])
+def test_a_parquet_directory_whose_first_part_has_untyped_columns_reads_back(
+    tmp_path: Path, score_xml: Path, first: str
+) -> None:
     # A reader takes a directory's schema from its first file: an empty first part has no
-    # type for object columns (pyarrow writes null), and pandas raised "Unsupported cast
-    # from string to null" reading the directory back.
+    # type for its object index and columns, an all-null object column none either
+    # (pyarrow writes null), and pandas raised "Unsupported cast from string to null".
     with dask.config.set({"dataframe.convert-string": False}):
         frame = _features(12).set_axis(pd.Index([f"i{i}" for i in range(12)], dtype=object))
         frame["count"] = pd.Series(range(12), index=frame.index, dtype=object)
+        frame["note"] = pd.Series([None] * 9 + ["x", "y", "z"], index=frame.index, dtype=object)
         parts = [frame.iloc[:0], frame.iloc[:6], frame.iloc[:0], frame.iloc[6:]]
+        if first == "all-null":
+            parts = parts[1:]
         ddf = dd.from_delayed([dask.delayed(p) for p in parts], meta=frame.iloc[:0], verify_meta=False)
         scored = ddf.ov.predict(str(score_xml), inputs=["a", "b", "c"])
         with dask.config.set(scheduler="sync"):
             dask_openvino.write_scored(scored, tmp_path / "out.parquet", single_file=False)
     back = pd.read_parquet(tmp_path / "out.parquet")
     assert back.index.tolist() == frame.index.tolist() and back["count"].tolist() == list(range(12))
+    assert back["note"].isna().sum() == 9 and back["note"].iloc[9:].tolist() == ["x", "y", "z"]
     np.testing.assert_allclose(back["prediction"], frame[["a", "b", "c"]].to_numpy() @ WEIGHTS, rtol=1e-5)
 
 
@@ -284,7 +291,7 @@ def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: P
     # A part that keeps a RangeIndex as metadata only (as dask-openvino wrote them before) is refused, not renumbered.
     files = [str(tmp_path / "old.0.parquet")]
     pq.write_table(pa.Table.from_pandas(_features(2).set_axis(pd.RangeIndex(5, 7))), files[0])
-    with pytest.raises(OutputError, match=r"old\.0\.parquet keeps its index as metadata only"):
+    with pytest.raises(OutputError, match=r"old\.0\.parquet: it keeps its index as metadata only"):
         join_parts(fs, files, str(tmp_path / "old.parquet"), "parquet")
     back = pd.read_parquet(join("none"))  # no parts: an empty file with meta's columns, not 0 bytes
     assert back.columns.tolist() == ["a", "b", "c"] and len(back) == 0
