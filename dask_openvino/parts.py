@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from dask_openvino.errors import OutputError
 from dask_openvino.plan import ERROR_COLUMN
+from dask_openvino.schemas import PartFooter, arrow_table, settled_schema, typed, untyped
 
 __all__ = [
     "COMPRESSIONS",
@@ -41,7 +41,6 @@ __all__ = [
     "Format",
     "READ_ONLY_COMPRESSIONS",
     "PartWriter",
-    "arrow_table",
     "join_parts",
     "read_json",
     "remove_tree",
@@ -162,36 +161,6 @@ def write_json(fs: Any, path: str, value: Any, *, require: tuple[str, str] | Non
     write_atomic(fs, path, write, require=require)
 
 
-def arrow_table(frame: pd.DataFrame) -> pa.Table:
-    """Convert a partition for Parquet so that plain `pandas.read_parquet` reads it back.
-
-    The index is stored as a column, a `RangeIndex` too (as `DataFrame.to_parquet` of
-    Dask does): pandas keeps a `RangeIndex` as metadata only, and reading a directory
-    of such parts renumbers the rows `0..N-1`, losing the labels of a filtered frame.
-    pandas records a list column's dtype as text such as
-    `fixed_size_list<item: float>[10][pyarrow]`, which `read_parquet` cannot parse
-    back (it raises `NotImplementedError`). Recording those columns as `object`
-    makes pandas read them as arrays per row, and `dtype_backend="pyarrow"` as
-    list columns again.
-
-    Examples
-    --------
-    >>> arrow_table(pd.DataFrame({"a": [1, 2]})).num_rows
-    2
-    """
-    table = pa.Table.from_pandas(frame, preserve_index=True)
-    metadata = dict(table.schema.metadata or {})
-    if b"pandas" not in metadata:
-        return table
-    described = json.loads(metadata[b"pandas"])
-    for column in described.get("columns", []):
-        name = column.get("field_name")
-        if name in table.column_names and pa.types.is_nested(table.schema.field(name).type):
-            column["numpy_type"] = "object"
-    metadata[b"pandas"] = json.dumps(described).encode()
-    return table.replace_schema_metadata(metadata)
-
-
 @dataclass(frozen=True)
 class PartWriter:
     """The task that writes one scored partition into a staging directory and records it.
@@ -280,7 +249,7 @@ def join_parts(
     """Join part files, in order, into the one file `path`, written atomically.
 
     CSV parts (written without a header) follow `header`. Parquet parts (written by
-    [`arrow_table`][dask_openvino.parts.arrow_table], their index stored as a column) are
+    [`arrow_table`][dask_openvino.schemas.arrow_table], their index stored as a column) are
     read and written one at a time (empty ones are skipped), after a first pass over
     their footers settles the schema; the file reads back with the index that the
     parts' frames joined by `pandas.concat` have.
@@ -325,8 +294,8 @@ def join_parts(
 
         write_atomic(fs, path, write_csv, compression)
         return
-    parts = [_Part.read(fs, file) for file in files]  # footers only: the first pass holds no rows
-    schema = _settled_schema(parts, path, meta)
+    parts = [PartFooter.read(fs, file) for file in files]  # footers only: the first pass holds no rows
+    schema = settled_schema(parts, path, meta)
 
     def write_parquet(out: IO[bytes]) -> None:
         with pq.ParquetWriter(out, schema) as writer:
@@ -376,15 +345,15 @@ def type_first_part(fs: Any, files: list[str], rows: list[int], meta: pd.DataFra
     """
     if not files:
         return
-    first = _Part.read(fs, files[0])
-    if first.rows and not _untyped(first.schema):
+    first = PartFooter.read(fs, files[0])
+    if first.rows and not untyped(first.schema):
         return
-    filled = (_Part.read(fs, file) for file, count in zip(files[1:], rows[1:], strict=True) if count)
+    filled = (PartFooter.read(fs, file) for file, count in zip(files[1:], rows[1:], strict=True) if count)
     base = first if first.rows else next(filled, None)
     schema = arrow_table(meta.iloc[:0]).schema if base is None else base.schema
-    for part in filled if _untyped(schema) else ():
-        schema = _typed(schema, part.schema)
-        if not _untyped(schema):
+    for part in filled if untyped(schema) else ():
+        schema = typed(schema, part.schema)
+        if not untyped(schema):
             break
     if first.schema.equals(schema, check_metadata=True):
         return
@@ -394,116 +363,6 @@ def type_first_part(fs: Any, files: list[str], rows: list[int], meta: pd.DataFra
     else:
         table = schema.empty_table()
     write_atomic(fs, first.file, lambda f: pq.write_table(table, f))
-
-
-@dataclass(frozen=True)
-class _Part:
-    """A Parquet part as its footer describes it: ``index`` holds the names and types of the index levels it stores."""
-
-    file: str
-    schema: pa.Schema
-    rows: int
-    index: list[tuple[str, pa.DataType]]
-
-    @classmethod
-    def read(cls, fs: Any, file: str) -> _Part:
-        """Read the footer of the part `file`.
-
-        Raises
-        ------
-        OutputError
-            If the part keeps its index as metadata only (written by a version before
-            the index was stored as a column).
-        """
-        with fs.open(file, "rb") as f:
-            footer = pq.ParquetFile(f)
-            schema, rows = footer.schema_arrow, footer.metadata.num_rows
-        levels = _pandas_metadata(schema).get("index_columns", [])
-        if not all(isinstance(level, str) for level in levels):
-            raise OutputError(
-                f"cannot use the part {file}: it keeps its index as metadata only "
-                "(written by an earlier dask-openvino); write the output again without resuming"
-            )
-        return cls(file, schema, rows, [(level, schema.field(level).type) for level in levels])
-
-
-def _settled_schema(parts: list[_Part], path: str, meta: pd.DataFrame | None = None) -> pa.Schema:
-    """Return the one schema that the parts joined into `path` share: the first non-empty part's, typed where null.
-
-    An empty part's index and columns may be of any type (null, object) and add no
-    rows, so only parts with rows must agree: on the index levels' names and types,
-    on the columns, and on each column's type, a column all null in a part (type
-    `null`) taking its type from the others. Nothing is cast from one type to
-    another. Without parts that have rows, the schema is `meta`'s (the first part's if
-    no meta is given, none if there are no parts).
-
-    Raises
-    ------
-    OutputError
-        If two non-empty parts disagree on the index, the columns or a column's type.
-    """
-    filled = [part for part in parts if part.rows]
-    if not filled:
-        if meta is not None:
-            return arrow_table(meta.iloc[:0]).schema
-        return parts[0].schema if parts else pa.schema([])
-    first, schema = filled[0], filled[0].schema
-    typed_in = {field.name: first.file for field in schema}  # the part each column's type comes from
-    for part in filled[1:]:
-        if part.index != first.index:
-            kinds = [_described(p.index) for p in (first, part)]
-            raise OutputError(
-                f"cannot join the parts into {path}: {posixpath.basename(first.file)} stores {kinds[0]} "
-                f"and {posixpath.basename(part.file)} {kinds[1]}, which one column cannot hold; "
-                "give every partition the same index (for example with reset_index)"
-            )
-        if set(part.schema.names) != set(schema.names):
-            raise OutputError(
-                f"cannot join the parts into {path}: {posixpath.basename(first.file)} has the columns "
-                f"{sorted(schema.names)} and {posixpath.basename(part.file)} {sorted(part.schema.names)}"
-            )
-        for field in part.schema:
-            known = schema.field(field.name).type
-            if pa.types.is_null(known) and not pa.types.is_null(field.type):
-                typed_in[field.name] = part.file
-            elif not pa.types.is_null(field.type) and field.type != known:
-                raise OutputError(
-                    f"cannot join the parts into {path}: column {field.name!r} is {known} in "
-                    f"{posixpath.basename(typed_in[field.name])} and {field.type} in "
-                    f"{posixpath.basename(part.file)}; give it one dtype in every partition (for example with "
-                    "astype), so that nothing is cast"
-                )
-        schema = _typed(schema, part.schema)
-    return schema
-
-
-def _untyped(schema: pa.Schema) -> bool:
-    return any(pa.types.is_null(field.type) for field in schema)
-
-
-def _typed(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
-    """Return `schema` with each `null` field given its type in `other` (its metadata kept)."""
-    fields = [
-        field.with_type(other.field(field.name).type)
-        if pa.types.is_null(field.type) and field.name in other.names
-        else field
-        for field in schema
-    ]
-    return pa.schema(fields, metadata=schema.metadata)
-
-
-def _described(index: list[tuple[str, pa.DataType]]) -> str:
-    """Describe stored index levels as ``"an index of int64"`` or ``"the index 'id' of string"``."""
-    if not index:
-        return "no index"
-    if len(index) == 1 and re.fullmatch(r"__index_level_\d+__", index[0][0]):
-        return f"an index of {index[0][1]}"
-    return "the index " + ", ".join(f"{name!r} of {kind}" for name, kind in index)
-
-
-def _pandas_metadata(schema: pa.Schema) -> dict[str, Any]:
-    raw = (schema.metadata or {}).get(b"pandas")
-    return dict(json.loads(raw)) if raw else {}
 
 
 def remove_tree(fs: Any, path: str) -> None:

@@ -26,7 +26,8 @@ from _jobs import wait_for_files
 from dask_openvino import OutputError
 from dask_openvino.cli import main
 from dask_openvino.cli.tables import format_of
-from dask_openvino.parts import PartWriter, arrow_table, join_parts, remove_tree
+from dask_openvino.parts import PartWriter, join_parts, remove_tree
+from dask_openvino.schemas import arrow_table
 
 WEIGHTS = np.array([1.0, 2.0, 3.0], np.float32)
 # A scheduler nobody listens on: a command that contacts it fails only after a timeout,
@@ -286,6 +287,8 @@ def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: P
     unknown = pd.DataFrame({"label": [None, None]}, dtype=object)
     back = pd.read_parquet(join("null", unknown, pd.DataFrame({"label": ["x", "y"]})))
     assert back["label"].isna().tolist() == [True, True, False, False] and back["label"].iloc[2:].tolist() == ["x", "y"]
+    lists = [pd.DataFrame({"v": pd.Series([[]], dtype=object)}), pd.DataFrame({"v": pd.Series([[1, 2]], dtype=object)})]
+    assert pd.read_parquet(join("lists", *lists))["v"].map(list).tolist() == [[], [1, 2]]  # list<null>, list<int64>
     with pytest.raises(OutputError, match=r"column 'label' is int64 in typed\.0\.parquet and large_string in typed\.1"):
         join("typed", pd.DataFrame({"label": [1, 2]}), pd.DataFrame({"label": ["3", "4"]}))
     # A part that keeps a RangeIndex as metadata only (as dask-openvino wrote them before) is refused, not renumbered.
