@@ -31,7 +31,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dask_openvino.errors import OutputError
 from dask_openvino.plan import ERROR_COLUMN
-from dask_openvino.schemas import PartFooter, arrow_table, settled_schema, typed, untyped
+from dask_openvino.schemas import PartFooter, arrow_table, has_null_type, settled_schema, with_null_types_from
 
 __all__ = [
     "COMPRESSIONS",
@@ -346,14 +346,14 @@ def type_first_part(fs: Any, files: list[str], rows: list[int], meta: pd.DataFra
     if not files:
         return
     first = PartFooter.read(fs, files[0])
-    if first.rows and not untyped(first.schema):
+    if first.rows and not has_null_type(first.schema):
         return
     filled = (PartFooter.read(fs, file) for file, count in zip(files[1:], rows[1:], strict=True) if count)
     base = first if first.rows else next(filled, None)
     schema = arrow_table(meta.iloc[:0]).schema if base is None else base.schema
-    for part in filled if untyped(schema) else ():
-        schema = typed(schema, part.schema)
-        if not untyped(schema):
+    for part in filled if has_null_type(schema) else ():
+        schema = with_null_types_from(schema, part.schema)
+        if not has_null_type(schema):
             break
     if first.schema.equals(schema, check_metadata=True):
         return

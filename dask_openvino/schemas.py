@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from dask_openvino.errors import OutputError
 
-__all__ = ["PartFooter", "arrow_table", "settled_schema", "typed", "untyped"]
+__all__ = ["PartFooter", "arrow_table", "has_null_type", "settled_schema", "with_null_types_from"]
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
@@ -83,6 +83,17 @@ class PartFooter:
     @classmethod
     def read(cls, fs: Any, file: str) -> PartFooter:
         """Read the footer of the part `file`.
+
+        Parameters
+        ----------
+        fs : fsspec.AbstractFileSystem
+            The part's file system.
+        file : str
+            The part's path.
+
+        Returns
+        -------
+        PartFooter
 
         Raises
         ------
@@ -169,40 +180,77 @@ def settled_schema(parts: list[PartFooter], path: str, meta: pd.DataFrame | None
                 )
             if merged != known:
                 typed_in[field.name] = part.file
-        schema = typed(schema, part.schema)
+        schema = with_null_types_from(schema, part.schema)
     return schema
 
 
 def _merged(known: pa.DataType, other: pa.DataType) -> pa.DataType | None:
-    """Return the one type of two that differ at most where one is `null` (`list<null>` too), else None."""
+    """Return the one type of two that differ only where one has `null` (`list<null>` too), else None."""
     try:
         unified = pa.unify_schemas([pa.schema([("c", known)]), pa.schema([("c", other)])], promote_options="default")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         return None
-    return unified.field("c").type
+    merged = unified.field("c").type
+    # unify_schemas also joins structs with different fields into one: not a type either part has.
+    return merged if _fills(known, merged) and _fills(other, merged) else None
+
+
+def _fills(kind: pa.DataType, merged: pa.DataType) -> bool:
+    """Return whether `merged` is `kind` with none, some or all of its `null` types given a type."""
+    if pa.types.is_null(kind):
+        return True
+    if kind.num_fields == 0 or kind.id != merged.id or kind.num_fields != merged.num_fields:
+        return bool(kind == merged)
+    if pa.types.is_fixed_size_list(kind) and kind.list_size != merged.list_size:
+        return False
+    return all(
+        kind.field(i).name == merged.field(i).name and _fills(kind.field(i).type, merged.field(i).type)
+        for i in range(kind.num_fields)
+    )
 
 
 def _has_null(kind: pa.DataType) -> bool:
     return pa.types.is_null(kind) or any(_has_null(kind.field(i).type) for i in range(kind.num_fields))
 
 
-def untyped(schema: pa.Schema) -> bool:
+def has_null_type(schema: pa.Schema) -> bool:
     """Return whether a field of `schema` has no type: `null`, or a nested type holding `null` (`list<null>`).
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        A part's schema.
+
+    Returns
+    -------
+    bool
 
     Examples
     --------
-    >>> untyped(pa.schema([("a", pa.list_(pa.null()))])), untyped(pa.schema([("a", pa.int64())]))
+    >>> has_null_type(pa.schema([("a", pa.list_(pa.null()))])), has_null_type(pa.schema([("a", pa.int64())]))
     (True, False)
     """
     return any(_has_null(field.type) for field in schema)
 
 
-def typed(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
-    """Return `schema` with its `null` types (nested ones too) taken from `other` where it has them (metadata kept).
+def with_null_types_from(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
+    """Return `schema` with its `null` types, nested ones too, taken from `other` where it has them.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The schema to complete; its field order and metadata are kept.
+    other : pyarrow.Schema
+        Another part's schema. A field whose type differs other than where `schema` has
+        `null` is left as it is.
+
+    Returns
+    -------
+    pyarrow.Schema
 
     Examples
     --------
-    >>> typed(pa.schema([("a", pa.null())]), pa.schema([("a", pa.string())])).field("a").type
+    >>> with_null_types_from(pa.schema([("a", pa.null())]), pa.schema([("a", pa.string())])).field("a").type
     DataType(string)
     """
     fields = []

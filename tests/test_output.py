@@ -289,6 +289,10 @@ def test_joining_parquet_parts_takes_the_index_from_a_part_with_rows(tmp_path: P
     assert back["label"].isna().tolist() == [True, True, False, False] and back["label"].iloc[2:].tolist() == ["x", "y"]
     lists = [pd.DataFrame({"v": pd.Series([[]], dtype=object)}), pd.DataFrame({"v": pd.Series([[1, 2]], dtype=object)})]
     assert pd.read_parquet(join("lists", *lists))["v"].map(list).tolist() == [[], [1, 2]]  # list<null>, list<int64>
+    # Structs of different fields are refused, not merged into one with nulls filled in.
+    structs = [pd.DataFrame({"v": pd.Series([{key: 1}], dtype=object)}) for key in "ab"]
+    with pytest.raises(OutputError, match=r"column .v. is struct<a: int64> in structs\.0\.parquet and struct<b"):
+        join("structs", *structs)
     with pytest.raises(OutputError, match=r"column 'label' is int64 in typed\.0\.parquet and large_string in typed\.1"):
         join("typed", pd.DataFrame({"label": [1, 2]}), pd.DataFrame({"label": ["3", "4"]}))
     # A part that keeps a RangeIndex as metadata only (as dask-openvino wrote them before) is refused, not renumbered.
