@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -31,7 +32,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dask_openvino.errors import OutputError
 from dask_openvino.plan import ERROR_COLUMN
-from dask_openvino.schemas import PartFooter, arrow_table, has_null_type, settled_schema, with_null_types_from
+from dask_openvino.schemas import PartFooter, arrow_table, has_null_type, settled_schema, typed_schema
 
 __all__ = [
     "COMPRESSIONS",
@@ -348,13 +349,8 @@ def type_first_part(fs: Any, files: list[str], rows: list[int], meta: pd.DataFra
     first = PartFooter.read(fs, files[0])
     if first.rows and not has_null_type(first.schema):
         return
-    filled = (PartFooter.read(fs, file) for file, count in zip(files[1:], rows[1:], strict=True) if count)
-    base = first if first.rows else next(filled, None)
-    schema = arrow_table(meta.iloc[:0]).schema if base is None else base.schema
-    for part in filled if has_null_type(schema) else ():
-        schema = with_null_types_from(schema, part.schema)
-        if not has_null_type(schema):
-            break
+    later = (PartFooter.read(fs, file) for file, count in zip(files[1:], rows[1:], strict=True) if count)
+    schema = typed_schema(itertools.chain([first], later), meta)
     if first.schema.equals(schema, check_metadata=True):
         return
     if first.rows:

@@ -3,8 +3,10 @@
 Each part stores its index as a column ([`arrow_table`][dask_openvino.schemas.arrow_table]).
 A partition's object columns have no type where they hold only nulls (or no rows):
 pyarrow writes them as `null`. [`settled_schema`][dask_openvino.schemas.settled_schema]
-gives the parts of one output one schema, each `null` taking the type the other parts
-have, and refuses parts whose types really differ, since nothing may be cast silently.
+gives the parts joined into one file one schema, each `null` taking the type the other
+parts have, and refuses parts whose types really differ, since nothing may be cast
+silently; [`typed_schema`][dask_openvino.schemas.typed_schema] only fills the `null`
+types in, for the first part of a directory, whose schema its readers take.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +24,7 @@ import pyarrow.parquet as pq
 
 from dask_openvino.errors import OutputError
 
-__all__ = ["PartFooter", "arrow_table", "has_null_type", "settled_schema", "with_null_types_from"]
+__all__ = ["PartFooter", "arrow_table", "has_null_type", "settled_schema", "typed_schema"]
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
@@ -153,8 +156,9 @@ def settled_schema(parts: list[PartFooter], path: str, meta: pd.DataFrame | None
         if meta is not None:
             return arrow_table(meta.iloc[:0]).schema
         return parts[0].schema if parts else pa.schema([])
-    first, schema = filled[0], filled[0].schema
-    typed_in = {field.name: first.file for field in schema}  # the part each column's type comes from
+    first = filled[0]
+    types = {field.name: field.type for field in first.schema}
+    typed_in = {name: first.file for name in types}  # the part each column's type comes from
     for part in filled[1:]:
         if part.index != first.index:
             kinds = [_described(p.index) for p in (first, part)]
@@ -163,13 +167,13 @@ def settled_schema(parts: list[PartFooter], path: str, meta: pd.DataFrame | None
                 f"and {posixpath.basename(part.file)} {kinds[1]}, which one column cannot hold; "
                 "give every partition the same index (for example with reset_index)"
             )
-        if set(part.schema.names) != set(schema.names):
+        if set(part.schema.names) != set(types):
             raise OutputError(
                 f"cannot join the parts into {path}: {posixpath.basename(first.file)} has the columns "
-                f"{sorted(schema.names)} and {posixpath.basename(part.file)} {sorted(part.schema.names)}"
+                f"{sorted(types)} and {posixpath.basename(part.file)} {sorted(part.schema.names)}"
             )
         for field in part.schema:
-            known = schema.field(field.name).type
+            known = types[field.name]
             merged = _merged(known, field.type)
             if merged is None:
                 raise OutputError(
@@ -179,13 +183,49 @@ def settled_schema(parts: list[PartFooter], path: str, meta: pd.DataFrame | None
                     "astype), so that nothing is cast"
                 )
             if merged != known:
-                typed_in[field.name] = part.file
-        schema = with_null_types_from(schema, part.schema)
+                types[field.name], typed_in[field.name] = merged, part.file
+    fields = [field.with_type(types[field.name]) for field in first.schema]
+    return pa.schema(fields, metadata=first.schema.metadata)
+
+
+def typed_schema(parts: Iterable[PartFooter], meta: pd.DataFrame | None) -> pa.Schema:
+    """Return the first non-empty part's schema, its `null` types taken from the parts with rows after it.
+
+    The parts are taken from `parts` only until no `null` type is left, so a lazy
+    iterable reads no more footers than it must. Parts are not compared otherwise.
+
+    Parameters
+    ----------
+    parts : iterable of PartFooter
+        The parts, in row order.
+    meta : pandas.DataFrame or None
+        The frame's meta: its schema is returned if no part has rows (none without it).
+
+    Returns
+    -------
+    pyarrow.Schema
+
+    Examples
+    --------
+    >>> typed_schema([], pd.DataFrame({"a": [1.0]})).field("a").type
+    DataType(double)
+    """
+    filled = (part for part in parts if part.rows)
+    base = next(filled, None)
+    if base is None:
+        return pa.schema([]) if meta is None else arrow_table(meta.iloc[:0]).schema
+    schema = base.schema
+    for part in filled:
+        if not has_null_type(schema):
+            break
+        schema = _with_null_types_from(schema, part.schema)
     return schema
 
 
 def _merged(known: pa.DataType, other: pa.DataType) -> pa.DataType | None:
     """Return the one type of two that differ only where one has `null` (`list<null>` too), else None."""
+    if known == other:
+        return known
     try:
         unified = pa.unify_schemas([pa.schema([("c", known)]), pa.schema([("c", other)])], promote_options="default")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
@@ -233,7 +273,7 @@ def has_null_type(schema: pa.Schema) -> bool:
     return any(_has_null(field.type) for field in schema)
 
 
-def with_null_types_from(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
+def _with_null_types_from(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
     """Return `schema` with its `null` types, nested ones too, taken from `other` where it has them.
 
     Parameters
@@ -250,12 +290,13 @@ def with_null_types_from(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
 
     Examples
     --------
-    >>> with_null_types_from(pa.schema([("a", pa.null())]), pa.schema([("a", pa.string())])).field("a").type
+    >>> _with_null_types_from(pa.schema([("a", pa.null())]), pa.schema([("a", pa.string())])).field("a").type
     DataType(string)
     """
     fields = []
     for field in schema:
-        merged = _merged(field.type, other.field(field.name).type) if field.name in other.names else None
+        untyped = _has_null(field.type) and field.name in other.names
+        merged = _merged(field.type, other.field(field.name).type) if untyped else None
         fields.append(field if merged is None else field.with_type(merged))
     return pa.schema(fields, metadata=schema.metadata)
 
